@@ -1,0 +1,101 @@
+"""rpn: evaluate an expression in Reverse Polish Notation.
+
+Difficulty scales the number of operators (1 to 12), the operator set (+ - at 1-2, then *, then / from
+5), the number range, and negative operands (from 4). From difficulty 6 an instance always contains a
+division with operands of opposite signs, where truncation toward zero differs from Python's ``//``.
+"""
+
+from __future__ import annotations
+
+from .base import ProblemType, lerp
+
+REFERENCE = '''\
+def eval_rpn(tokens):
+    stack = []
+    for token in tokens:
+        if token in ("+", "-", "*", "/"):
+            right = stack.pop()
+            left = stack.pop()
+            if token == "+":
+                stack.append(left + right)
+            elif token == "-":
+                stack.append(left - right)
+            elif token == "*":
+                stack.append(left * right)
+            else:
+                quotient = abs(left) // abs(right)
+                stack.append(quotient if (left >= 0) == (right >= 0) else -quotient)
+        else:
+            stack.append(int(token))
+    return stack[-1]
+'''
+
+CONTRACT = """\
+`tokens` is a valid expression in Reverse Polish (postfix) notation: each token is an integer literal
+(possibly negative, such as "-7") or one of the operators "+", "-", "*", "/". Apply each operator to the
+two values before it (left operand first). "/" is integer division that truncates toward zero
+(7 / -2 == -3). The expression never divides by zero. Return the value of the expression as an int."""
+
+
+def _operators(difficulty: int) -> str:
+    return "+-" if difficulty <= 2 else "+-*" if difficulty <= 4 else "+-*/"
+
+
+def _tree(rng, n_ops: int, ops: str, lo: int, hi: int):
+    if n_ops == 0:
+        return rng.randint(lo, hi)
+    left = rng.randint(0, n_ops - 1)
+    return (rng.choice(ops), _tree(rng, left, ops, lo, hi), _tree(rng, n_ops - 1 - left, ops, lo, hi))
+
+
+def _postfix(node, out: list[str]) -> list[str]:
+    if isinstance(node, int):
+        out.append(str(node))
+    else:
+        _postfix(node[1], out)
+        _postfix(node[2], out)
+        out.append(node[0])
+    return out
+
+
+def make_case(rng, difficulty: int, k: int) -> list:
+    n_ops = rng.randint(1, 2) if k == 0 else rng.randint(max(1, lerp(difficulty, 1, 8)), lerp(difficulty, 1, 12))
+    hi = lerp(difficulty, 9, 99)
+    lo = -hi if difficulty >= 4 else 0
+    while True:
+        tokens = _postfix(_tree(rng, n_ops, _operators(difficulty), lo, hi), [])
+        if _scan(tokens)[0]:
+            continue
+        return [tokens]
+
+
+def _scan(tokens: list[str]) -> tuple[bool, bool]:
+    """(divides by zero, has a division whose operands have opposite signs and a remainder)."""
+    stack: list[int] = []
+    mixed = False
+    for token in tokens:
+        if len(token) == 1 and token in "+-*/":
+            right, left = stack.pop(), stack.pop()
+            if token == "/":
+                if right == 0:
+                    return True, mixed
+                mixed |= (left % right != 0) and ((left < 0) != (right < 0))
+                q = abs(left) // abs(right)
+                stack.append(q if (left >= 0) == (right >= 0) else -q)
+            else:
+                stack.append({"+": left + right, "-": left - right, "*": left * right}[token])
+        else:
+            stack.append(int(token))
+    return False, mixed
+
+
+def accept(tests, difficulty: int) -> bool:
+    return difficulty < 6 or any(_scan(t.args[0])[1] for t in tests)
+
+
+PROBLEM = ProblemType(
+    name="rpn", entry_point="eval_rpn", signature="def eval_rpn(tokens: list[str]) -> int:",
+    contract=CONTRACT, reference=REFERENCE, make_case=make_case, accept=accept,
+    scale=lambda d: {"operators": _operators(d), "max_ops": lerp(d, 1, 12), "max_abs_number": lerp(d, 9, 99),
+                     "negatives": d >= 4},
+)
