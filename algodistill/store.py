@@ -1,0 +1,205 @@
+"""runs.db: the run store, through sqlite-utils. The only module that touches SQLite.
+
+Job processes write and the UI reads at the same time, so the database runs in WAL mode with a busy
+timeout; every write is its own short transaction. Tables:
+
+- ``runs``: one row per training or evaluation run (kind, status, settings JSON, model, adapter, pid,
+  times, error, summary JSON).
+- ``metrics``: (run, step, epoch, name, value, time) rows, one per logged value.
+- ``samples``: one row per evaluated problem instance (problem, difficulty, seed, index, prompt,
+  completion, extracted code, verdict status, tests passed, per-test outcomes JSON, score).
+
+A run whose process has died is reported as ``interrupted``, never as running forever: liveness is
+checked by pid plus the process start time, so a recycled pid does not count as alive.
+This module imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+DEFAULT_DB = "runs.db"
+ACTIVE = ("queued", "running")
+FINAL = ("completed", "failed", "stopped", "interrupted")
+
+
+def default_path() -> str:
+    return os.environ.get("ALGODISTILL_DB") or DEFAULT_DB
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of a process (clock ticks since boot), or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"  # alive, start time unknown (no /proc)
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None):
+        self.path = str(path or default_path())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        self.db = sqlite_utils.Database(conn)
+        if self.path != ":memory:":
+            self.db.enable_wal()
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        runs = self.db["runs"]
+        if not runs.exists():
+            runs.create({
+                "id": int, "kind": str, "name": str, "status": str, "model": str, "adapter": str,
+                "settings": str, "summary": str, "error": str, "pid": int, "pid_start": str, "host": str,
+                "created": float, "started": float, "finished": float, "parent": int,
+            }, pk="id", not_null={"kind", "status"})
+            runs.create_index(["kind", "status"])
+        metrics = self.db["metrics"]
+        if not metrics.exists():
+            metrics.create({"run": int, "step": int, "epoch": float, "name": str, "value": float, "time": float},
+                           foreign_keys=[("run", "runs", "id")])
+            metrics.create_index(["run", "step"])
+        samples = self.db["samples"]
+        if not samples.exists():
+            samples.create({
+                "run": int, "problem": str, "difficulty": int, "seed": int, "idx": int, "prompt": str,
+                "completion": str, "code": str, "status": str, "passed": int, "total": int, "score": float,
+                "tests": str, "notes": str, "error": str, "gen_time": float, "tokens": int, "created": float,
+            }, pk=("run", "problem", "difficulty", "seed", "idx"), foreign_keys=[("run", "runs", "id")])
+
+    # ------------------------------------------------------------------------------------------ runs
+    def create_run(self, kind: str, settings: dict | None = None, *, name: str | None = None,
+                   model: str | None = None, adapter: str | None = None, status: str = "queued",
+                   parent: int | None = None) -> int:
+        row = {"kind": kind, "name": name, "status": status, "model": model, "adapter": adapter,
+               "settings": json.dumps(settings or {}), "created": time.time(), "parent": parent}
+        return self.db["runs"].insert(row).last_pk
+
+    def mark_started(self, run_id: int, pid: int | None = None) -> None:
+        pid = pid or os.getpid()
+        self.update_run(run_id, status="running", pid=pid, pid_start=_process_start(pid), host=socket.gethostname(),
+                        started=time.time(), error=None)
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None, summary: dict | None = None) -> None:
+        if status not in FINAL:
+            raise ValueError(f"final status must be one of {FINAL}, got {status!r}")
+        fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
+        if summary is not None:
+            fields["summary"] = json.dumps(summary)
+        self.update_run(run_id, **fields)
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        for key in ("settings", "summary"):
+            if key in fields and not isinstance(fields[key], (str, type(None))):
+                fields[key] = json.dumps(fields[key])
+        self.db["runs"].update(run_id, fields)
+
+    def get_run(self, run_id: int) -> dict:
+        try:
+            row = self.db["runs"].get(run_id)
+        except sqlite_utils.db.NotFoundError:
+            raise KeyError(f"no run with id {run_id} in {self.path}") from None
+        return self._with_liveness(row)
+
+    def runs(self, kind: str | None = None, status: str | None = None, limit: int = 200) -> list[dict]:
+        where, args = [], []
+        if kind:
+            where.append("kind = ?")
+            args.append(kind)
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        rows = self.db["runs"].rows_where(" and ".join(where) or None, args, order_by="id desc", limit=limit)
+        return [self._with_liveness(r) for r in rows]
+
+    def _with_liveness(self, row: dict) -> dict:
+        """Decode JSON columns; a running run whose process is gone becomes (and is saved as) interrupted."""
+        if row["status"] == "running" and not self._alive(row):
+            error = row.get("error") or "the process running it ended without recording a result"
+            self.db["runs"].update(row["id"], {"status": "interrupted", "error": error, "finished": time.time()})
+            row = dict(row, status="interrupted", error=error)
+        row = dict(row)
+        for key in ("settings", "summary"):
+            row[key] = json.loads(row[key]) if row.get(key) else {}
+        return row
+
+    @staticmethod
+    def _alive(row: dict) -> bool:
+        if not row.get("pid"):
+            return False
+        if row.get("host") and row["host"] != socket.gethostname():
+            return True  # another machine's process: we cannot tell, so trust the row
+        start = _process_start(row["pid"])
+        return start is not None and (start == "?" or row.get("pid_start") in (None, "?", start))
+
+    # ------------------------------------------------------------------------------------------ metrics
+    def log_metrics(self, run_id: int, step: int, values: dict[str, float], epoch: float | None = None) -> None:
+        now = time.time()
+        rows = [{"run": run_id, "step": int(step), "epoch": epoch, "name": k, "value": float(v), "time": now}
+                for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if rows:
+            self.db["metrics"].insert_all(rows)
+
+    def last_step(self, run_id: int) -> int | None:
+        """Cheap check for "has anything new been logged" (gates the expensive redraw)."""
+        row = self.db.execute("select max(step) from metrics where run = ?", [run_id]).fetchone()
+        return row[0]
+
+    def metrics(self, run_id: int, names: Iterable[str] | None = None, after_step: int = -1) -> list[dict]:
+        where, args = "run = ? and step > ?", [run_id, after_step]
+        if names is not None:
+            names = list(names)
+            where += f" and name in ({','.join('?' * len(names))})"
+            args += names
+        return list(self.db["metrics"].rows_where(where, args, order_by="step, rowid"))
+
+    # ------------------------------------------------------------------------------------------ samples
+    def add_sample(self, run_id: int, sample: dict) -> None:
+        row = dict(sample, run=run_id, created=time.time())
+        for key in ("tests", "notes"):
+            if key in row and not isinstance(row[key], (str, type(None))):
+                row[key] = json.dumps(row[key])
+        self.db["samples"].upsert(row, pk=("run", "problem", "difficulty", "seed", "idx"))
+
+    def samples(self, run_id: int, problem: str | None = None, difficulty: int | None = None,
+                status: str | None = None) -> list[dict]:
+        where, args = ["run = ?"], [run_id]
+        for column, value in (("problem", problem), ("difficulty", difficulty), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        rows = self.db["samples"].rows_where(" and ".join(where), args, order_by="problem, difficulty, seed, idx")
+        return [self._decode_sample(r) for r in rows]
+
+    def done_keys(self, run_id: int) -> set[tuple[str, int, int, int]]:
+        """Keys of samples already stored for a run (what a resumed evaluation skips)."""
+        rows = self.db.execute("select problem, difficulty, seed, idx from samples where run = ?", [run_id])
+        return {tuple(r) for r in rows}
+
+    @staticmethod
+    def _decode_sample(row: dict) -> dict:
+        row = dict(row)
+        for key in ("tests", "notes"):
+            row[key] = json.loads(row[key]) if row.get(key) else []
+        return row
+
+    def close(self) -> None:
+        self.db.conn.close()

@@ -1,0 +1,151 @@
+"""Teacher traces: the JSONL schema, loading with line-numbered errors, verification, SFT rows.
+
+One trace per line::
+
+    {"id": "rpn-d3-s42-i0",          # optional, any string; defaults to problem-dN-sS-iI
+     "problem": "rpn",               # a problem type name
+     "difficulty": 3, "seed": 42, "index": 0,   # rebuild the instance, hence its hidden tests
+     "prompt": "...",                # optional; the instance's own prompt when absent
+     "response": "...",              # the teacher's answer: reasoning, then a ```python block
+     "teacher": "algodistill-authors",          # who wrote the response
+     "provenance": "..."}            # optional free text: how the response was produced
+
+A trace is kept only if the code in its response passes every hidden test of its instance, through the
+same verifier the evaluation uses. Malformed lines are reported with their line number and the rest of
+the file is still processed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
+from .sandbox import Limits
+from .verify import verify_many
+
+BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "traces" / "reference.jsonl"
+REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
+OPTIONAL = {"id": str, "prompt": str, "teacher": str, "provenance": str}
+
+
+@dataclass
+class TraceCheck:
+    line: int
+    id: str | None
+    kept: bool
+    reason: str  # "verified", or why it was rejected
+    record: dict | None = None
+    instance: Instance | None = None
+    passed: int = 0
+    total: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        r = self.record or {}
+        return {"line": self.line, "id": self.id, "kept": self.kept, "reason": self.reason,
+                "problem": r.get("problem"), "difficulty": r.get("difficulty"), "seed": r.get("seed"),
+                "index": r.get("index"), "teacher": r.get("teacher"), "passed": self.passed, "total": self.total,
+                "warnings": self.warnings}
+
+
+def parse_line(line: str) -> dict:
+    """A validated trace record, or ValueError saying exactly what is wrong."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    for key, kind in REQUIRED.items():
+        if key not in record:
+            raise ValueError(f"missing field {key!r}")
+        value = record[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"field {key!r} must be {kind.__name__}, got {type(value).__name__}")
+    for key, kind in OPTIONAL.items():
+        if record.get(key) is not None and not isinstance(record[key], kind):
+            raise ValueError(f"field {key!r} must be {kind.__name__}, got {type(record[key]).__name__}")
+    if record["problem"] not in PROBLEM_TYPES:
+        raise ValueError(f"unknown problem {record['problem']!r}; known: {', '.join(PROBLEM_TYPES)}")
+    if not 1 <= record["difficulty"] <= 10:
+        raise ValueError(f"difficulty must be 1..10, got {record['difficulty']}")
+    if record["index"] < 0:
+        raise ValueError(f"index must be >= 0, got {record['index']}")
+    if not record["response"].strip():
+        raise ValueError("empty response")
+    return record
+
+
+def trace_id(record: dict) -> str:
+    return record.get("id") or f"{record['problem']}-d{record['difficulty']}-s{record['seed']}-i{record['index']}"
+
+
+def load(path: str | Path) -> tuple[list[tuple[int, dict]], list[TraceCheck]]:
+    """(line number, record) for every valid line, and a rejected TraceCheck for every malformed one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"trace file not found: {path}")
+    records, bad = [], []
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append((number, parse_line(line)))
+            except ValueError as exc:
+                bad.append(TraceCheck(line=number, id=None, kept=False, reason=f"line {number}: {exc}"))
+    return records, bad
+
+
+def check(records: Iterable[tuple[int, dict]], limits: Limits = Limits()) -> list[TraceCheck]:
+    """Verify each record's response against its instance's hidden tests (in parallel)."""
+    checks, jobs = [], []
+    for number, record in records:
+        instance = make_instance(record["problem"], record["difficulty"], record["seed"], record["index"])
+        item = TraceCheck(line=number, id=trace_id(record), kept=False, reason="", record=record, instance=instance)
+        if record.get("prompt") and record["prompt"].strip() != instance.prompt.strip():
+            item.warnings.append("prompt differs from the instance prompt; training uses the trace's own prompt")
+        if record["seed"] == EVAL_SEED:
+            item.warnings.append(f"seed {EVAL_SEED} is the evaluation seed")
+        checks.append(item)
+        jobs.append((instance, record["response"]))
+    eval_keys = {inst.fingerprint() for inst in grid(PROBLEM_TYPES, REFERENCE_DIFFICULTIES, EVAL_SEED)}
+    for item, verdict in zip(checks, verify_many(jobs, limits=limits)):
+        item.passed, item.total = verdict.passed, verdict.total
+        if item.instance.fingerprint() in eval_keys:
+            item.reason = "its problem instance is in the evaluation grid (would leak test problems)"
+        elif verdict.solved:
+            item.kept, item.reason = True, "verified"
+        else:
+            detail = f": {verdict.error}" if verdict.error else ""
+            item.reason = f"{verdict.status} ({verdict.passed}/{verdict.total} tests passed){detail}"[:500]
+    return checks
+
+
+def verify_file(path: str | Path, limits: Limits = Limits()) -> list[TraceCheck]:
+    """Every line of a trace file, in file order: kept, rejected, or malformed."""
+    records, bad = load(path)
+    return sorted(check(records, limits) + bad, key=lambda c: c.line)
+
+
+def summary(checks: list[TraceCheck]) -> dict[str, Any]:
+    kept = [c for c in checks if c.kept]
+    per_cell: dict[str, dict[str, int]] = {}
+    for c in kept:
+        per_cell.setdefault(c.record["problem"], {}).setdefault(str(c.record["difficulty"]), 0)
+        per_cell[c.record["problem"]][str(c.record["difficulty"])] += 1
+    return {"total": len(checks), "kept": len(kept), "rejected": len(checks) - len(kept), "per_cell": per_cell}
+
+
+def sft_rows(checks: Iterable[TraceCheck]) -> list[dict]:
+    """Prompt-completion conversations (TRL computes the loss on the completion only)."""
+    rows = []
+    for c in checks:
+        if c.kept:
+            prompt = (c.record.get("prompt") or c.instance.prompt).strip()
+            rows.append({"prompt": [{"role": "user", "content": prompt}],
+                         "completion": [{"role": "assistant", "content": c.record["response"].strip()}]})
+    return rows

@@ -1,0 +1,277 @@
+"""Completion -> extracted code -> per-test outcomes -> Verdict. The one verifier every caller uses.
+
+Extraction copes with what models actually write: fenced blocks with or without a language tag, several
+blocks (helpers in one, the function in another, a usage demo in a third), prose around the code, a
+missing opening or closing fence, and trailing text after the last statement. Sanitizing follows
+EvalPlus: keep imports and the definitions the entry point needs (transitively), drop top-level calls,
+prints, asserts and ``if __name__ == "__main__"`` demos, so a correct function is not failed by its own
+example code. Comparison happens here in the parent, on plain JSON values: a bool is never equal to an
+int, and the child never sees an expected value.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from .problems import Instance
+from .sandbox import CallResult, Limits, ProgramResult, run_many
+
+FAILURE_KINDS = ("no_code", "syntax_error", "missing_function", "exception", "wrong_answer", "timeout", "crash")
+TEST_STATUSES = ("pass", "wrong_answer", "exception", "timeout", "crash", "not_run")
+_SEVERITY = ("timeout", "crash", "exception", "wrong_answer")  # which failure names a mixed verdict
+
+_FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+#.-]*)\s*$")
+_CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@)")
+
+
+@dataclass
+class Extraction:
+    code: str | None  # sanitized program, or None
+    status: str  # ok | no_code | syntax_error | missing_function
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class TestOutcome:
+    args: list
+    expected: Any
+    status: str
+    actual: Any = None
+    error: str | None = None
+    time_s: float = 0.0
+    output: str = ""
+
+
+@dataclass
+class Verdict:
+    status: str  # "passed" or one of FAILURE_KINDS
+    passed: int
+    total: int
+    code: str | None
+    tests: list[TestOutcome]
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def solved(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def score(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"score": self.score}
+
+
+# ---------------------------------------------------------------------------------------------- extraction
+
+def _blocks(text: str) -> tuple[list[str], list[str]]:
+    """Fenced code blocks in order, tolerating a missing opening or closing fence."""
+    lines = text.splitlines()
+    fences = [(i, m.group(2)) for i, line in enumerate(lines) if (m := _FENCE.match(line))]
+    notes: list[str] = []
+    if not fences:
+        return [], notes
+    blocks = []
+    first, tag = fences[0]
+    if not tag and any(_CODE_START.match(line) for line in lines[:first]):
+        # "def f():\n ...\n```" : the model dropped the opening fence but kept the closing one
+        start = next(i for i, line in enumerate(lines[:first]) if _CODE_START.match(line))
+        blocks.append("\n".join(lines[start:first]))
+        notes.append("no opening fence: took the code before the first fence")
+        fences = fences[1:]
+    inside, opened_at = False, -1
+    for i, tag in fences:
+        if not inside:
+            inside, opened_at = True, i
+        elif not tag:
+            blocks.append("\n".join(lines[opened_at + 1:i]))
+            inside = False
+        else:  # a new tagged fence while inside: the previous block was never closed
+            blocks.append("\n".join(lines[opened_at + 1:i]))
+            opened_at = i
+    if inside:
+        blocks.append("\n".join(lines[opened_at + 1:]))
+        notes.append("unclosed code block: took it to the end")
+    return [b for b in blocks if b.strip()], notes
+
+
+def _parse_prefix(code: str) -> tuple[str | None, str | None, bool]:
+    """(longest parseable prefix that ends at a top-level line, syntax error of the whole, trimmed?)."""
+    code = code.replace("\t", "    ")
+    try:
+        ast.parse(code)
+        return code, None, False
+    except SyntaxError as exc:
+        error = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    lines = code.splitlines()
+    for cut in range(len(lines) - 1, 0, -1):
+        if lines[cut] and not lines[cut][0].isspace():  # only cut between top-level statements
+            prefix = "\n".join(lines[:cut])
+            try:
+                ast.parse(prefix)
+                return prefix, error, True
+            except SyntaxError:
+                continue
+    return None, error, False
+
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
+
+
+def extract_code(completion: str, entry_point: str) -> Extraction:
+    """Find the program in a raw completion and sanitize it."""
+    if not isinstance(completion, str) or not completion.strip():
+        return Extraction(None, "no_code", ["empty completion"])
+    blocks, notes = _blocks(completion)
+    if not blocks:
+        lines = completion.splitlines()
+        start = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
+        if start is None:
+            return Extraction(None, "no_code", ["no code block and no Python definition found"])
+        blocks = ["\n".join(lines[start:])]
+        notes.append("no code fences: took the text from the first definition on")
+    kept, first_error = [], None
+    for block in blocks:
+        code, error, trimmed = _parse_prefix(block)
+        if code is None or (trimmed and _defines(block, entry_point) and not _defines(code, entry_point)):
+            first_error = first_error or error
+            if _defines(block, entry_point):
+                return Extraction(None, "syntax_error", notes + ["the block defining the function does not parse"],
+                                  error)
+            notes.append(f"skipped a block that does not parse ({error})")
+            continue
+        if trimmed:
+            notes.append(f"dropped unparseable text after the code ({error})")
+        kept.append(code)
+    if not kept:
+        return Extraction(None, "syntax_error", notes, first_error)
+    if not any(_defines(code, entry_point) for code in kept):
+        return Extraction("\n\n".join(kept), "missing_function",
+                          notes + [f"no block defines `{entry_point}`"])
+    if len(kept) > 1:
+        notes.append(f"joined {len(kept)} code blocks")
+    code, dropped = sanitize("\n\n".join(kept), entry_point)
+    if dropped:
+        notes.append("dropped top-level code: " + "; ".join(dropped[:5]) + (" ..." if len(dropped) > 5 else ""))
+    return Extraction(code, "ok", notes)
+
+
+def _names_used(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _defined_names(node: ast.stmt) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    return []
+
+
+def sanitize(code: str, entry_point: str) -> tuple[str, list[str]]:
+    """Keep imports and the top-level definitions reachable from ``entry_point``; return (code, dropped)."""
+    tree = ast.parse(code)
+    lines = code.splitlines()
+    definitions: dict[str, list[ast.stmt]] = {}
+    for node in tree.body:
+        for name in _defined_names(node):
+            definitions.setdefault(name, []).append(node)
+    needed, todo = set(), [entry_point]
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in definitions:
+            continue
+        needed.add(name)
+        for node in definitions[name]:
+            todo.extend(_names_used(node))
+    kept, dropped = [], []
+    for node in tree.body:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        segment = "\n".join(lines[start - 1:node.end_lineno])
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or set(_defined_names(node)) & needed:
+            kept.append(segment)
+        else:
+            dropped.append(segment.splitlines()[0].strip()[:60])
+    return "\n".join(kept) + "\n", dropped
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+
+def same(actual: Any, expected: Any) -> bool:
+    """Equality of plain JSON values; bools only equal bools, ints and floats compare as numbers."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+        if isinstance(expected, float) or isinstance(actual, float):
+            return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
+        return actual == expected
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(actual) == len(expected) and all(same(a, e) for a, e in zip(actual, expected))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return actual.keys() == expected.keys() and all(same(actual[k], expected[k]) for k in expected)
+    return type(actual) is type(expected) and actual == expected
+
+
+def _outcome(test, call: CallResult) -> TestOutcome:
+    common = {"args": test.args, "expected": test.expected, "time_s": call.time_s, "output": call.output}
+    if call.status == "returned":
+        ok = same(call.value, test.expected)
+        return TestOutcome(status="pass" if ok else "wrong_answer", actual=call.value, **common)
+    if call.status == "unserializable":
+        return TestOutcome(status="wrong_answer", error=call.error, **common)
+    return TestOutcome(status=call.status, error=call.error, **common)
+
+
+def _not_run(instance: Instance, status: str = "not_run", error: str | None = None) -> list[TestOutcome]:
+    return [TestOutcome(args=t.args, expected=t.expected, status=status, error=error) for t in instance.tests]
+
+
+def _judge(instance: Instance, extraction: Extraction, run: ProgramResult | None) -> Verdict:
+    total = len(instance.tests)
+    if extraction.status != "ok" or run is None:
+        return Verdict(extraction.status, 0, total, extraction.code, _not_run(instance), extraction.notes,
+                       extraction.error)
+    if run.missing_function:
+        return Verdict("missing_function", 0, total, extraction.code, _not_run(instance), extraction.notes,
+                       f"`{instance.entry_point}` is not a function after running the code")
+    if run.load_error is not None:
+        return Verdict("exception", 0, total, extraction.code,
+                       _not_run(instance, "exception", "while defining the program: " + run.load_error),
+                       extraction.notes, run.load_error)
+    tests = [_outcome(t, c) for t, c in zip(instance.tests, run.calls)]
+    passed = sum(t.status == "pass" for t in tests)
+    failures = {t.status for t in tests} - {"pass"}
+    status = next((s for s in _SEVERITY if s in failures), "passed")
+    first_error = next((t.error for t in tests if t.status == status and t.error), None)
+    return Verdict(status, passed, total, extraction.code, tests, extraction.notes, first_error)
+
+
+def verify_many(items: Iterable[tuple[Instance, str]], limits: Limits = Limits(),
+                workers: int | None = None) -> list[Verdict]:
+    """Verify (instance, completion) pairs; programs run in parallel, results come back in input order."""
+    items = list(items)
+    extractions = [extract_code(completion, inst.entry_point) for inst, completion in items]
+    runnable = [k for k, e in enumerate(extractions) if e.status == "ok"]
+    runs = run_many([(extractions[k].code, items[k][0].entry_point, [t.args for t in items[k][0].tests])
+                     for k in runnable], limits=limits, workers=workers)
+    by_index = dict(zip(runnable, runs))
+    return [_judge(inst, extractions[k], by_index.get(k)) for k, (inst, _) in enumerate(items)]
+
+
+def verify(instance: Instance, completion: str, limits: Limits = Limits()) -> Verdict:
+    return verify_many([(instance, completion)], limits=limits, workers=1)[0]
+
+
+def fenced(code: str) -> str:
+    """A completion that is just ``code`` in a python block (reference solutions, tests)."""
+    return f"```python\n{code.rstrip()}\n```"
