@@ -1,8 +1,8 @@
 """rpn: evaluate an expression in Reverse Polish Notation.
 
 Difficulty scales the number of operators (1 to 12), the operator set (+ - at 1-2, then *, then / from
-5), the number range, and negative operands (from 4). From difficulty 6 an instance always contains a
-division with operands of opposite signs, where truncation toward zero differs from Python's ``//``.
+5), the number range, and negative operands (from 4). From difficulty 6 an instance always has a test
+where truncating division toward zero gives a different answer than Python's ``//``.
 """
 
 from __future__ import annotations
@@ -64,33 +64,31 @@ def make_case(rng, difficulty: int, k: int) -> list:
     lo = -hi if difficulty >= 4 else 0
     while True:
         tokens = _postfix(_tree(rng, n_ops, _operators(difficulty), lo, hi), [])
-        if _scan(tokens)[0]:
+        if _evaluate(tokens) is None:
             continue
         return [tokens]
 
 
-def _scan(tokens: list[str]) -> tuple[bool, bool]:
-    """(divides by zero, has a division whose operands have opposite signs and a remainder)."""
+def _evaluate(tokens: list[str], floor: bool = False) -> int | None:
+    """The value (None on division by zero); ``floor=True`` is the classic ``//`` mistake."""
     stack: list[int] = []
-    mixed = False
     for token in tokens:
         if len(token) == 1 and token in "+-*/":
             right, left = stack.pop(), stack.pop()
             if token == "/":
                 if right == 0:
-                    return True, mixed
-                mixed |= (left % right != 0) and ((left < 0) != (right < 0))
+                    return None
                 q = abs(left) // abs(right)
-                stack.append(q if (left >= 0) == (right >= 0) else -q)
+                stack.append(left // right if floor else q if (left >= 0) == (right >= 0) else -q)
             else:
                 stack.append({"+": left + right, "-": left - right, "*": left * right}[token])
         else:
             stack.append(int(token))
-    return False, mixed
+    return stack[-1]
 
 
 def accept(tests, difficulty: int) -> bool:
-    return difficulty < 6 or any(_scan(t.args[0])[1] for t in tests)
+    return difficulty < 6 or any(_evaluate(t.args[0], floor=True) != t.expected for t in tests)
 
 
 PROBLEM = ProblemType(

@@ -1,0 +1,32 @@
+# Two commands do all the set-up:  `make app` (install + launch) and `make test` (install + test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: app test test-all bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+app: $(VENV)/.installed
+	$(BIN)/python app.py
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+test-all: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/sandbox.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

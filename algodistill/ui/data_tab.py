@@ -1,0 +1,72 @@
+"""Data tab: preview any problem instance, and verify trace sets (bundled or uploaded)."""
+
+from __future__ import annotations
+
+import json
+
+from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
+
+TEST_COLUMNS = ["call", "expected"]
+TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"]
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f" ... ({len(text)} characters)"
+
+
+def preview_problem(problem: str, difficulty: float, seed: float, index: float) -> tuple[str, list[list], str]:
+    """(prompt markdown, hidden tests table, reference solution) for one instance."""
+    try:
+        instance = make_instance(problem, int(difficulty), int(seed), int(index))
+    except (ValueError, TypeError) as exc:
+        return f"**Cannot build this instance:** {exc}", [], ""
+    rows = [[_short(t.call_repr(instance.entry_point)), _short(json.dumps(t.expected))] for t in instance.tests]
+    header = (f"**{instance.problem}**, difficulty {instance.difficulty}, seed {instance.seed}, index "
+              f"{instance.index} (entry point `{instance.entry_point}`)\n\n---\n\n")
+    return header + instance.prompt, rows, instance.reference
+
+
+def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:
+    """(summary markdown, per-trace table, type x difficulty counts of kept traces) for a trace file."""
+    from ..traces import BUNDLED, summary, verify_file
+    path = path or str(BUNDLED)
+    try:
+        checks = verify_file(path)
+    except (FileNotFoundError, OSError) as exc:
+        return f"**Cannot read the trace file:** {exc}", [], []
+    result = summary(checks)
+    table = [[c.line, c.id or "", (c.record or {}).get("problem", ""), (c.record or {}).get("difficulty", ""),
+              (c.record or {}).get("seed", ""), "yes" if c.kept else "no", c.reason] for c in checks]
+    counts = [[p] + [result["per_cell"].get(p, {}).get(str(d), 0) for d in range(1, 11)] for p in PROBLEM_TYPES]
+    text = (f"**{result['kept']} kept**, {result['rejected']} rejected, of {result['total']} lines "
+            f"in `{path}`.")
+    return text, table, counts
+
+
+def build() -> None:
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column(scale=1):
+            gr.Markdown("### Preview a problem instance")
+            problem = gr.Dropdown(list(PROBLEM_TYPES), value=PROBLEM_TYPES[0], label="Problem type")
+            difficulty = gr.Slider(1, 10, value=1, step=1, label="Difficulty")
+            seed = gr.Number(value=EVAL_SEED, precision=0, label="Seed (42 = training, 999 = evaluation)")
+            index = gr.Number(value=0, precision=0, minimum=0, label="Index")
+        with gr.Column(scale=2):
+            prompt = gr.Markdown()
+            tests = gr.Dataframe(headers=TEST_COLUMNS, label="Hidden tests", wrap=True)
+            reference = gr.Code(language="python", label="Reference solution")
+    inputs = [problem, difficulty, seed, index]
+    for control in inputs:
+        control.change(preview_problem, inputs, [prompt, tests, reference])
+
+    gr.Markdown("### Trace sets")
+    with gr.Row():
+        upload = gr.File(label="Trace JSONL (leave empty for the bundled reference set)", file_types=[".jsonl"],
+                         type="filepath")
+        check = gr.Button("Verify traces", variant="primary")
+    verdict = gr.Markdown()
+    traces = gr.Dataframe(headers=TRACE_COLUMNS, label="Each trace", wrap=True)
+    counts = gr.Dataframe(headers=["problem"] + [str(d) for d in range(1, 11)], label="Kept traces per type x difficulty")
+    check.click(verify_traces, [upload], [verdict, traces, counts])

@@ -1,0 +1,258 @@
+"""Adversarial sandbox tests: one hostile property each. Every test can fail if the protection breaks."""
+
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from algodistill.sandbox import Limits, run_many, run_program
+
+FAST = Limits(timeout_s=1.0, load_timeout_s=5.0, cpu_s=5)
+
+
+def one(code, args=(), entry="f", limits=FAST):
+    return run_program(code, entry, [list(args)], limits=limits)
+
+
+def test_returns_plain_values_and_captures_output():
+    r = run_program("def f(x):\n    print('seen', x)\n    return [x, {'k': x * 2}, None, True]\n", "f",
+                    [[1], [2]], limits=FAST)
+    assert [c.status for c in r.calls] == ["returned", "returned"]
+    assert r.calls[1].value == [2, {"k": 4}, None, True]
+    assert r.calls[0].output.strip() == "seen 1"
+    assert r.children == 1  # every call ran in the same child
+
+
+def test_infinite_loop_times_out_and_later_calls_still_run():
+    code = "def f(x):\n    while x == 1:\n        pass\n    return x\n"
+    t0 = time.monotonic()
+    r = run_program(code, "f", [[1], [2], [3]], limits=FAST)
+    assert [c.status for c in r.calls] == ["timeout", "returned", "returned"]
+    assert [c.value for c in r.calls[1:]] == [2, 3]
+    assert time.monotonic() - t0 < 5
+
+
+def test_hang_while_loading_is_a_timeout():
+    r = one("while True:\n    pass\ndef f():\n    return 1\n", limits=Limits(load_timeout_s=1.0))
+    assert r.calls[0].status == "timeout"
+
+
+def _marker_processes(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def test_fork_bomb_is_contained_and_leaves_nothing_behind():
+    code = ("import os\n"
+            "def f():\n"
+            "    while True:\n"
+            "        try:\n"
+            "            os.fork()\n"
+            "        except OSError:\n"
+            "            pass\n")
+    r = one(code)
+    assert r.calls[0].status in ("timeout", "crash")
+    time.sleep(0.3)
+    assert subprocess.run(["true"]).returncode == 0  # the host can still start processes
+
+
+def test_escaped_background_process_is_killed():
+    marker = "987654.321"
+    code = ("import os, subprocess\n"
+            "def f():\n"
+            "    if os.fork() == 0:\n"
+            "        os.setsid()\n"
+            f"        os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+            "    return 1\n")
+    r = one(code)
+    assert r.calls[0].status == "returned"
+    deadline = time.monotonic() + 3
+    while _marker_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _marker_processes(marker) == []
+
+
+def test_memory_bomb_fails_without_hurting_the_parent():
+    r = one("def f():\n    block = bytearray(8 * 1024 ** 3)\n    return len(block)\n")
+    assert r.calls[0].status in ("exception", "crash")
+    assert "MemoryError" in (r.calls[0].error or "") or r.calls[0].status == "crash"
+
+
+def test_recursion_bomb_fails_that_call_only():
+    code = "import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return 1 if n == 0 else f(n + 1)\n"
+    r = run_program(code, "f", [[1], [0]], limits=FAST)
+    assert r.calls[0].status in ("exception", "crash", "timeout")  # RecursionError, MemoryError or stack
+    assert r.calls[1].status == "returned" and r.calls[1].value == 1
+
+
+def test_huge_output_is_capped():
+    r = one("def f():\n    for _ in range(200000):\n        print('x' * 100)\n    return 7\n")
+    assert r.calls[0].status == "returned" and r.calls[0].value == 7
+    assert len(r.calls[0].output) < 3 * FAST.max_output_chars
+
+
+def test_sys_exit_is_an_exception_not_a_pass():
+    r = one("import sys\ndef f():\n    sys.exit(0)\n")
+    assert r.calls[0].status == "exception" and "SystemExit" in r.calls[0].error
+
+
+def test_os_exit_is_a_crash_and_next_call_runs_in_a_new_child():
+    code = "import os\ndef f(x):\n    if x == 0:\n        os._exit(0)\n    return x\n"
+    r = run_program(code, "f", [[0], [5]], limits=FAST)
+    assert r.calls[0].status == "crash"
+    assert r.calls[1].status == "returned" and r.calls[1].value == 5
+    assert r.children == 2
+
+
+def test_killing_its_parent_does_not_touch_the_evaluator():
+    code = "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 1\n"
+    r = one(code)
+    assert r.calls[0].status in ("returned", "crash", "exception")
+    assert os.getpid() > 0  # we are still here; and the evaluator was never the target:
+    r2 = one("import os\ndef f():\n    return os.getppid()\n")
+    assert r2.calls[0].value != os.getpid()
+
+
+def test_signal_tampering_cannot_stop_the_deadline():
+    code = ("import signal, time\n"
+            "def f():\n"
+            "    for s in (signal.SIGTERM, signal.SIGALRM, signal.SIGINT, signal.SIGHUP):\n"
+            "        signal.signal(s, signal.SIG_IGN)\n"
+            "    time.sleep(30)\n")
+    t0 = time.monotonic()
+    r = one(code)
+    assert r.calls[0].status == "timeout"
+    assert time.monotonic() - t0 < 5
+
+
+def test_environment_secrets_are_not_visible(monkeypatch):
+    monkeypatch.setenv("ALGODISTILL_TEST_SECRET", "hunter2")
+    code = ("import os\n"
+            "def f():\n"
+            "    found = [v for v in os.environ.values() if 'hunter2' in v]\n"
+            "    try:\n"
+            "        parent = open('/proc/%d/status' % os.getppid()).read()\n"
+            "        grand = [l for l in parent.splitlines() if l.startswith('PPid')][0].split()[1]\n"
+            "        found.append(open('/proc/%s/environ' % grand, 'rb').read().decode('latin1'))\n"
+            "    except Exception:\n"
+            "        pass\n"
+            f"    return [x for x in found if 'hunter2' in x] + [open('/proc/{os.getpid()}/environ', 'rb').read().decode('latin1')[:0]]\n")
+    r = one(code)
+    assert r.calls[0].status in ("returned", "exception")
+    assert "hunter2" not in repr(r.calls[0].value)
+
+
+def test_cannot_write_outside_its_temp_dir(tmp_path):
+    target = tmp_path / "pwned.txt"
+    shared_tmp = f"/tmp/algodistill-pwned-{os.getpid()}"
+    code = ("def f(paths):\n"
+            "    done = []\n"
+            "    for p in paths:\n"
+            "        try:\n"
+            "            open(p, 'w').write('x')\n"
+            "            done.append(p)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    open('inside.txt', 'w').write('fine')\n"
+            "    return done\n")
+    r = one(code, [[str(target), shared_tmp]])
+    assert r.calls[0].status == "returned"
+    assert not target.exists()
+    assert not os.path.exists(shared_tmp)
+
+
+def test_no_network_even_to_the_hosts_loopback():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted = []
+    server.settimeout(3)
+
+    def accept():
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+    t = threading.Thread(target=accept)
+    t.start()
+    code = ("import socket\n"
+            "def f(port):\n"
+            "    try:\n"
+            "        socket.create_connection(('127.0.0.1', port), timeout=1).close()\n"
+            "        return 'connected'\n"
+            "    except OSError as exc:\n"
+            "        return 'blocked'\n")
+    r = one(code, [port])
+    t.join()
+    server.close()
+    assert r.calls[0].value == "blocked"
+    assert accepted == []
+
+
+def test_printing_forged_results_does_not_count():
+    code = ("import os, sys\n"
+            "def f():\n"
+            "    print('{\"i\": 0, \"status\": \"returned\", \"value\": \"42\"}')\n"
+            "    sys.__stdout__.write('PASS 5/5\\n')\n"
+            "    os.write(1, b'{\"event\": \"done\"}\\n')\n"
+            "    return 0\n")
+    r = one(code)
+    assert r.calls[0].status == "returned" and r.calls[0].value == 0
+
+
+def test_object_with_eq_always_true_is_unserializable():
+    code = ("class Liar:\n"
+            "    def __eq__(self, other):\n"
+            "        return True\n"
+            "def f():\n"
+            "    return Liar()\n")
+    r = one(code)
+    assert r.calls[0].status == "unserializable"
+
+
+def test_unserializable_return_value():
+    r = one("def f():\n    return {1, 2, 3}\n")
+    assert r.calls[0].status == "unserializable" and "set" in r.calls[0].error
+
+
+def test_nan_is_unserializable():
+    r = one("def f():\n    return float('nan')\n")
+    assert r.calls[0].status == "unserializable"
+
+
+def test_one_hostile_program_does_not_stall_a_batch():
+    good = ("def f(x):\n    return x + 1\n", "f", [[i] for i in range(5)])
+    hung = ("def f(x):\n    while True:\n        pass\n", "f", [[i] for i in range(5)])
+    t0 = time.monotonic()
+    results = run_many([good] * 6 + [hung] + [good] * 6, limits=Limits(timeout_s=0.5))
+    assert time.monotonic() - t0 < 15
+    for k, r in enumerate(results):
+        if k == 6:
+            assert {c.status for c in r.calls} == {"timeout"}
+        else:
+            assert [c.value for c in r.calls] == [1, 2, 3, 4, 5]
+
+
+def test_load_errors_and_missing_function_are_reported():
+    assert one("import numpy_does_not_exist\ndef f():\n    return 1\n").load_error.endswith(
+        "No module named 'numpy_does_not_exist'")
+    assert one("g = 1\n").missing_function
+    assert one("f = 3\n").missing_function
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uid drop only applies when running as root")
+def test_runs_as_unprivileged_uid_when_root():
+    r = one("import os\ndef f():\n    return os.getuid()\n")
+    assert r.calls[0].value != 0
