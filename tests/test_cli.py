@@ -1,0 +1,81 @@
+"""The machine-readable CLI, run as users run it: `python -m algodistill ...` in a subprocess."""
+
+import json
+import subprocess
+import sys
+
+from algodistill.problems import make_instance
+from algodistill.store import Store
+from tests.conftest import ROOT
+
+
+def cli(*args, env_db=None):
+    import os
+    env = dict(os.environ)
+    if env_db:
+        env["ALGODISTILL_DB"] = str(env_db)
+    return subprocess.run([sys.executable, "-m", "algodistill", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_problems_show_json():
+    r = cli("problems", "show", "two_sum", "--difficulty", "4", "--seed", "5", "--index", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    inst = make_instance("two_sum", 4, 5, 2)
+    assert data["prompt"] == inst.prompt and data["entry_point"] == "two_sum"
+    assert data["tests"] == [{"args": t.args, "expected": t.expected} for t in inst.tests]
+
+
+def test_problems_show_rejects_bad_difficulty():
+    r = cli("problems", "show", "rpn", "--difficulty", "12")
+    assert r.returncode == 2 and "difficulty must be from 1 to 10" in r.stderr
+
+
+def test_eval_reference_scores_55_of_55(tmp_path):
+    db = tmp_path / "runs.db"
+    r = cli("eval", "--reference", "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["totals"]["n"] == 55 and data["totals"]["solved"] == 55
+    assert set(data["per_difficulty"]) == {"1", "3", "5", "7", "10"}
+    assert Store(db).get_run(data["run"])["status"] == "completed"
+
+
+def test_eval_completions_reports_per_sample_and_stores_the_run(tmp_path):
+    good = make_instance("fizzbuzz", 3)
+    lines = [
+        {"problem": "fizzbuzz", "difficulty": 3, "seed": 999, "index": 0,
+         "completion": "```python\n" + good.reference + "```"},
+        {"problem": "rpn", "difficulty": 1, "seed": 999, "index": 0,
+         "completion": "```python\ndef eval_rpn(tokens):\n    return int(tokens[0])\n```"},
+        "this line is broken",
+    ]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(x) if isinstance(x, dict) else x for x in lines) + "\n")
+    db = tmp_path / "runs.db"
+    r = cli("eval", "--completions", str(path), "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["totals"]["n"] == 2 and data["totals"]["solved"] == 1
+    assert any("line 3" in e for e in data["errors"])
+    first, second = data["samples"]
+    assert (first["problem"], first["passed"], first["tests"]) == ("fizzbuzz", 5, ["pass"] * 5)
+    assert second["problem"] == "rpn" and second["passed"] < 5 and "wrong_answer" in second["tests"]
+    stored = Store(db).samples(data["run"])
+    assert len(stored) == 2 and {s["problem"] for s in stored} == {"fizzbuzz", "rpn"}
+
+
+def test_eval_completions_missing_file():
+    r = cli("eval", "--completions", "/nonexistent/file.jsonl")
+    assert r.returncode == 2 and "completions file not found" in r.stderr
+
+
+def test_traces_verify_exit_code_and_text(tmp_path):
+    r = cli("traces", "verify", "assets/traces/reference.jsonl")
+    assert r.returncode == 0 and "0 rejected" in r.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem": "rpn"}\n')
+    r = cli("traces", "verify", str(bad), "--json")
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["traces"][0]["reason"].startswith("line 1: missing field")

@@ -1,0 +1,94 @@
+"""runs.db: WAL mode, a writer process with a concurrent reader, interrupted runs, samples and resume keys."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from algodistill.store import Store
+
+WRITER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from algodistill.store import Store
+s = Store({path!r})
+run = s.create_run("train", {{"lr": 2e-4}}, name="concurrent")
+s.mark_started(run)
+print(run, flush=True)
+for step in range(1, 201):
+    s.log_metrics(run, step, {{"loss": 1.0 / step, "learning_rate": 2e-4}}, epoch=step / 100)
+    time.sleep(0.002)
+s.finish_run(run, "completed", summary={{"steps": 200}})
+"""
+
+
+def test_wal_mode(store):
+    assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_writer_process_and_concurrent_reader(tmp_path):
+    from tests.conftest import ROOT
+    path = str(tmp_path / "runs.db")
+    reader = Store(path)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), path=path)],
+                            stdout=subprocess.PIPE, text=True)
+    run = int(proc.stdout.readline())
+    seen, statuses = [], set()
+    while proc.poll() is None:
+        last = reader.last_step(run)
+        if last is not None:
+            seen.append(last)
+        statuses.add(reader.get_run(run)["status"])
+        time.sleep(0.01)
+    assert proc.wait() == 0
+    assert seen == sorted(seen) and len(set(seen)) > 3  # the reader saw progress while it happened
+    assert statuses <= {"running", "completed"}
+    rows = reader.metrics(run, names=["loss"])
+    assert [r["step"] for r in rows] == list(range(1, 201))
+    assert reader.get_run(run)["status"] == "completed"
+    assert reader.get_run(run)["summary"] == {"steps": 200}
+
+
+def test_run_whose_process_died_is_interrupted(store):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    run = store.create_run("train", {"epochs": 3})
+    store.mark_started(run, pid=proc.pid)
+    assert store.get_run(run)["status"] == "interrupted"
+    assert "ended" in store.get_run(run)["error"]
+    assert [r["status"] for r in store.runs(kind="train")] == ["interrupted"]
+
+
+def test_live_run_stays_running(store):
+    run = store.create_run("eval", {})
+    store.mark_started(run)  # this very process
+    assert store.get_run(run)["status"] == "running"
+
+
+def test_recycled_pid_is_not_alive(store):
+    run = store.create_run("train", {})
+    store.mark_started(run)
+    store.update_run(run, pid_start="1")  # same pid, different process start time
+    assert store.get_run(run)["status"] == "interrupted"
+
+
+def test_samples_roundtrip_and_done_keys(store):
+    run = store.create_run("eval", {"seed": 999})
+    sample = {"problem": "rpn", "difficulty": 3, "seed": 999, "idx": 0, "prompt": "p", "completion": "c",
+              "code": "x", "status": "wrong_answer", "passed": 2, "total": 5, "score": 0.4,
+              "tests": [{"status": "pass"}], "notes": ["n"], "error": None}
+    store.add_sample(run, sample)
+    store.add_sample(run, dict(sample, status="passed", passed=5))  # same key: replaced, not duplicated
+    rows = store.samples(run)
+    assert len(rows) == 1 and rows[0]["status"] == "passed" and rows[0]["tests"] == [{"status": "pass"}]
+    assert store.done_keys(run) == {("rpn", 3, 999, 0)}
+    assert store.samples(run, status="timeout") == []
+
+
+def test_unknown_run_and_bad_status(store):
+    with pytest.raises(KeyError, match="no run with id 42"):
+        store.get_run(42)
+    run = store.create_run("eval", {})
+    with pytest.raises(ValueError):
+        store.finish_run(run, "running")

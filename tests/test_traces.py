@@ -1,0 +1,79 @@
+"""Trace schema, verification with reasons, malformed lines, and the bundled reference set."""
+
+import json
+
+from algodistill.problems import DIFFICULTIES, PROBLEM_TYPES, make_instance
+from algodistill.traces import BUNDLED, sft_rows, summary, verify_file
+from algodistill.verify import extract_code, fenced, verify_many
+
+
+def test_bundled_set_verifies_completely():
+    checks = verify_file(BUNDLED)
+    result = summary(checks)
+    assert result["total"] >= 60 and result["kept"] == result["total"], [c.reason for c in checks if not c.kept]
+    assert set(result["per_cell"]) == set(PROBLEM_TYPES)
+    difficulties = {int(d) for cells in result["per_cell"].values() for d in cells}
+    assert difficulties == set(DIFFICULTIES)
+    assert all(not c.warnings for c in checks)  # prompts are the instances' own, seed 42
+
+
+def test_bundled_records_state_provenance_and_explain_before_code():
+    for line in BUNDLED.read_text().splitlines():
+        record = json.loads(line)
+        assert record["seed"] == 42 and record["teacher"]
+        assert "not from Claude or Gemini" in record["provenance"]
+        response = record["response"]
+        assert response.index("Step by step") < response.index("```python")
+
+
+def test_bundled_code_is_correct_at_every_difficulty():
+    items = []
+    for line in BUNDLED.read_text().splitlines():
+        record = json.loads(line)
+        for d in DIFFICULTIES:
+            items.append((make_instance(record["problem"], d, 1234, 0), record["response"]))
+    failed = [(inst.key, v.status) for (inst, _), v in zip(items, verify_many(items)) if not v.solved]
+    assert failed == []
+
+
+def test_bundled_code_does_not_shadow_builtins():
+    for line in BUNDLED.read_text().splitlines():
+        record = json.loads(line)
+        code = extract_code(record["response"], make_instance(record["problem"], 1, 42, 0).entry_point).code
+        for name in ("max", "min", "sum", "list", "dict", "str", "len", "input", "id"):
+            assert f"\n    {name} =" not in code and f" {name}, " not in code.split("=")[0]
+
+
+def test_malformed_lines_are_reported_with_line_numbers_and_the_rest_processed(tmp_path):
+    inst = make_instance("fizzbuzz", 2, 42, 0)
+    good = {"problem": "fizzbuzz", "difficulty": 2, "seed": 42, "index": 0, "response": fenced(inst.reference),
+            "teacher": "t"}
+    wrong = dict(good, index=1, response=fenced("def fizzbuzz(n):\n    return [str(i) for i in range(1, n + 1)]\n"))
+    lines = [json.dumps(good), "{not json", json.dumps({"problem": "fizzbuzz"}), "",
+             json.dumps(dict(good, problem="sorting")), json.dumps(dict(good, difficulty="3")), json.dumps(wrong),
+             json.dumps(dict(good, index=2, response="I do not know."))]
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    checks = verify_file(path)
+    by_line = {c.line: c for c in checks}
+    assert by_line[1].kept and by_line[1].reason == "verified"
+    assert "line 2: not valid JSON" in by_line[2].reason
+    assert "missing field 'difficulty'" in by_line[3].reason
+    assert 4 not in by_line  # blank lines are skipped
+    assert "unknown problem 'sorting'" in by_line[5].reason
+    assert "'difficulty' must be int" in by_line[6].reason
+    assert by_line[7].reason.startswith("wrong_answer (") and not by_line[7].kept
+    assert by_line[8].reason.startswith("no_code")
+    assert summary(checks)["kept"] == 1
+    rows = sft_rows(checks)
+    assert len(rows) == 1 and rows[0]["prompt"][0]["content"] == inst.prompt
+    assert rows[0]["completion"][0]["role"] == "assistant"
+
+
+def test_trace_on_an_evaluation_instance_is_rejected(tmp_path):
+    inst = make_instance("rpn", 3, 999, 0)
+    record = {"problem": "rpn", "difficulty": 3, "seed": 999, "index": 0, "response": fenced(inst.reference)}
+    path = tmp_path / "leak.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    [check] = verify_file(path)
+    assert not check.kept and "evaluation grid" in check.reason

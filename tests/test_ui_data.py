@@ -1,0 +1,39 @@
+"""Data tab handlers, called as plain functions, and the app building without torch."""
+
+import json
+import subprocess
+import sys
+
+from algodistill.ui import data_tab
+from tests.conftest import ROOT
+
+
+def test_preview_problem_shows_prompt_and_tests():
+    prompt, rows, reference = data_tab.preview_problem("parentheses", 5, 999, 0)
+    assert "is_balanced" in prompt and "difficulty 5" in prompt
+    assert len(rows) == 5 and rows[0][0].startswith("is_balanced(")
+    assert "def is_balanced" in reference
+
+
+def test_preview_problem_bad_input_is_a_message():
+    prompt, rows, _ = data_tab.preview_problem("nope", 5, 999, 0)
+    assert "Cannot build" in prompt and rows == []
+
+
+def test_verify_traces_bundled_and_uploaded(tmp_path):
+    text, table, counts = data_tab.verify_traces(None)
+    assert "kept" in text and len(table) >= 60 and all(row[5] == "yes" for row in table)
+    assert sum(sum(row[1:]) for row in counts) == len(table)
+    path = tmp_path / "u.jsonl"
+    path.write_text("{broken\n" + json.dumps({"problem": "rpn", "difficulty": 1, "seed": 42, "index": 0,
+                                              "response": "no code"}) + "\n")
+    text, table, _ = data_tab.verify_traces(str(path))
+    assert "0 kept" in text and [row[5] for row in table] == ["no", "no"]
+    assert "Cannot read" in data_tab.verify_traces(str(tmp_path / "missing.jsonl"))[0]
+
+
+def test_app_builds_without_importing_torch():
+    probe = "import sys; import app; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False"]
