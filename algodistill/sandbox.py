@@ -292,15 +292,29 @@ def _env() -> dict[str, str]:
             "PYTHONHASHSEED": "0"}
 
 
+_task_count = {"at": 0.0, "n": 0}
+
+
 def _nproc_budget(limits: Limits) -> int:
     if _is_root():
         return limits.max_processes  # a uid of our own: the count starts at zero
-    # RLIMIT_NPROC counts every process of the user, so leave room for what is already running.
-    try:
-        mine = sum(1 for d in os.listdir("/proc") if d.isdigit() and os.stat(f"/proc/{d}").st_uid == os.getuid())
-    except OSError:
-        mine = 512
-    return mine + limits.max_processes
+    # RLIMIT_NPROC counts every task (thread) of the user, the app's own threads included, so leave room
+    # for what is already running. Counted at most once a second: a scan of /proc is not free.
+    now = time.monotonic()
+    if now - _task_count["at"] > 1.0:
+        uid, n = os.getuid(), 0
+        try:
+            for d in os.listdir("/proc"):
+                if d.isdigit():
+                    try:
+                        if os.stat(f"/proc/{d}").st_uid == uid:
+                            n += len(os.listdir(f"/proc/{d}/task"))
+                    except OSError:
+                        continue
+        except OSError:
+            n = 4096
+        _task_count.update(at=now, n=n)
+    return _task_count["n"] + limits.max_processes + 2 * MAX_SLOTS
 
 
 class _Child:

@@ -256,3 +256,12 @@ def test_load_errors_and_missing_function_are_reported():
 def test_runs_as_unprivileged_uid_when_root():
     r = one("import os\ndef f():\n    return os.getuid()\n")
     assert r.calls[0].value != 0
+
+
+def test_without_namespaces_results_and_deadlines_still_hold():
+    # the fallback for containers that forbid namespaces: limits, deadlines and the grandchild remain
+    code = "def f(x):\n    while x == 1:\n        pass\n    return x * 3\n"
+    r = run_program(code, "f", [[2], [1], [4]], limits=FAST, isolate=False)
+    assert [c.status for c in r.calls] == ["returned", "timeout", "returned"]
+    assert [r.calls[0].value, r.calls[2].value] == [6, 12]
+    assert not {"network", "pid", "mount"} & set(r.isolation)
