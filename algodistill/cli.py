@@ -12,8 +12,9 @@ import sys
 from dataclasses import asdict
 
 from . import problems
-from .evaluate import EvalSettings, load_completions, reference_items, run_scoring
+from .evaluate import EvalSettings, compare, load_completions, reference_items, run_scoring
 from .sandbox import Limits, SandboxUnavailable
+from .models import DEFAULT_MODEL, ModelUnavailable
 from .store import Store, default_path
 
 
@@ -85,14 +86,43 @@ def cmd_traces_verify(args) -> int:
 
 # ------------------------------------------------------------------------------------------ eval
 
-def cmd_eval(args) -> int:
+def _eval_settings(args) -> EvalSettings:
     settings = EvalSettings(problems=args.problems or list(problems.PROBLEM_TYPES),
                             difficulties=args.difficulties or list(problems.REFERENCE_DIFFICULTIES),
-                            seed=args.seed, per_cell=args.per_cell, timeout_s=args.timeout)
+                            seed=args.seed, per_cell=args.per_cell, timeout_s=args.timeout, model=args.model,
+                            adapter=args.adapter, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                            backend=args.backend, device=args.device)
+    settings.check()
+    return settings
+
+
+def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict], model: str, errors=()) -> dict:
+    """Print a run's table (text mode) and return its JSON report."""
+    if not args.json:
+        print(f"\n== {model} (run {run_id})")
+        _print_table(summary)
+        print(f"{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}, 95% CI "
+              f"{summary['accuracy_ci'][0]:.0%}-{summary['accuracy_ci'][1]:.0%}), partial credit "
+              f"{summary['partial_credit']:.1%}; stored as run {run_id} in {store.path}")
+    return {
+        "run": run_id, "db": store.path, "model": model, "errors": list(errors),
+        "totals": {k: summary[k] for k in ("n", "solved", "accuracy", "accuracy_ci", "partial_credit")},
+        "per_problem": summary["per_problem"], "per_difficulty": summary["per_difficulty"],
+        "failures": summary["failures"],
+        "samples": [{"problem": s["problem"], "difficulty": s["difficulty"], "seed": s["seed"],
+                     "index": s["idx"], "status": s["status"], "passed": s["passed"], "total": s["total"],
+                     "tests": [t["status"] for t in s["tests"]]} for s in samples],
+    }
+
+
+def cmd_eval(args) -> int:
+    if args.model or args.resume or args.run:
+        return cmd_eval_model(args)
+    settings = _eval_settings(args)
     errors: list[str] = []
     if args.reference:
         items, model, name = reference_items(settings), "reference", args.name or "reference solutions"
-    elif args.completions:
+    else:
         items, errors = load_completions(args.completions)
         model, name = f"completions:{args.completions}", args.name or f"completions {args.completions}"
         for error in errors:
@@ -100,29 +130,89 @@ def cmd_eval(args) -> int:
         if not items:
             print(f"error: no usable completions in {args.completions}", file=sys.stderr)
             return 2
-    else:
-        print("error: model evaluation is not available yet; use --reference or --completions FILE",
-              file=sys.stderr)
-        return 2
     store = Store(args.db)
     result = run_scoring(store, items, name=name, model=model, settings=asdict(settings) | {"source": model},
                          limits=settings.limits(), progress=_progress(not args.json and sys.stderr.isatty()))
-    summary = result["summary"]
+    report = _report(args, store, result["run"], result["summary"], result["samples"], model, errors)
     if args.json:
-        _print_json({
-            "run": result["run"], "db": store.path, "model": model, "errors": errors,
-            "totals": {k: summary[k] for k in ("n", "solved", "accuracy", "accuracy_ci", "partial_credit")},
-            "per_problem": summary["per_problem"], "per_difficulty": summary["per_difficulty"],
-            "failures": summary["failures"],
-            "samples": [{"problem": s["problem"], "difficulty": s["difficulty"], "seed": s["seed"],
-                         "index": s["idx"], "status": s["status"], "passed": s["passed"], "total": s["total"],
-                         "tests": [t["status"] for t in s["tests"]]} for s in result["samples"]],
-        })
+        _print_json(report)
+    return 0 if result["summary"]["solved"] == result["summary"]["n"] or not args.reference else 1
+
+
+def cmd_eval_model(args) -> int:
+    from .evaluate import evaluate_model
+    import signal
+    import threading
+    store = Store(args.db)
+    if args.resume or args.run:  # an interrupted run, or one queued by the app: settings come from its row
+        run = store.get_run(args.resume or args.run)
+        if run["kind"] != "eval" or not run["settings"].get("model"):
+            raise ValueError(f"run {run['id']} is not a model evaluation")
+        if args.resume and run["status"] in ("running", "queued"):
+            raise ValueError(f"run {run['id']} is still {run['status']}")
+        if run["status"] == "completed":
+            raise ValueError(f"run {run['id']} is already complete")
+        settings, run_id = EvalSettings.from_dict(run["settings"]), run["id"]
+        base = [r for r in store.children(run_id) if r["kind"] == "eval" and r["status"] != "completed"]
+        base_run = base[0]["id"] if base else None
+        if args.resume:  # an earlier stop request must not end the resumed run at once
+            for rid in [run_id] + ([base_run] if base_run else []):
+                store.update_run(rid, stop_requested=None)
     else:
-        _print_table(summary)
-        print(f"\n{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}), partial credit "
-              f"{summary['partial_credit']:.1%}; stored as run {result['run']} in {store.path}")
-    return 0 if summary["solved"] == summary["n"] or not args.reference else 1
+        if args.compare_base and not args.adapter:
+            raise ValueError("--compare-base needs --adapter (it evaluates the model with and without it)")
+        settings = _eval_settings(args)
+        label = f"{settings.model} + {settings.adapter}" if settings.adapter else settings.model
+        run_id = store.create_run("eval", asdict(settings), name=args.name or label, model=settings.model,
+                                  adapter=settings.adapter)
+        base_run = None
+        if args.compare_base:
+            base_run = store.create_run("eval", asdict(settings) | {"adapter": None}, name=f"{settings.model} (base)",
+                                        model=settings.model, parent=run_id)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` = stop after the current batch
+    bar = _bar(not args.json and sys.stderr.isatty(), "generating")
+    try:
+        results = evaluate_model(store, run_id, settings, base_run=base_run,
+                                 should_stop=lambda: stop.is_set() or store.stop_requested(run_id),
+                                 progress=bar.update_to if bar is not None else None,
+                                 log=lambda m: print(m, file=sys.stderr))
+    finally:
+        if bar is not None:
+            bar.close()
+    status = {rid: store.get_run(rid)["status"] for rid in [run_id] + ([base_run] if base_run else [])}
+    if any(s != "completed" for s in status.values()):
+        print(f"not finished ({', '.join(f'run {r}: {s}' for r, s in status.items())}); resume with: "
+              f"python -m algodistill eval --resume {run_id}", file=sys.stderr)
+        return 1
+    reports = {}
+    for key, rid in (("base", base_run), ("adapter" if base_run else "run", run_id)):
+        if rid:
+            run = store.get_run(rid)
+            label = run["model"] + (f" + {run['adapter']}" if run.get("adapter") else "")
+            reports[key] = _report(args, store, rid, run["summary"], store.samples(rid), label)
+    diff = compare(store.samples(base_run), store.samples(run_id)) if base_run else None
+    if args.json:
+        _print_json(reports["run"] if not base_run else dict(reports, comparison=diff))
+    elif diff:
+        print(f"\nadapter vs base on the same {diff['n']} problems: {diff['solved_b']} vs {diff['solved_a']} "
+              f"({diff['delta']:+d}); fixed {len(diff['fixed'])}, broken {len(diff['broken'])}")
+    if settings.adapter:
+        from .train_sft import add_eval_to_card
+        add_eval_to_card(settings.adapter, store.get_run(run_id)["summary"], run_id)
+    return 0
+
+
+def _bar(enabled: bool, what: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        def update_to(self, done: int, total: int) -> None:
+            self.total = total
+            self.update(done - self.n)
+    return Bar(desc=what, unit="problem", file=sys.stderr)
 
 
 def _print_table(summary: dict) -> None:
@@ -130,6 +220,46 @@ def _print_table(summary: dict) -> None:
     for name, group in summary["per_problem"].items():
         print(f"{name:<18} {group['solved']:>3}/{group['n']:<3} {group['partial_credit']:>8.0%}")
     print("difficulty " + "  ".join(f"{d}: {g['solved']}/{g['n']}" for d, g in summary["per_difficulty"].items()))
+
+
+# ------------------------------------------------------------------------------------------ train
+
+def cmd_train(args) -> int:
+    import signal
+    import threading
+
+    from .train_sft import SFTSettings, run_training
+    settings = SFTSettings(model=args.model, traces=args.traces, experiment=args.experiment, epochs=args.epochs,
+                           learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+                           lora_dropout=args.lora_dropout, effective_batch=args.effective_batch,
+                           batch_size=args.batch_size or min(args.effective_batch, 4), max_length=args.max_length,
+                           warmup_ratio=args.warmup_ratio, max_steps=args.max_steps, seed=args.seed,
+                           device=args.device, gradient_checkpointing=args.gradient_checkpointing,
+                           output_dir=args.output_dir or "")
+    settings.check()
+    store = Store(args.db)
+    run_id = args.run or store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
+    if args.run:  # a queued run created by the app: its stored settings win
+        settings = SFTSettings.from_dict(store.get_run(run_id)["settings"])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` = stop at the next step, adapter saved
+    print(f"run {run_id}: training {settings.model} on {settings.traces}", file=sys.stderr)
+    import contextlib
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # stdout: JSON only
+        summary = run_training(store, run_id, settings,
+                               should_stop=lambda: stop.is_set() or store.stop_requested(run_id),
+                               log=lambda m: print(m, file=sys.stderr),
+                               progress_bar=not args.json and sys.stderr.isatty())
+    run = store.get_run(run_id)
+    if args.json:
+        _print_json({"run": run_id, "db": store.path, "status": run["status"], "adapter": run["adapter"],
+                     "summary": summary})
+    else:
+        print(f"run {run_id} {run['status']}: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, "
+              f"{summary['train_seconds']:.0f} s; adapter in {run['adapter']}")
+        print(f"evaluate it: python -m algodistill eval --model {settings.model} --adapter {run['adapter']} "
+              "--compare-base")
+    return 0 if run["status"] == "completed" else 1
 
 
 # ------------------------------------------------------------------------------------------ parser
@@ -174,11 +304,52 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--json", action="store_true")
     tv.set_defaults(func=cmd_traces_verify)
 
+    from .train_sft import SFTSettings
+    d = SFTSettings()
+    tr = sub.add_parser("train", help="LoRA SFT on verified teacher traces (the reference recipe by default)")
+    tr.add_argument("--traces", default=d.traces, metavar="FILE", help="trace JSONL (default: the bundled set)")
+    tr.add_argument("--model", default=d.model, metavar="SPEC",
+                    help="hub id, local dir, .gguf file or offline name (default %(default)s)")
+    tr.add_argument("--experiment", default=d.experiment, metavar="NAME", help="run name (default %(default)s)")
+    tr.add_argument("--epochs", type=float, default=d.epochs, help="default %(default)s")
+    tr.add_argument("--max-steps", type=int, default=d.max_steps, help="> 0 overrides epochs (default off)")
+    tr.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate (default %(default)s)")
+    tr.add_argument("--lora-r", type=int, default=d.lora_r, help="default %(default)s")
+    tr.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help="default %(default)s")
+    tr.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="default %(default)s")
+    tr.add_argument("--effective-batch", type=int, default=d.effective_batch, help="default %(default)s")
+    tr.add_argument("--batch-size", type=int, default=None,
+                    help="per-device batch; the rest is gradient accumulation (default: min(4, effective))")
+    tr.add_argument("--max-length", type=int, default=d.max_length, help="tokens (default %(default)s)")
+    tr.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="default %(default)s")
+    tr.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
+    tr.add_argument("--gradient-checkpointing", action="store_true", help="less memory, slower")
+    tr.add_argument("--output-dir", help="adapter directory (default outputs/<run>-<experiment>)")
+    tr.add_argument("--run", type=int, help=argparse.SUPPRESS)  # a run queued by the app
+    tr.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
+    tr.add_argument("--json", action="store_true")
+    tr.set_defaults(func=cmd_train)
+
     e = sub.add_parser("eval", help="score the problem-type x difficulty grid")
     source = e.add_mutually_exclusive_group(required=True)
     source.add_argument("--reference", action="store_true", help="score the reference solutions (must be 100%%)")
     source.add_argument("--completions", metavar="FILE",
                         help='JSONL of {"problem", "difficulty", "seed", "index", "completion"}')
+    source.add_argument("--model", metavar="SPEC",
+                        help=f"generate with a model: hub id (e.g. {DEFAULT_MODEL}), local dir, .gguf file, "
+                             "or an offline name (smollm2-135m)")
+    source.add_argument("--resume", type=int, metavar="RUN", help="finish an interrupted or stopped model evaluation")
+    source.add_argument("--run", type=int, help=argparse.SUPPRESS)  # a run queued by the app
+    e.add_argument("--adapter", metavar="DIR", help="a LoRA adapter directory (from `train`) to apply to --model")
+    e.add_argument("--compare-base", action="store_true",
+                   help="with --adapter: also evaluate the base model on the same problems and show the change")
+    e.add_argument("--max-new-tokens", type=_positive, default=EvalSettings.max_new_tokens,
+                   help="generation length cap (default %(default)s)")
+    e.add_argument("--batch-size", type=int, default=0, help="prompts per batch (default 0: automatic)")
+    e.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto",
+                   help="auto uses vLLM when installed and on a GPU, else transformers")
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     e.add_argument("--problems", nargs="+", choices=problems.PROBLEM_TYPES, metavar="TYPE",
                    help="problem types (default: all 11)")
     e.add_argument("--difficulties", nargs="+", type=_difficulty, metavar="D", help="default: 1 3 5 7 10")
@@ -196,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, SandboxUnavailable, ModelUnavailable, KeyError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `... | head`
         sys.stderr.close()

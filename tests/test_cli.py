@@ -79,3 +79,28 @@ def test_traces_verify_exit_code_and_text(tmp_path):
     r = cli("traces", "verify", str(bad), "--json")
     assert r.returncode == 1
     assert json.loads(r.stdout)["traces"][0]["reason"].startswith("line 1: missing field")
+
+
+def test_train_then_eval_with_base_comparison_json(tmp_path, tiny_model_dir, small_traces):
+    db = tmp_path / "runs.db"
+    r = cli("train", "--model", tiny_model_dir, "--traces", str(small_traces), "--max-steps", "2",
+            "--device", "cpu", "--output-dir", str(tmp_path / "ad"), "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    trained = json.loads(r.stdout)  # stdout is JSON only, even with the trainer's own logging
+    assert trained["status"] == "completed" and trained["summary"]["steps"] == 2
+    r = cli("eval", "--model", tiny_model_dir, "--adapter", str(tmp_path / "ad"), "--compare-base",
+            "--problems", "rpn", "--difficulties", "1", "3", "--max-new-tokens", "8", "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["base"]["totals"]["n"] == data["adapter"]["totals"]["n"] == 2
+    assert data["comparison"]["n"] == 2 and len(data["adapter"]["samples"][0]["tests"]) == 5
+    assert "Evaluation run" in (tmp_path / "ad" / "README.md").read_text()
+
+
+def test_model_errors_are_one_clear_line(tmp_path):
+    r = cli("eval", "--model", str(tmp_path / "nope.gguf"), env_db=tmp_path / "runs.db")
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: GGUF file not found")
+    r = cli("train", "--effective-batch", "4", "--batch-size", "3", env_db=tmp_path / "runs.db")
+    assert r.returncode == 2 and "not a multiple" in r.stderr and "Traceback" not in r.stderr
+    r = cli("eval", "--resume", "12345", env_db=tmp_path / "runs.db")
+    assert r.returncode == 2 and "no run with id 12345" in r.stderr

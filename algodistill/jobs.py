@@ -1,0 +1,145 @@
+"""Background runs: start, stop and follow training and evaluation jobs. The only Popen of runs.
+
+A job is ``python -m algodistill train|eval --run ID`` in its own process (and session): the UI stays
+responsive, a crash cannot take the app down, and GPU memory is freed when the process ends. The run row
+is created first (``queued``, settings as JSON); the child rebuilds its settings from that row, marks it
+running and writes its progress, metrics and samples to the store, which the UI polls. Output goes to
+``logs/run-ID.log`` next to runs.db.
+
+One job at a time per machine (a second launch is refused with a message naming the running one): two
+trainings on one GPU would fight for memory, and on a CPU they would each run at half speed.
+Stopping asks the job to stop at its next step (it saves what it has); if it has not ended after a grace
+period, SIGTERM (handled the same way), then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .store import ACTIVE, Store, process_start
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class JobRefused(Exception):
+    """A job cannot start now (another is running); the message says which and what to do."""
+
+
+def log_path(store: Store, run_id: int) -> Path:
+    base = Path(store.path).resolve().parent if store.path != ":memory:" else Path.cwd()
+    return base / "logs" / f"run-{run_id}.log"
+
+
+def active(store: Store) -> list[dict]:
+    """Runs that are queued or running with a live process (dead ones become interrupted on read)."""
+    return [r for kind in ("train", "eval") for status in ACTIVE for r in store.runs(kind=kind, status=status)]
+
+
+def _refuse_if_busy(store: Store) -> None:
+    busy = active(store)
+    if busy:
+        r = busy[0]
+        raise JobRefused(f"run {r['id']} ({r['kind']}, {r.get('name') or r.get('model')}) is {r['status']}; "
+                         "one job at a time on this machine: wait for it or stop it first")
+
+
+def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
+    log = log_path(store, run_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, ALGODISTILL_DB=str(Path(store.path).resolve()), PYTHONUNBUFFERED="1")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "algodistill", *argv, "--run", str(run_id)],
+                                cwd=str(ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    # the row knows its process from the start, so a child that dies before it reports is seen as dead
+    store.update_run(run_id, pid=proc.pid, pid_start=process_start(proc.pid), message="starting")
+    threading.Thread(target=proc.wait, daemon=True).start()  # reap it: a zombie would look alive
+    return proc
+
+
+def start_train(store: Store, settings) -> int:
+    """Queue and start a LoRA SFT run (``settings``: a checked ``SFTSettings``). Returns the run id."""
+    settings.check()
+    _refuse_if_busy(store)
+    run_id = store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
+    _launch(store, [run_id], ["train"])
+    return run_id
+
+
+def start_eval(store: Store, settings, *, compare_base: bool = False, name: str | None = None) -> list[int]:
+    """Queue and start a model evaluation (``settings``: ``EvalSettings``); with ``compare_base`` the base
+    model is evaluated on the same instances as a second run. Returns the run ids (adapter run first)."""
+    settings.check()
+    if not settings.model:
+        raise ValueError("choose a model to evaluate")
+    if compare_base and not settings.adapter:
+        raise ValueError("comparing with the base model needs an adapter")
+    _refuse_if_busy(store)
+    label = f"{settings.model} + {Path(settings.adapter).name}" if settings.adapter else settings.model
+    run_id = store.create_run("eval", asdict(settings), name=name or label, model=settings.model,
+                              adapter=settings.adapter)
+    ids = [run_id]
+    if compare_base:
+        ids.append(store.create_run("eval", asdict(settings) | {"adapter": None}, name=f"{settings.model} (base)",
+                                    model=settings.model, parent=run_id))
+    _launch(store, ids, ["eval"])
+    return ids
+
+
+def _launch(store: Store, ids: list[int], argv: list[str]) -> None:
+    try:
+        _spawn(store, ids[0], argv)
+    except OSError as exc:
+        for run_id in ids:
+            store.finish_run(run_id, "failed", error=f"could not start the job process: {exc}")
+        raise JobRefused(f"could not start the job process: {exc}") from None
+    run = store.get_run(ids[0])
+    for extra in ids[1:]:  # runs done by the same process share its pid
+        store.update_run(extra, pid=run["pid"], pid_start=run["pid_start"])
+
+
+def stop(store: Store, run_id: int, grace_s: float = 30.0, wait: bool = False) -> str:
+    """Ask a run to stop; escalate to SIGTERM/SIGKILL in the background if it does not. Returns a message."""
+    run = store.get_run(run_id)
+    if run["status"] not in ACTIVE:
+        return f"run {run_id} is already {run['status']}"
+    store.request_stop(run_id)
+    pid = run.get("pid")
+    if not pid:
+        store.finish_run(run_id, "stopped", error="stopped before it started")
+        return f"run {run_id} stopped before it started"
+
+    def escalate() -> None:
+        deadline = time.time() + grace_s
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            while time.time() < deadline:
+                if store.get_run(run_id)["status"] not in ACTIVE:
+                    return
+                time.sleep(0.5)
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+            deadline = time.time() + 10
+
+    thread = threading.Thread(target=escalate, daemon=True)
+    thread.start()
+    if wait:
+        thread.join()
+    return f"stop requested for run {run_id}: it ends at its next step and keeps what it has"
+
+
+def log_tail(store: Store, run_id: int, chars: int = 4000) -> str:
+    path = log_path(store, run_id)
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - chars))
+        return f.read().decode("utf-8", "replace")

@@ -1,0 +1,70 @@
+"""Background jobs as the app starts them: a subprocess per run, one at a time, stop, dead = interrupted."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from algodistill import jobs
+from algodistill.evaluate import EvalSettings
+from algodistill.train_sft import SFTSettings
+
+
+def wait_for(predicate, timeout=180, every=0.5):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def test_training_job_runs_in_its_own_process_and_streams_metrics(store, tiny_model_dir, small_traces, tmp_path):
+    settings = SFTSettings(model=tiny_model_dir, traces=str(small_traces), max_steps=40, batch_size=4,
+                           device="cpu", output_dir=str(tmp_path / "adapter"), experiment="job")
+    run = jobs.start_train(store, settings)
+    row = store.get_run(run)
+    assert row["pid"] and row["pid"] != os.getpid() and row["status"] in ("queued", "running")
+    with pytest.raises(jobs.JobRefused, match=f"run {run}.*one job at a time"):
+        jobs.start_train(store, settings)
+    wait_for(lambda: (store.last_step(run) or 0) >= 2)  # metrics arrive while it trains
+    assert store.get_run(run)["status"] == "running" and store.get_run(run)["eta"] is not None
+    message = jobs.stop(store, run, grace_s=60)
+    assert "stop requested" in message
+    row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
+    assert row["status"] == "stopped" and store.last_step(run) < 40
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    assert "step" in jobs.log_tail(store, run) or jobs.log_tail(store, run)
+
+
+def test_a_killed_job_is_reported_interrupted(store, tiny_model_dir, small_traces, tmp_path):
+    settings = SFTSettings(model=tiny_model_dir, traces=str(small_traces), max_steps=500, batch_size=4,
+                           device="cpu", output_dir=str(tmp_path / "adapter"))
+    run = jobs.start_train(store, settings)
+    wait_for(lambda: (store.last_step(run) or 0) >= 1)
+    os.killpg(store.get_run(run)["pid"], signal.SIGKILL)
+    row = wait_for(lambda: (r := store.get_run(run))["status"] != "running" and r, timeout=30)
+    assert row["status"] == "interrupted" and "ended without recording" in row["error"]
+    assert jobs.active(store) == []  # the machine is free again
+
+
+def test_eval_job_with_base_comparison(store, tiny_model_dir, tmp_path):
+    settings = EvalSettings(model=tiny_model_dir, problems=["fizzbuzz"], difficulties=[1, 2], max_new_tokens=8,
+                            device="cpu")
+    with pytest.raises(ValueError, match="needs an adapter"):
+        jobs.start_eval(store, settings, compare_base=True)
+    (run,) = jobs.start_eval(store, settings)
+    row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
+    assert row["status"] == "completed", jobs.log_tail(store, run)
+    assert row["summary"]["n"] == 2 and len(store.samples(run)) == 2
+
+
+def test_a_failing_job_records_its_error(store, tmp_path):
+    settings = EvalSettings(model=str(tmp_path / "missing.gguf"), problems=["rpn"], difficulties=[1])
+    (run,) = jobs.start_eval(store, settings)
+    row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
+    assert row["status"] == "failed" and "GGUF file not found" in (row["error"] or "") + jobs.log_tail(store, run)
+    assert json.dumps(row)  # the row stays serializable for the UI

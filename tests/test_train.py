@@ -1,0 +1,139 @@
+"""LoRA SFT on CPU with a tiny random model: metrics reach the store, stop requests, adapters load back."""
+
+import json
+
+import pytest
+
+from algodistill.train_sft import SFTSettings, add_eval_to_card, run_training
+
+
+def settings(model, traces, tmp_path, **kw):
+    values = dict(model=model, traces=str(traces), experiment="t", max_steps=3, batch_size=2,
+                  effective_batch=4, max_length=1024, device="cpu", output_dir=str(tmp_path / "adapter"))
+    values.update(kw)
+    return SFTSettings(**values)
+
+
+def test_a_few_steps_write_metrics_and_save_an_adapter_that_loads(store, tiny_model_dir, small_traces, tmp_path):
+    s = settings(tiny_model_dir, small_traces, tmp_path)
+    run = store.create_run("train", vars(s))
+    summary = run_training(store, run, s, log=lambda m: None)
+    row = store.get_run(run)
+    assert row["status"] == "completed" and row["progress"] == 1.0
+    assert summary["steps"] == 3 and summary["traces"]["kept"] == 8
+    losses = store.metrics(run, ["loss"])
+    assert [m["step"] for m in losses] == [1, 2, 3] and all(m["value"] > 0 for m in losses)
+    names = {m["name"] for m in store.metrics(run)}
+    assert {"loss", "learning_rate", "grad_norm", "tokens_per_s"} <= names
+    assert all(m["epoch"] is not None for m in losses)
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    adapter = tmp_path / "adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["r"] == 16 and config["lora_alpha"] == 32
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(adapter))
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and any(torch.count_nonzero(p) > 0 for p in lora_b)  # B starts at zero: it trained
+    card = (adapter / "README.md").read_text()
+    assert f"base_model: {tiny_model_dir}" in card and "Kept (verified): 8" in card
+
+
+def test_stop_request_ends_the_run_early_and_still_saves(store, tiny_model_dir, small_traces, tmp_path):
+    s = settings(tiny_model_dir, small_traces, tmp_path, max_steps=20)
+    run = store.create_run("train", vars(s))
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) >= 2
+    summary = run_training(store, run, s, should_stop=should_stop, log=lambda m: None)
+    row = store.get_run(run)
+    assert row["status"] == "stopped" and "saved" in row["error"]
+    assert summary["steps"] == 2 and summary["stopped_early"]
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_stop_request_through_the_store(store, tiny_model_dir, small_traces, tmp_path):
+    s = settings(tiny_model_dir, small_traces, tmp_path, max_steps=20)
+    run = store.create_run("train", vars(s))
+    original = store.log_metrics
+
+    def log_and_request(run_id, step, values, epoch=None):
+        original(run_id, step, values, epoch)
+        if step == 1:
+            store.request_stop(run_id)
+    store.log_metrics = log_and_request
+    run_training(store, run, s, log=lambda m: None)
+    assert store.get_run(run)["status"] == "stopped"
+    assert store.last_step(run) <= 2
+
+
+def test_rejected_traces_are_counted_and_not_trained_on(store, tiny_model_dir, small_traces, tmp_path):
+    lines = small_traces.read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["response"] = "```python\ndef eval_rpn(tokens):\n    return 0\n```"
+    bad["index"] = 7
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines[1:4] + [json.dumps(bad), "{not json"]) + "\n")
+    s = settings(tiny_model_dir, path, tmp_path, max_steps=1)
+    run = store.create_run("train", vars(s))
+    summary = run_training(store, run, s, log=lambda m: None)
+    assert summary["traces"]["kept"] == 3 and summary["traces"]["rejected"] == 2
+    reasons = " ".join(r["reason"] for r in summary["traces"]["rejected_detail"])
+    assert "wrong_answer" in reasons and "JSON" in reasons
+
+
+def test_prompts_longer_than_max_length_fail_clearly(store, tiny_model_dir, small_traces, tmp_path):
+    s = settings(tiny_model_dir, small_traces, tmp_path, max_length=64)  # byte-level: every prompt is longer
+    run = store.create_run("train", vars(s))
+    with pytest.raises(ValueError, match="raise the max length"):
+        run_training(store, run, s, log=lambda m: None)
+    assert store.get_run(run)["summary"]["length"]["dropped_too_long"] == 8
+
+
+def test_no_verified_trace_fails_with_a_clear_error(store, tiny_model_dir, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"problem": "rpn", "difficulty": 1, "seed": 42, "index": 0,
+                                "response": "no code here"}) + "\n")
+    s = settings(tiny_model_dir, path, tmp_path)
+    run = store.create_run("train", vars(s))
+    with pytest.raises(ValueError, match="passed verification"):
+        run_training(store, run, s, log=lambda m: None)
+    row = store.get_run(run)
+    assert row["status"] == "failed" and "nothing to train on" in row["error"]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(effective_batch=4, batch_size=3), "not a multiple"),
+    (dict(batch_size=8, effective_batch=4), "between 1 and the effective"),
+    (dict(learning_rate=5.0), "learning rate"),
+    (dict(experiment="a b/c"), "experiment name"),
+    (dict(traces="/nope.jsonl"), "trace file not found"),
+    (dict(lora_r=0), "LoRA rank"),
+])
+def test_impossible_settings_are_refused(kw, message, tmp_path):
+    s = settings("m", "assets/traces/reference.jsonl", tmp_path)
+    with pytest.raises(ValueError, match=message):
+        SFTSettings.from_dict(vars(s) | kw).check()
+
+
+def test_reference_defaults():
+    s = SFTSettings()
+    assert (s.model, s.lora_r, s.lora_alpha, s.target_modules, s.epochs, s.learning_rate) == \
+        ("Qwen/Qwen2.5-Coder-0.5B-Instruct", 16, 32, "all-linear", 3.0, 2e-4)
+    assert (s.effective_batch, s.max_length, s.warmup_ratio, s.seed) == (4, 1024, 0.1, 42)
+    assert SFTSettings(batch_size=1).grad_accum == 4
+
+
+def test_evaluation_results_go_into_the_model_card(store, tiny_model_dir, small_traces, tmp_path):
+    s = settings(tiny_model_dir, small_traces, tmp_path, max_steps=1)
+    run = store.create_run("train", vars(s))
+    run_training(store, run, s, log=lambda m: None)
+    summary = {"solved": 3, "n": 4, "accuracy": 0.75, "accuracy_ci": [0.3, 0.95], "partial_credit": 0.8,
+               "per_problem": {"rpn": {"solved": 1, "n": 2, "partial_credit": 0.6}}}
+    assert add_eval_to_card(tmp_path / "adapter", summary, 99)
+    assert add_eval_to_card(tmp_path / "adapter", dict(summary, solved=4), 100)  # replaces, not appends
+    card = (tmp_path / "adapter" / "README.md").read_text()
+    assert "Evaluation run 100: **4/4" in card and "run 99" not in card and "## Load it" in card
