@@ -15,6 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-offline.txt | $(BIN)/python
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@# the browser test drives Debian's chromium (no Playwright browser download); skipped where absent
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+		echo "note: /usr/bin/chromium missing (apt-get install chromium): the browser test will be skipped"
 	touch $@
 
 app: $(VENV)/.installed

@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .models import ModelUnavailable, resolve
 from .store import ACTIVE, Store, process_start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
 def start_train(store: Store, settings) -> int:
     """Queue and start a LoRA SFT run (``settings``: a checked ``SFTSettings``). Returns the run id."""
     settings.check()
+    _check_model(settings.model)
     _refuse_if_busy(store)
     run_id = store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
     _launch(store, [run_id], ["train"])
@@ -81,6 +83,9 @@ def start_eval(store: Store, settings, *, compare_base: bool = False, name: str 
         raise ValueError("choose a model to evaluate")
     if compare_base and not settings.adapter:
         raise ValueError("comparing with the base model needs an adapter")
+    _check_model(settings.model)
+    if settings.adapter and not (Path(settings.adapter) / "adapter_config.json").is_file():
+        raise ValueError(f"no LoRA adapter (adapter_config.json) in {settings.adapter}")
     _refuse_if_busy(store)
     label = f"{settings.model} + {Path(settings.adapter).name}" if settings.adapter else settings.model
     run_id = store.create_run("eval", asdict(settings), name=name or label, model=settings.model,
@@ -91,6 +96,14 @@ def start_eval(store: Store, settings, *, compare_base: bool = False, name: str 
                                     model=settings.model, parent=run_id))
     _launch(store, ids, ["eval"])
     return ids
+
+
+def _check_model(spec: str) -> None:
+    """Refuse at once what the job would only fail on later: a missing file, a malformed spec."""
+    try:
+        resolve(spec)
+    except ModelUnavailable as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _launch(store: Store, ids: list[int], argv: list[str]) -> None:

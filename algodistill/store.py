@@ -20,7 +20,9 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
+from functools import wraps
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,8 +55,19 @@ def process_start(pid: int) -> str | None:
         return "?"  # alive, start time unknown (no /proc)
 
 
+def _locked(method):
+    """One connection is shared by the threads of a process (the app's workers, the evaluation's verifier
+    thread); SQLite connections are not safe for concurrent use, so every call takes the store's lock."""
+    @wraps(method)
+    def call(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return call
+
+
 class Store:
     def __init__(self, path: str | Path | None = None):
+        self._lock = threading.RLock()
         self.path = str(path or default_path())
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +104,7 @@ class Store:
             }, pk=("run", "problem", "difficulty", "seed", "idx"), foreign_keys=[("run", "runs", "id")])
 
     # ------------------------------------------------------------------------------------------ runs
+    @_locked
     def create_run(self, kind: str, settings: dict | None = None, *, name: str | None = None,
                    model: str | None = None, adapter: str | None = None, status: str = "queued",
                    parent: int | None = None) -> int:
@@ -98,11 +112,13 @@ class Store:
                "settings": json.dumps(settings or {}), "created": time.time(), "parent": parent}
         return self.db["runs"].insert(row).last_pk
 
+    @_locked
     def mark_started(self, run_id: int, pid: int | None = None) -> None:
         pid = pid or os.getpid()
         self.update_run(run_id, status="running", pid=pid, pid_start=process_start(pid), host=socket.gethostname(),
                         started=time.time(), error=None, finished=None)
 
+    @_locked
     def finish_run(self, run_id: int, status: str, error: str | None = None, summary: dict | None = None) -> None:
         if status not in FINAL:
             raise ValueError(f"final status must be one of {FINAL}, got {status!r}")
@@ -111,12 +127,14 @@ class Store:
             fields["summary"] = json.dumps(summary)
         self.update_run(run_id, **fields)
 
+    @_locked
     def update_run(self, run_id: int, **fields: Any) -> None:
         for key in ("settings", "summary"):
             if key in fields and not isinstance(fields[key], (str, type(None))):
                 fields[key] = json.dumps(fields[key])
         self.db["runs"].update(run_id, fields)
 
+    @_locked
     def get_run(self, run_id: int) -> dict:
         try:
             row = self.db["runs"].get(run_id)
@@ -124,6 +142,7 @@ class Store:
             raise KeyError(f"no run with id {run_id} in {self.path}") from None
         return self._with_liveness(row)
 
+    @_locked
     def runs(self, kind: str | None = None, status: str | None = None, limit: int = 200) -> list[dict]:
         where, args = [], []
         if kind:
@@ -135,6 +154,7 @@ class Store:
         rows = self.db["runs"].rows_where(" and ".join(where) or None, args, order_by="id desc", limit=limit)
         return [self._with_liveness(r) for r in rows]
 
+    @_locked
     def children(self, run_id: int) -> list[dict]:
         """Runs started together with this one (e.g. the base-model evaluation next to an adapter's)."""
         return [self._with_liveness(r) for r in self.db["runs"].rows_where("parent = ?", [run_id], order_by="id")]
@@ -159,15 +179,18 @@ class Store:
         start = process_start(row["pid"])
         return start is not None and (start == "?" or row.get("pid_start") in (None, "?", start))
 
+    @_locked
     def request_stop(self, run_id: int) -> None:
         """Ask a running job to stop at its next step; it saves what it has and ends as ``stopped``."""
         self.update_run(run_id, stop_requested=time.time())
 
+    @_locked
     def stop_requested(self, run_id: int) -> bool:
         row = self.db.execute("select stop_requested from runs where id = ?", [run_id]).fetchone()
         return bool(row and row[0])
 
     # ------------------------------------------------------------------------------------------ metrics
+    @_locked
     def log_metrics(self, run_id: int, step: int, values: dict[str, float], epoch: float | None = None) -> None:
         now = time.time()
         rows = [{"run": run_id, "step": int(step), "epoch": epoch, "name": k, "value": float(v), "time": now}
@@ -175,11 +198,13 @@ class Store:
         if rows:
             self.db["metrics"].insert_all(rows)
 
+    @_locked
     def last_step(self, run_id: int) -> int | None:
         """Cheap check for "has anything new been logged" (gates the expensive redraw)."""
         row = self.db.execute("select max(step) from metrics where run = ?", [run_id]).fetchone()
         return row[0]
 
+    @_locked
     def metrics(self, run_id: int, names: Iterable[str] | None = None, after_step: int = -1) -> list[dict]:
         where, args = "run = ? and step > ?", [run_id, after_step]
         if names is not None:
@@ -189,6 +214,7 @@ class Store:
         return list(self.db["metrics"].rows_where(where, args, order_by="step, rowid"))
 
     # ------------------------------------------------------------------------------------------ samples
+    @_locked
     def add_sample(self, run_id: int, sample: dict) -> None:
         row = dict(sample, run=run_id, created=time.time())
         for key in ("tests", "notes"):
@@ -196,6 +222,7 @@ class Store:
                 row[key] = json.dumps(row[key])
         self.db["samples"].upsert(row, pk=("run", "problem", "difficulty", "seed", "idx"))
 
+    @_locked
     def samples(self, run_id: int, problem: str | None = None, difficulty: int | None = None,
                 status: str | None = None) -> list[dict]:
         where, args = ["run = ?"], [run_id]
@@ -206,6 +233,7 @@ class Store:
         rows = self.db["samples"].rows_where(" and ".join(where), args, order_by="problem, difficulty, seed, idx")
         return [self._decode_sample(r) for r in rows]
 
+    @_locked
     def done_keys(self, run_id: int) -> set[tuple[str, int, int, int]]:
         """Keys of samples already stored for a run (what a resumed evaluation skips)."""
         rows = self.db.execute("select problem, difficulty, seed, idx from samples where run = ?", [run_id])
@@ -218,5 +246,6 @@ class Store:
             row[key] = json.loads(row[key]) if row.get(key) else []
         return row
 
+    @_locked
     def close(self) -> None:
         self.db.conn.close()

@@ -62,9 +62,19 @@ def test_eval_job_with_base_comparison(store, tiny_model_dir, tmp_path):
     assert row["summary"]["n"] == 2 and len(store.samples(run)) == 2
 
 
-def test_a_failing_job_records_its_error(store, tmp_path):
+def test_a_bad_model_is_refused_before_a_job_starts(store, tmp_path):
     settings = EvalSettings(model=str(tmp_path / "missing.gguf"), problems=["rpn"], difficulties=[1])
+    with pytest.raises(ValueError, match="GGUF file not found"):
+        jobs.start_eval(store, settings)
+    assert store.runs() == []
+
+
+def test_a_failing_job_records_its_error(store, tmp_path):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")  # looks like a model directory, cannot be loaded
+    settings = EvalSettings(model=str(broken), problems=["rpn"], difficulties=[1])
     (run,) = jobs.start_eval(store, settings)
     row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
-    assert row["status"] == "failed" and "GGUF file not found" in (row["error"] or "") + jobs.log_tail(store, run)
+    assert row["status"] == "failed" and "could not load" in row["error"] and str(broken) in row["error"]
     assert json.dumps(row)  # the row stays serializable for the UI

@@ -92,3 +92,21 @@ def test_unknown_run_and_bad_status(store):
     run = store.create_run("eval", {})
     with pytest.raises(ValueError):
         store.finish_run(run, "running")
+
+
+def test_one_store_shared_by_threads(store):
+    # the evaluation writes samples from its verifier thread while the main thread updates progress, and
+    # the app's workers share one store: concurrent calls must not trip over each other
+    from concurrent.futures import ThreadPoolExecutor
+    run = store.create_run("eval", {})
+
+    def work(n):
+        for i in range(40):
+            store.add_sample(run, {"problem": f"p{n}", "difficulty": 1, "seed": 0, "idx": i, "status": "passed",
+                                   "passed": 5, "total": 5, "tests": [], "notes": []})
+            store.update_run(run, progress=i / 40, message=f"{n}:{i}")
+            store.samples(run, problem=f"p{n}")
+            store.log_metrics(run, i, {"loss": 1.0})
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    assert len(store.samples(run)) == 160 and len(store.done_keys(run)) == 160

@@ -3,7 +3,6 @@
 No torch/transformers/trl import at module level anywhere under ui/, so the app starts in seconds.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -13,14 +12,52 @@ ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 def build_app():
     import gradio as gr
 
-    from . import data_tab
+    from . import data_tab, eval_tab, inspect_tab, loss_tab, train_tab
+    from .common import run_choices
 
     with gr.Blocks(title="algodistill") as demo:
         gr.Markdown("# algodistill\nDistill algorithmic skill into a small code model and see, cell by cell, "
                     "what it learned.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            with gr.Tab("Train", id="train"):
+                train = train_tab.build(gr)
+            with gr.Tab("Loss", id="loss"):
+                loss = loss_tab.build(gr)
+            with gr.Tab("Eval", id="eval"):
+                evals = eval_tab.build(gr)
+            with gr.Tab("Inspect", id="inspect"):
+                inspect = inspect_tab.build(gr)
             with gr.Tab("Data", id="data"):
                 data_tab.build()
+
+        def open_cell(run_a, run_b, evt: gr.SelectData, table):
+            """A clicked heatmap cell opens its samples in Inspect (both evaluations when two are compared)."""
+            problem, difficulty = eval_tab.cell_at(run_a, table, evt.index[0], evt.index[1])
+            if problem is None:
+                return (gr.skip(),) * 6
+            return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),
+                    gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any")
+
+        evals["table"].select(open_cell, [evals["run_a"], evals["run_b"], evals["table"]],
+                              [tabs, inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
+                               inspect["kind"]], api_visibility="private")
+
+        def fresh_lists():
+            """A (re)loaded page: lists with the runs created since the app started, the newest training run
+            followed, and the newest evaluation shown in Eval and Inspect."""
+            train_runs, eval_runs = run_choices("train"), run_choices("eval")
+            newest_train = train_runs[0][1] if train_runs else None
+            newest_eval = eval_runs[0][1] if eval_runs else None
+            view = eval_tab.show(newest_eval, None) if newest_eval else (gr.skip(),) * 4
+            rows = inspect_tab.sample_rows(newest_eval) if newest_eval else []
+            return (gr.update(choices=train_runs, value=newest_train),
+                    gr.update(choices=train_runs, value=[newest_train] if newest_train else []),
+                    gr.update(choices=eval_runs, value=newest_eval), gr.update(choices=eval_runs, value=None),
+                    gr.update(choices=eval_runs, value=newest_eval), gr.update(choices=eval_runs, value=None),
+                    *view, rows)
+        demo.load(fresh_lists, None, [train["follow"], loss["runs"], evals["run_a"], evals["run_b"],
+                                      inspect["run_a"], inspect["run_b"], evals["headline"], evals["heat"],
+                                      evals["bar"], evals["table"], inspect["listing"]], api_visibility="private")
     return demo
 
 

@@ -59,7 +59,9 @@ def build() -> None:
             reference = gr.Code(language="python", label="Reference solution")
     inputs = [problem, difficulty, seed, index]
     for control in inputs:
-        control.change(preview_problem, inputs, [prompt, tests, reference])
+        control.change(preview_problem, inputs, [prompt, tests, reference],
+                       api_name="preview_problem" if control is problem else False,
+                       api_visibility="public" if control is problem else "private")
 
     gr.Markdown("### Trace sets")
     with gr.Row():
@@ -69,4 +71,4 @@ def build() -> None:
     verdict = gr.Markdown()
     traces = gr.Dataframe(headers=TRACE_COLUMNS, label="Each trace", wrap=True)
     counts = gr.Dataframe(headers=["problem"] + [str(d) for d in range(1, 11)], label="Kept traces per type x difficulty")
-    check.click(verify_traces, [upload], [verdict, traces, counts])
+    check.click(verify_traces, [upload], [verdict, traces, counts], api_name="verify_traces")

@@ -1,0 +1,247 @@
+"""Eval tab: launch the grid as a job; heatmap, per-type and per-difficulty bars, two evaluations compared.
+
+The heatmap's hover shows tests passed per cell; the table under it is the same grid as clickable cells:
+selecting one opens its samples in the Inspect tab.
+"""
+
+from __future__ import annotations
+
+from .. import jobs
+from ..evaluate import EvalSettings, compare, summarize
+from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
+from .common import parse_run, run_choices, status_markdown, store
+from .train_tab import model_choices
+
+
+def adapter_choices() -> list[tuple[str, str]]:
+    """Adapters of finished training runs (completed or stopped with a saved adapter)."""
+    out = [("(none: the base model)", "")]
+    for run in store().runs(kind="train"):
+        if run["status"] in ("completed", "stopped") and run.get("adapter"):
+            out.append((f"#{run['id']} {run.get('name') or ''} ({run['model']})", run["adapter"]))
+    return out
+
+
+def model_for_adapter(adapter: str, model: str) -> str:
+    """Picking a training run's adapter picks its base model too."""
+    for run in store().runs(kind="train"):
+        if adapter and run.get("adapter") == adapter:
+            return run["model"]
+    return model
+
+
+def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_tokens, batch_size) -> tuple[str, int | None]:
+    try:
+        settings = EvalSettings(problems=list(problems or []), difficulties=[int(d) for d in difficulties or []],
+                                per_cell=int(per_cell or 1), max_new_tokens=int(max_new_tokens or 512),
+                                batch_size=int(batch_size or 0), model=(model or "").strip() or None,
+                                adapter=(adapter or "").strip() or None)
+        ids = jobs.start_eval(store(), settings, compare_base=bool(with_base) and bool(settings.adapter))
+    except (ValueError, jobs.JobRefused) as exc:
+        return f"⚠️ Not started: {exc}", None
+    extra = f" and #{ids[1]} (base model, same problems)" if len(ids) > 1 else ""
+    return f"Started evaluation #{ids[0]}{extra}.", ids[0]
+
+
+def cells(samples: list[dict]) -> dict[tuple[str, int], dict]:
+    grid: dict[tuple[str, int], dict] = {}
+    for s in samples:
+        cell = grid.setdefault((s["problem"], s["difficulty"]), {"n": 0, "solved": 0, "passed": 0, "total": 0})
+        cell["n"] += 1
+        cell["solved"] += s["status"] == "passed"
+        cell["passed"] += s["passed"]
+        cell["total"] += s["total"]
+    return grid
+
+
+def _axes(*sample_sets) -> tuple[list[str], list[int]]:
+    present = {s["problem"] for samples in sample_sets for s in samples}
+    problems = [p for p in PROBLEM_TYPES if p in present] + sorted(present - set(PROBLEM_TYPES))
+    difficulties = sorted({s["difficulty"] for samples in sample_sets for s in samples})
+    return problems, difficulties
+
+
+def heatmap(samples: list[dict], title: str, other: list[dict] | None = None):
+    """Accuracy per problem type x difficulty; with ``other``, the change from ``other`` to ``samples``."""
+    import plotly.graph_objects as go
+    problems, difficulties = _axes(samples, other or [])
+    mine, base = cells(samples), cells(other or [])
+    z, text, hover = [], [], []
+    for p in problems:
+        zr, tr, hr = [], [], []
+        for d in difficulties:
+            c, b = mine.get((p, d)), base.get((p, d))
+            acc = c["solved"] / c["n"] if c else None
+            if other is not None:
+                delta = (acc - b["solved"] / b["n"]) if c and b else None
+                zr.append(delta)
+                tr.append("" if delta is None else f"{delta:+.0%}")
+                hr.append(f"{p}, difficulty {d}<br>" + (f"solved {b['solved']}/{b['n']} → {c['solved']}/{c['n']}<br>"
+                          f"tests {b['passed']}/{b['total']} → {c['passed']}/{c['total']}" if c and b else "not in both"))
+            else:
+                zr.append(acc)
+                tr.append("" if c is None else f"{c['solved']}/{c['n']}")
+                hr.append(f"{p}, difficulty {d}<br>" + (f"solved {c['solved']}/{c['n']}<br>tests passed "
+                          f"{c['passed']}/{c['total']}" if c else "not evaluated"))
+        z.append(zr), text.append(tr), hover.append(hr)
+    scale = ([[0, "#dc2626"], [0.5, "#f8fafc"], [1, "#16a34a"]], -1, 1) if other is not None else \
+        ([[0, "#fee2e2"], [0.5, "#fde68a"], [1, "#16a34a"]], 0, 1)
+    fig = go.Figure(go.Heatmap(z=z, x=[str(d) for d in difficulties], y=problems, text=text, texttemplate="%{text}",
+                               hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", colorscale=scale[0],
+                               zmin=scale[1], zmax=scale[2], xgap=2, ygap=2))
+    fig.update_layout(title=title, xaxis_title="difficulty", yaxis=dict(autorange="reversed"), height=460,
+                      margin=dict(l=120, r=20, t=40, b=40), template="plotly_white")
+    return fig
+
+
+def bars(summaries: dict[str, dict]):
+    """Per-type and per-difficulty accuracy bars (one series per evaluation) with 95% intervals."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.65, 0.35], subplot_titles=("per problem type", "per difficulty"))
+    for label, summary in summaries.items():
+        for col, key in ((1, "per_problem"), (2, "per_difficulty")):
+            groups = summary[key]
+            xs = list(groups)
+            ys = [g["accuracy"] for g in groups.values()]
+            lo = [g["accuracy"] - g["accuracy_ci"][0] for g in groups.values()]
+            hi = [g["accuracy_ci"][1] - g["accuracy"] for g in groups.values()]
+            fig.add_bar(x=xs, y=ys, name=label, legendgroup=label, showlegend=col == 1,
+                        error_y=dict(type="data", array=hi, arrayminus=lo, thickness=1),
+                        customdata=[[g["solved"], g["n"], g["partial_credit"]] for g in groups.values()],
+                        hovertemplate="%{x}: %{customdata[0]}/%{customdata[1]} solved, partial credit "
+                                      "%{customdata[2]:.0%}<extra>" + label + "</extra>", row=1, col=col)
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    fig.update_layout(barmode="group", height=380, template="plotly_white", margin=dict(l=50, r=20, t=40, b=80),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def grid_table(samples: list[dict]):
+    """The heatmap as clickable cells: rows = problem types, columns = difficulties, 'solved/n (tests)'."""
+    import pandas as pd
+    problems, difficulties = _axes(samples)
+    grid = cells(samples)
+    return pd.DataFrame(grid_rows(problems, difficulties, grid), columns=["problem"] + [f"d{d}" for d in difficulties])
+
+
+def grid_rows(problems: list[str], difficulties: list[int], grid: dict) -> list[list]:
+    return [[p] + [(f"{c['solved']}/{c['n']} ({c['passed']}/{c['total']} tests)" if (c := grid.get((p, d))) else "")
+                   for d in difficulties] for p in problems]
+
+
+def show(run_a, run_b):
+    """(headline markdown, heatmap, bars, clickable grid) for one evaluation, or two compared."""
+    s = store()
+    a, b = parse_run(run_a), parse_run(run_b)
+    if a is None:
+        return "Choose an evaluation.", None, None, []
+    try:
+        run = s.get_run(a)
+        samples = s.samples(a)
+    except KeyError as exc:
+        return str(exc), None, None, []
+    if not samples:
+        return status_markdown(run) + "  \nNo samples stored yet.", None, None, []
+    summary = summarize(samples)
+    label = f"#{a} {run.get('name') or ''}"
+    text = _headline(label, summary, run)
+    summaries = {label: summary}
+    fig = heatmap(samples, f"{label}: solved per cell")
+    if b is not None and b != a:
+        other = s.samples(b)
+        other_run = s.get_run(b)
+        other_label = f"#{b} {other_run.get('name') or ''}"
+        if other:
+            diff = compare(other, samples)
+            summaries = {other_label: summarize(other), label: summary}
+            text += "  \n" + _headline(other_label, summaries[other_label], other_run)
+            text += (f"  \n**Change from {other_label} to {label}** on the {diff['n']} shared problems: "
+                     f"{diff['solved_a']} → {diff['solved_b']} solved ({diff['delta']:+d}); "
+                     f"{len(diff['fixed'])} fixed, {len(diff['broken'])} broken.")
+            fig = heatmap(samples, f"change in accuracy: {other_label} → {label}", other=other)
+    return text, fig, bars(summaries), grid_table(samples)
+
+
+def _headline(label: str, summary: dict, run: dict) -> str:
+    low, high = summary["accuracy_ci"]
+    state = "" if run["status"] == "completed" else f" ({run['status']}, partial)"
+    return (f"**{label}**{state}: **{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}**, 95% CI "
+            f"{low:.0%}-{high:.0%}), partial credit {summary['partial_credit']:.1%}")
+
+
+def cell_at(samples_run, table, row: int, col: int) -> tuple[str | None, int | None]:
+    """The (problem, difficulty) of a clicked grid cell."""
+    if col < 1 or table is None or len(table) == 0:
+        return None, None
+    s = store().samples(parse_run(samples_run)) if parse_run(samples_run) is not None else []
+    problems, difficulties = _axes(s)
+    if row >= len(problems) or col - 1 >= len(difficulties):
+        return None, None
+    return problems[row], difficulties[col - 1]
+
+
+def build(gr) -> dict:
+    with gr.Accordion("Run an evaluation", open=True):
+        with gr.Row():
+            model = gr.Dropdown(model_choices(), value=model_choices()[0], allow_custom_value=True, label="Model",
+                                elem_id="eval-model")
+            adapter = gr.Dropdown(adapter_choices(), value="", allow_custom_value=True,
+                                  label="LoRA adapter (a finished training run, or a directory)")
+            with_base = gr.Checkbox(value=True, label="Also evaluate the base model on the same problems")
+        with gr.Row():
+            problems = gr.CheckboxGroup(list(PROBLEM_TYPES), value=list(PROBLEM_TYPES), label="Problem types")
+        with gr.Row():
+            difficulties = gr.CheckboxGroup([str(d) for d in range(1, 11)],
+                                            value=[str(d) for d in REFERENCE_DIFFICULTIES], label="Difficulties")
+            per_cell = gr.Number(value=1, precision=0, minimum=1, label="Instances per cell")
+            max_new = gr.Number(value=EvalSettings.max_new_tokens, precision=0, label="Max new tokens")
+            batch = gr.Number(value=0, precision=0, minimum=0, label="Batch size (0 = automatic)")
+        with gr.Row():
+            go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
+            halt = gr.Button("Stop", variant="stop")
+        message = gr.Markdown(elem_id="eval-message")
+        status = gr.Markdown()
+    with gr.Row():
+        run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation", allow_custom_value=True,
+                            elem_id="eval-a")
+        run_b = gr.Dropdown(run_choices("eval"), value=None, label="Compare with (optional, e.g. the base model)",
+                            allow_custom_value=True, elem_id="eval-b")
+    headline = gr.Markdown(elem_id="eval-headline")
+    heat = gr.Plot(label="Problem type x difficulty", elem_id="eval-heatmap")
+    table = gr.Dataframe(label="Click a cell to inspect its samples", interactive=False, elem_id="eval-grid")
+    bar = gr.Plot(label="Accuracy")
+    following = gr.State(None)
+
+    def launch(*values):
+        text, run_id = start(*values)
+        choices = run_choices("eval")
+        return text, run_id, gr.update(choices=choices, value=run_id if run_id else gr.skip())
+
+    go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch],
+             [message, following, run_a], api_name="start_evaluation")
+    halt.click(lambda r: jobs.stop(store(), r) if r else "No evaluation to stop.", [following], [message],
+               api_name="stop_evaluation")
+    adapter.change(model_for_adapter, [adapter, model], [model], api_visibility="private")
+
+    def poll(run_id, last_key):
+        """Follow the launched evaluation: its status, and its grid redrawn only when samples arrived."""
+        if not run_id:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), last_key
+        run = store().get_run(run_id)
+        key = f"{run_id}:{run['status']}:{len(store().done_keys(run_id))}"
+        if key == last_key:
+            return status_markdown(run), gr.skip(), gr.skip(), gr.skip(), gr.skip(), key
+        return (status_markdown(run), *show(run_id, None), key)
+
+    poll_key = gr.State("")
+    timer = gr.Timer(3.0)
+    timer.tick(poll, [following, poll_key], [status, headline, heat, bar, table, poll_key], show_progress="hidden",
+               api_visibility="private")
+    for control in (run_a, run_b):
+        control.change(show, [run_a, run_b], [headline, heat, bar, table], api_name="evaluation_view" if control is run_a else False,
+                       api_visibility="public" if control is run_a else "private")
+        control.focus(lambda: gr.update(choices=run_choices("eval")), None, [control],
+                      api_visibility="private")
+    adapter.focus(lambda: gr.update(choices=adapter_choices()), None, [adapter], api_visibility="private")
+    return {"run_a": run_a, "run_b": run_b, "table": table, "headline": headline, "heat": heat, "bar": bar}

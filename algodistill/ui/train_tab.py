@@ -1,0 +1,143 @@
+"""Train tab: a form with the reference recipe, launched as a background job; status, progress, Stop."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from .. import jobs
+from ..models import DEFAULT_MODEL, offline_models
+from ..train_sft import SFTSettings
+from ..traces import BUNDLED
+from .common import gpu_line, parse_run, run_choices, status_markdown, store
+
+# form fields, in the order the inputs are passed to the handlers
+FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
+          "effective_batch", "batch_size", "max_length", "warmup_ratio", "max_steps", "device")
+
+
+def model_choices() -> list[str]:
+    return [DEFAULT_MODEL] + list(offline_models())
+
+
+def settings_from_form(*values) -> SFTSettings:
+    """The one place form values become settings (numbers arrive as floats; empty means default)."""
+    form = dict(zip(FIELDS, values))
+    defaults = SFTSettings()
+    ints = {"lora_r", "lora_alpha", "effective_batch", "batch_size", "max_length", "max_steps"}
+    clean = {}
+    for key, value in form.items():
+        if value is None or value == "":
+            continue
+        if key in ints:
+            if float(value) != int(float(value)):
+                raise ValueError(f"{key.replace('_', ' ')} must be a whole number")
+            value = int(float(value))
+        elif isinstance(getattr(defaults, key), float):
+            value = float(value)
+        else:
+            value = str(value).strip()
+        clean[key] = value
+    clean["traces"] = keep_upload(clean["traces"]) if clean.get("traces") else str(BUNDLED)
+    return SFTSettings.from_dict(clean)
+
+
+def uploads_dir() -> Path:
+    return Path(store().path).resolve().parent / "uploads"
+
+
+def keep_upload(path: str) -> str:
+    """Copy an uploaded trace file next to runs.db (Gradio's temp copy may vanish; runs must stay
+    reproducible), named by content so the same upload is kept once."""
+    source = Path(path)
+    if source.resolve() == BUNDLED.resolve() or not source.is_file() or source.parent == uploads_dir():
+        return path
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
+    target = uploads_dir() / f"{source.stem[:40]}-{digest}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        shutil.copyfile(source, target)
+    return str(target)
+
+
+def start(*values) -> tuple[str, int | None]:
+    """Launch a training job: (message, run id to follow)."""
+    try:
+        settings = settings_from_form(*values)
+        run_id = jobs.start_train(store(), settings)
+    except (ValueError, jobs.JobRefused) as exc:
+        return f"⚠️ Not started: {exc}", None
+    return f"Started run #{run_id}.", run_id
+
+
+def stop(run_id) -> str:
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return "No run to stop."
+    return jobs.stop(store(), run_id)
+
+
+def poll(run_id) -> tuple[str, str]:
+    """(status markdown, log tail) of the followed run, or of the newest training run."""
+    run_id = parse_run(run_id)
+    s = store()
+    if run_id is None:
+        runs = s.runs(kind="train", limit=1)
+        run_id = runs[0]["id"] if runs else None
+    if run_id is None:
+        return "No training run yet.", ""
+    try:
+        run = s.get_run(run_id)
+    except KeyError as exc:
+        return str(exc), ""
+    return status_markdown(run), jobs.log_tail(s, run_id, 3000)
+
+
+def build(gr) -> dict:
+    d = SFTSettings()
+    gr.Markdown(gpu_line())
+    with gr.Row():
+        with gr.Column(scale=2):
+            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
+                                label="Model (hub id, local directory, .gguf file, or an offline model)",
+                                elem_id="train-model")
+            with gr.Row():
+                upload = gr.File(label="Traces (JSONL; empty = the bundled verified set)", file_types=[".jsonl"],
+                                 type="filepath")
+                experiment = gr.Textbox(value=d.experiment, label="Experiment name")
+            with gr.Row():
+                epochs = gr.Number(value=d.epochs, label="Epochs", minimum=0)
+                lr = gr.Number(value=d.learning_rate, label="Learning rate")
+                warmup = gr.Number(value=d.warmup_ratio, label="Warmup ratio")
+                max_steps = gr.Number(value=d.max_steps, precision=0, label="Max steps (-1: epochs decide)")
+            with gr.Row():
+                lora_r = gr.Number(value=d.lora_r, precision=0, label="LoRA r")
+                lora_alpha = gr.Number(value=d.lora_alpha, precision=0, label="LoRA alpha")
+                dropout = gr.Number(value=d.lora_dropout, label="LoRA dropout")
+            with gr.Row():
+                eff = gr.Number(value=d.effective_batch, precision=0, label="Effective batch")
+                batch = gr.Number(value=d.batch_size, precision=0, label="Per-device batch (rest: accumulation)")
+                max_len = gr.Number(value=d.max_length, precision=0, label="Max length (tokens)")
+                device = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", label="Device", elem_id="train-device")
+            with gr.Row():
+                go = gr.Button("Start training", variant="primary", elem_id="train-start")
+                halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        with gr.Column(scale=2):
+            message = gr.Markdown(elem_id="train-message")
+            status = gr.Markdown("No training run yet.", elem_id="train-status")
+            follow = gr.Dropdown(run_choices("train"), value=None, label="Follow run", allow_custom_value=True)
+            log = gr.Code(label="Log (tail)", language=None, lines=12, interactive=False)
+    inputs = [model, upload, experiment, epochs, lr, lora_r, lora_alpha, dropout, eff, batch, max_len, warmup,
+              max_steps, device]
+
+    def launch(*values):
+        text, run_id = start(*values)
+        return text, gr.update(choices=run_choices("train"), value=run_id) if run_id else gr.update()
+
+    go.click(launch, inputs, [message, follow], api_name="start_training")
+    halt.click(stop, [follow], [message], api_name="stop_training")
+    timer = gr.Timer(2.0)
+    timer.tick(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
+    follow.focus(lambda: gr.update(choices=run_choices("train")), None, [follow], api_visibility="private")
+    return {"follow": follow}

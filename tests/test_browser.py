@@ -1,0 +1,126 @@
+"""The app in a real browser (Playwright driving Debian's chromium, no browser download) and through
+gradio_client: every tab, a tiny-model training whose loss points appear, a small evaluation, and a failing
+sample's test table. Takes the README's screenshots (assets/screenshots/)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("ALGODISTILL_SCREENSHOTS") or ROOT / "assets" / "screenshots")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    db = tmp_path_factory.mktemp("app") / "runs.db"
+    port = free_port()
+    env = dict(os.environ, ALGODISTILL_DB=str(db), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read().decode())
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(20)
+
+
+def test_gradio_client_against_the_running_app(app_url):
+    from gradio_client import Client
+    client = Client(app_url, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/start_training", "/loss_curves", "/start_evaluation", "/samples", "/preview_problem"} <= set(api)
+    prompt, tests, reference = client.predict("rpn", 4, 999, 0, api_name="/preview_problem")
+    assert "eval_rpn" in prompt and len(tests["data"]) == 5 and "def eval_rpn" in reference
+    message, _ = client.predict("/no/such/model.gguf", None, "x", 1, 2e-4, 16, 32, 0.05, 4, 4, 1024, 0.1, 2, "cpu",
+                                api_name="/start_training")
+    assert "GGUF file not found" in message
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make test installs it)")
+def test_every_tab_in_a_real_browser(app_url, tiny_model_dir):
+    from playwright.sync_api import expect, sync_playwright
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+
+        def tab(name):
+            page.get_by_role("tab", name=name).click()
+
+        def pick(elem_id, text):  # a dropdown that accepts typed values
+            box = page.locator(f"#{elem_id} input")
+            box.click()
+            box.fill(text)
+            box.press("Enter")
+
+        def number(label, value):
+            field = page.get_by_label(label, exact=True)
+            field.fill(str(value))
+            field.press("Tab")
+
+        # Train: a short tiny-model run
+        tab("Train")
+        pick("train-model", tiny_model_dir)
+        number("Max steps (-1: epochs decide)", 40)
+        number("Per-device batch (rest: accumulation)", 2)
+        pick("train-device", "cpu")
+        page.locator("#train-start").click()
+        expect(page.locator("#train-message")).to_contain_text("Started run", timeout=30_000)
+        expect(page.locator("#train-status")).to_contain_text("running", timeout=60_000)
+        page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
+
+        # Loss: points appear while it trains
+        tab("Loss")  # with no run chosen it follows the newest
+        expect(page.locator("#loss-plot .scatterlayer .point").first).to_be_attached(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "loss.png"), full_page=True)
+        tab("Train")
+        expect(page.locator("#train-status")).to_contain_text("completed", timeout=120_000)
+
+        # Eval: a small grid (the tiny random model fails everything: good material for Inspect)
+        tab("Eval")
+        pick("eval-model", tiny_model_dir)
+        number("Max new tokens", 12)
+        page.locator("#eval-start").click()
+        expect(page.locator("#eval-message")).to_contain_text("Started evaluation", timeout=30_000)
+        expect(page.locator("#eval-headline")).to_contain_text("0/55 solved", timeout=180_000)
+        expect(page.locator("#eval-heatmap .heatmaplayer")).to_be_attached(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "eval.png"), full_page=True)
+
+        # a heatmap cell opens its samples in Inspect; a failing sample shows its test table
+        cell = page.locator('#eval-grid [data-testid="cell-0-1"]')  # rpn, difficulty 1
+        expect(cell).to_contain_text("(0/5 tests)", timeout=30_000)
+        cell.click()
+        expect(page.get_by_role("tab", name="Inspect")).to_have_attribute("aria-selected", "true", timeout=15_000)
+        first_row = page.locator('#inspect-list [data-testid="cell-0-0"]')
+        expect(first_row).to_contain_text("rpn", timeout=30_000)
+        first_row.click()
+        expect(page.locator("#inspect-tests-a")).to_contain_text("eval_rpn(", timeout=30_000)
+        expect(page.locator("#inspect-prompt")).to_contain_text("difficulty")
+        page.screenshot(path=str(SHOTS / "inspect.png"), full_page=True)
+
+        tab("Data")
+        expect(page.get_by_text("Preview a problem instance")).to_be_visible()
+        page.screenshot(path=str(SHOTS / "data.png"), full_page=True)
+        browser.close()

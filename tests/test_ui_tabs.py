@@ -1,0 +1,127 @@
+"""Train, Loss, Eval and Inspect handlers called as plain functions against a real store."""
+
+import pytest
+
+from algodistill.evaluate import run_scoring
+from algodistill.problems import grid
+from algodistill.sandbox import Limits
+from algodistill.ui import common, eval_tab, inspect_tab, loss_tab, train_tab
+from algodistill.verify import fenced
+
+
+@pytest.fixture
+def db(store, monkeypatch):
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    common._stores.clear()
+    return common.store()
+
+
+def two_evaluations(db):
+    """A: the reference solutions; B: the same instances, with rpn broken and fizzbuzz crashing."""
+    instances = grid(["rpn", "fizzbuzz", "two_sum"], [1, 5])
+    good = [(i, fenced(i.reference)) for i in instances]
+    bad = [(i, "```python\ndef eval_rpn(tokens):\n    return 0\n```" if i.problem == "rpn" else
+            "no code at all" if i.problem == "fizzbuzz" else fenced(i.reference)) for i in instances]
+    a = run_scoring(db, good, name="reference", model="ref", settings={}, limits=Limits())["run"]
+    b = run_scoring(db, bad, name="broken", model="bad", settings={}, limits=Limits())["run"]
+    return a, b
+
+
+def test_train_form_becomes_settings_in_one_place(db):
+    values = dict(model=" smollm2-135m ", traces=None, experiment="exp1", epochs=2.0, learning_rate=1e-4,
+                  lora_r=8.0, lora_alpha=16.0, lora_dropout=0.0, effective_batch=4.0, batch_size=2.0,
+                  max_length=512.0, warmup_ratio=0.1, max_steps=-1.0, device="cpu")
+    s = train_tab.settings_from_form(*[values[f] for f in train_tab.FIELDS])
+    assert (s.model, s.lora_r, s.batch_size, s.grad_accum, s.epochs) == ("smollm2-135m", 8, 2, 2, 2.0)
+    assert s.traces.endswith("reference.jsonl")
+    with pytest.raises(ValueError, match="whole number"):
+        train_tab.settings_from_form(*[dict(values, lora_r=8.5)[f] for f in train_tab.FIELDS])
+
+
+def test_train_start_refuses_impossible_settings_in_plain_words(db):
+    values = dict(model="m", traces=None, experiment="x", epochs=3, learning_rate=2e-4, lora_r=16, lora_alpha=32,
+                  lora_dropout=0.05, effective_batch=4, batch_size=3, max_length=1024, warmup_ratio=0.1,
+                  max_steps=-1, device="cpu")
+    message, run = train_tab.start(*[values[f] for f in train_tab.FIELDS])
+    assert run is None and message.startswith("⚠️ Not started") and "not a multiple" in message
+    assert db.runs() == []  # nothing half-created
+
+
+def test_uploaded_traces_are_kept_next_to_the_store(db, tmp_path):
+    upload = tmp_path / "mine.jsonl"
+    upload.write_text('{"a": 1}\n')
+    kept = train_tab.keep_upload(str(upload))
+    assert kept != str(upload) and open(kept).read() == '{"a": 1}\n'
+    assert train_tab.keep_upload(str(upload)) == kept  # same content, same file
+
+
+def test_poll_shows_status_progress_and_errors(db):
+    run = db.create_run("train", {}, name="exp")
+    db.mark_started(run)
+    db.update_run(run, progress=0.5, eta=125, message="step 5/10")
+    text, _ = train_tab.poll(run)
+    assert "running" in text and "50%" in text and "2m 05s" in text and "step 5/10" in text
+    db.finish_run(run, "failed", error="out of GPU memory at per-device batch 4: lower it")
+    assert "out of GPU memory" in train_tab.poll(None)[0]  # None: the newest run
+
+
+def test_loss_figures_overlay_runs_and_redraw_only_on_change(db):
+    runs = []
+    for name in ("one", "two"):
+        run = db.create_run("train", {}, name=name)
+        for step in range(1, 6):
+            db.log_metrics(run, step, {"loss": 2.0 / step, "learning_rate": 1e-4, "grad_norm": 1.0}, epoch=step / 5)
+        runs.append(run)
+    loss, lr, grad, summary, key = loss_tab.refresh(runs, 0.0, False, "")
+    assert [t.name for t in loss.data] == [f"#{runs[0]} one", f"#{runs[1]} two"]
+    assert list(loss.data[0].y) == [2.0, 1.0, 2.0 / 3, 0.5, 0.4] and len(lr.data) == 2 and len(grad.data) == 2
+    assert "last loss 0.4000" in summary
+    unchanged = loss_tab.refresh(runs, 0.0, False, key)
+    assert not any(x.__class__.__name__ == "Figure" for x in unchanged[:4])  # skipped, not redrawn
+    assert unchanged[4] == key
+    db.log_metrics(runs[0], 6, {"loss": 0.3})
+    assert loss_tab.refresh(runs, 0.0, False, key)[4] != key  # a new step: redraw
+    smoothed, *_ = loss_tab.figures(runs[:1], smoothing=0.9, log_scale=True)
+    assert smoothed.layout.yaxis.type == "log" and len(smoothed.data) == 2  # raw (faint) + smoothed
+
+
+def test_smoothing_is_debiased():
+    assert loss_tab.smooth([4.0, 4.0, 4.0], 0.9) == pytest.approx([4.0, 4.0, 4.0])
+    assert loss_tab.smooth([1.0, 2.0], 0.0) == [1.0, 2.0]
+
+
+def test_eval_view_heatmap_bars_and_comparison(db):
+    a, b = two_evaluations(db)
+    headline, heat, bars, table = eval_tab.show(a, None)
+    assert list(table.columns) == ["problem", "d1", "d5"]
+    table = table.values.tolist()
+    assert "6/6 solved" in headline and len(table) == 3
+    assert table[0][0] == "rpn" and table[0][1] == "1/1 (5/5 tests)"
+    hover = heat.data[0].hovertext
+    assert "tests passed 5/5" in hover[0][0]
+    headline, delta, bars, table = eval_tab.show(b, a)
+    table = table.values.tolist()
+    assert "2/6 solved" in headline and "4 broken" in headline and "6 → 2" in headline
+    assert delta.data[0].zmin == -1 and delta.data[0].z[0][0] == -1.0  # rpn got worse
+    assert len(bars.data) == 4  # two evaluations x (per type, per difficulty)
+    assert eval_tab.cell_at(b, table, 1, 2) == ("fizzbuzz", 5)
+
+
+def test_eval_start_refuses_without_model(db):
+    message, run = eval_tab.start("", "", True, ["rpn"], ["1"], 1, 64, 0)
+    assert run is None and "choose a model" in message
+
+
+def test_inspect_filters_and_shows_both_sides(db):
+    a, b = two_evaluations(db)
+    rows = inspect_tab.sample_rows(a, b, "all", "all", "failing only")
+    assert {r[0] for r in rows} == {"rpn", "fizzbuzz"} and len(rows) == 4
+    assert inspect_tab.sample_rows(a, b, "all", "all", "no_code") == \
+        [r for r in rows if r[0] == "fizzbuzz"]
+    assert len(inspect_tab.sample_rows(a, None, "rpn", "5", "any")) == 1
+    rpn = next(r for r in rows if r[0] == "rpn")
+    prompt, ha, raw_a, code_a, tests_a, hb, raw_b, code_b, tests_b = inspect_tab.sample_detail(a, b, rpn)
+    assert "difficulty" in prompt and "passed" in ha and "wrong_answer" in hb
+    assert "def eval_rpn" in code_a and "return 0" in code_b
+    assert [r[4] for r in tests_b] == ["wrong_answer"] * 5 and tests_b[0][1].startswith("eval_rpn(")
+    assert tests_b[0][3] == "0" and tests_a[0][3] == tests_a[0][2]  # actual next to expected
