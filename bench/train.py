@@ -13,6 +13,7 @@ Weights do not change the cost, so random weights give valid speed and memory fi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -45,7 +46,8 @@ def main() -> None:
         store = Store(Path(tmp) / "runs.db")
         run = store.create_run("train", vars(settings))
         began = time.perf_counter()
-        summary = run_training(store, run, settings, log=lambda m: print(m, file=sys.stderr))
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its logs; stdout is the JSON
+            summary = run_training(store, run, settings, log=lambda m: print(m, file=sys.stderr))
         total_s = time.perf_counter() - began
     print(json.dumps({
         "bench": "train", "arch": args.arch, "tokenizer": args.tokenizer or "byte-level", "device": device,

@@ -1,6 +1,7 @@
 """The app in a real browser (Playwright driving Debian's chromium, no browser download) and through
 gradio_client: every tab, a tiny-model training whose loss points appear, a small evaluation, and a failing
-sample's test table. Takes the README's screenshots (assets/screenshots/)."""
+sample's test table. Takes a screenshot of each tab; `ALGODISTILL_SCREENSHOTS=assets/screenshots` refreshes
+the README's."""
 
 import os
 import socket
@@ -15,7 +16,7 @@ import pytest
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("ALGODISTILL_SCREENSHOTS") or ROOT / "assets" / "screenshots")
+SHOTS_ENV = "ALGODISTILL_SCREENSHOTS"
 
 
 def free_port() -> int:
@@ -58,8 +59,9 @@ def test_gradio_client_against_the_running_app(app_url):
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make test installs it)")
-def test_every_tab_in_a_real_browser(app_url, tiny_model_dir):
+def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
     from playwright.sync_api import expect, sync_playwright
+    SHOTS = Path(os.environ.get(SHOTS_ENV) or tmp_path)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
