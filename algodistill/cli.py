@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 
 from . import problems
-from .evaluate import EvalSettings, compare, load_completions, reference_items, run_scoring
+from .evaluate import EvalSettings, compare, create_eval_runs, load_completions, reference_items, run_scoring
 from .sandbox import Limits, SandboxUnavailable
 from .models import DEFAULT_MODEL, ModelUnavailable
 from .store import Store, default_path
@@ -141,8 +141,6 @@ def cmd_eval(args) -> int:
 
 def cmd_eval_model(args) -> int:
     from .evaluate import evaluate_model
-    import signal
-    import threading
     store = Store(args.db)
     if args.resume or args.run:  # an interrupted run, or one queued by the app: settings come from its row
         run = store.get_run(args.resume or args.run)
@@ -159,24 +157,14 @@ def cmd_eval_model(args) -> int:
             for rid in [run_id] + ([base_run] if base_run else []):
                 store.update_run(rid, stop_requested=None)
     else:
-        if args.compare_base and not args.adapter:
-            raise ValueError("--compare-base needs --adapter (it evaluates the model with and without it)")
         settings = _eval_settings(args)
-        label = f"{settings.model} + {settings.adapter}" if settings.adapter else settings.model
-        run_id = store.create_run("eval", asdict(settings), name=args.name or label, model=settings.model,
-                                  adapter=settings.adapter)
-        base_run = None
-        if args.compare_base:
-            base_run = store.create_run("eval", asdict(settings) | {"adapter": None}, name=f"{settings.model} (base)",
-                                        model=settings.model, parent=run_id)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` = stop after the current batch
+        run_id, *base = create_eval_runs(store, settings, compare_base=args.compare_base, name=args.name)
+        base_run = base[0] if base else None
     bar = _bar(not args.json and sys.stderr.isatty(), "generating")
     try:
-        results = evaluate_model(store, run_id, settings, base_run=base_run,
-                                 should_stop=lambda: stop.is_set() or store.stop_requested(run_id),
-                                 progress=bar.update_to if bar is not None else None,
-                                 log=lambda m: print(m, file=sys.stderr))
+        evaluate_model(store, run_id, settings, base_run=base_run,
+                       should_stop=_stop_on_request(store, run_id),  # SIGTERM: after the current batch
+                       progress=bar.update_to if bar is not None else None, log=lambda m: print(m, file=sys.stderr))
     finally:
         if bar is not None:
             bar.close()
@@ -203,6 +191,15 @@ def cmd_eval_model(args) -> int:
     return 0
 
 
+def _stop_on_request(store: Store, run_id: int):
+    """A job's stop check: a stop request in the store (the app's Stop button) or SIGTERM (`kill`)."""
+    import signal
+    import threading
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return lambda: stop.is_set() or store.stop_requested(run_id)
+
+
 def _bar(enabled: bool, what: str):
     if not enabled:
         return None
@@ -225,29 +222,25 @@ def _print_table(summary: dict) -> None:
 # ------------------------------------------------------------------------------------------ train
 
 def cmd_train(args) -> int:
-    import signal
-    import threading
-
-    from .train_sft import SFTSettings, run_training
-    settings = SFTSettings(model=args.model, traces=args.traces, experiment=args.experiment, epochs=args.epochs,
-                           learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-                           lora_dropout=args.lora_dropout, effective_batch=args.effective_batch,
-                           batch_size=args.batch_size or min(args.effective_batch, 4), max_length=args.max_length,
-                           warmup_ratio=args.warmup_ratio, max_steps=args.max_steps, seed=args.seed,
-                           device=args.device, gradient_checkpointing=args.gradient_checkpointing,
-                           output_dir=args.output_dir or "")
-    settings.check()
+    from .train_sft import SFTSettings, create_train_run, run_training
     store = Store(args.db)
-    run_id = args.run or store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
-    if args.run:  # a queued run created by the app: its stored settings win
-        settings = SFTSettings.from_dict(store.get_run(run_id)["settings"])
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` = stop at the next step, adapter saved
+    if args.run:  # a run queued by the app: its stored settings are the run's settings
+        run_id, settings = args.run, SFTSettings.from_dict(store.get_run(args.run)["settings"])
+    else:
+        settings = SFTSettings(model=args.model, traces=args.traces, experiment=args.experiment, epochs=args.epochs,
+                               learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+                               lora_dropout=args.lora_dropout, effective_batch=args.effective_batch,
+                               batch_size=args.batch_size or min(args.effective_batch, 4),
+                               max_length=args.max_length, warmup_ratio=args.warmup_ratio, max_steps=args.max_steps,
+                               seed=args.seed, device=args.device,
+                               gradient_checkpointing=args.gradient_checkpointing, output_dir=args.output_dir or "")
+        settings.check()
+        run_id = create_train_run(store, settings)
     print(f"run {run_id}: training {settings.model} on {settings.traces}", file=sys.stderr)
     import contextlib
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # stdout: JSON only
         summary = run_training(store, run_id, settings,
-                               should_stop=lambda: stop.is_set() or store.stop_requested(run_id),
+                               should_stop=_stop_on_request(store, run_id),  # SIGTERM: next step, adapter saved
                                log=lambda m: print(m, file=sys.stderr),
                                progress_bar=not args.json and sys.stderr.isatty())
     run = store.get_run(run_id)

@@ -105,13 +105,15 @@ def sample_row(instance: Instance, completion: str, verdict: Verdict, **extra) -
 
 
 def score_and_store(store: Store, run_id: int, items: list[tuple[Instance, str]], limits: Limits,
-                    chunk: int = 64, progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Verify (instance, completion) pairs in parallel chunks, storing each sample as it is judged."""
+                    chunk: int = 64, progress: Callable[[int, int], None] | None = None,
+                    extras: list[dict] | None = None) -> list[dict]:
+    """Verify (instance, completion) pairs in parallel chunks, storing each sample as it is judged;
+    ``extras[i]`` adds columns to item i's row (generation time and tokens)."""
     rows = []
     for start in range(0, len(items), chunk):
         part = items[start:start + chunk]
-        for (instance, completion), verdict in zip(part, verify_many(part, limits=limits)):
-            row = sample_row(instance, completion, verdict)
+        for k, ((instance, completion), verdict) in enumerate(zip(part, verify_many(part, limits=limits))):
+            row = sample_row(instance, completion, verdict, **(extras[start + k] if extras else {}))
             store.add_sample(run_id, row)
             rows.append(row)
         if progress:
@@ -179,6 +181,22 @@ OOM_HINT = ("out of memory while generating: lower the batch size (0 = automatic
             "max new tokens, or use a smaller model")
 
 
+def create_eval_runs(store: Store, settings: EvalSettings, *, compare_base: bool = False,
+                     name: str | None = None) -> list[int]:
+    """Queue a model evaluation run; with ``compare_base`` also its base-model twin (same settings without
+    the adapter, ``parent`` = the adapter run) that ``evaluate_model`` does on the same instances.
+    Returns the run ids, adapter run first."""
+    if compare_base and not settings.adapter:
+        raise ValueError("comparing with the base model (--compare-base) needs an adapter (--adapter)")
+    label = f"{settings.model} + {Path(settings.adapter).name}" if settings.adapter else settings.model
+    ids = [store.create_run("eval", asdict(settings), name=name or label, model=settings.model,
+                            adapter=settings.adapter)]
+    if compare_base:
+        ids.append(store.create_run("eval", asdict(settings) | {"adapter": None}, name=f"{settings.model} (base)",
+                                    model=settings.model, parent=ids[0]))
+    return ids
+
+
 def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_run: int | None = None,
                    progress: Callable[[int, int], None] | None = None,
                    should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print) -> dict:
@@ -208,10 +226,11 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
                     items = todo[rid]
                     for batch in generator.generate([i.prompt for i in items], settings.max_new_tokens,
                                                     settings.batch_size):
-                        part = [(items[g.index], g) for g in batch]
-                        pending.append(verifier.submit(_score_generations, store, rid, part, settings.limits()))
-                        done += len(part)
-                        _progress_row(store, rid, done, total, began, len(part))
+                        pending.append(verifier.submit(
+                            score_and_store, store, rid, [(items[g.index], g.text) for g in batch],
+                            settings.limits(), extras=[{"gen_time": g.seconds, "tokens": g.tokens} for g in batch]))
+                        done += len(batch)
+                        _progress_row(store, rid, done, total, began)
                         if progress:
                             progress(done, total)
                         if should_stop and should_stop():
@@ -237,16 +256,10 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
     return results
 
 
-def _progress_row(store: Store, run_id: int, done: int, total: int, began: tuple[float, int], batch: int) -> None:
+def _progress_row(store: Store, run_id: int, done: int, total: int, began: tuple[float, int]) -> None:
     rate = (done - began[1]) / max(time.time() - began[0], 1e-9)
     store.update_run(run_id, progress=done / total, eta=(total - done) / rate if rate else None,
                      message=f"generated {done}/{total}")
-
-
-def _score_generations(store: Store, run_id: int, part: list, limits: Limits) -> None:
-    verdicts = verify_many([(instance, g.text) for instance, g in part], limits=limits)
-    for (instance, g), verdict in zip(part, verdicts):
-        store.add_sample(run_id, sample_row(instance, g.text, verdict, gen_time=g.seconds, tokens=g.tokens))
 
 
 def compare(a: list[dict], b: list[dict]) -> dict:

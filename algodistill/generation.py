@@ -43,7 +43,7 @@ class Generator:
                  log=print):
         self.source: ModelSource = materialize(model, log=log)
         self.adapter = adapter
-        self.device = default_device() if device in (None, "", "auto") else device
+        self.device = default_device(device)
         if backend == "auto":
             backend = "vllm" if vllm_available() and self.device.startswith("cuda") else "hf"
         if backend == "vllm" and not vllm_available():

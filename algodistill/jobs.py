@@ -20,11 +20,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 
+from .evaluate import create_eval_runs
 from .models import ModelUnavailable, resolve
 from .store import ACTIVE, Store, process_start
+from .train_sft import create_train_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +71,7 @@ def start_train(store: Store, settings) -> int:
     settings.check()
     _check_model(settings.model)
     _refuse_if_busy(store)
-    run_id = store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
+    run_id = create_train_run(store, settings)
     _launch(store, [run_id], ["train"])
     return run_id
 
@@ -81,19 +82,11 @@ def start_eval(store: Store, settings, *, compare_base: bool = False, name: str 
     settings.check()
     if not settings.model:
         raise ValueError("choose a model to evaluate")
-    if compare_base and not settings.adapter:
-        raise ValueError("comparing with the base model needs an adapter")
     _check_model(settings.model)
     if settings.adapter and not (Path(settings.adapter) / "adapter_config.json").is_file():
         raise ValueError(f"no LoRA adapter (adapter_config.json) in {settings.adapter}")
     _refuse_if_busy(store)
-    label = f"{settings.model} + {Path(settings.adapter).name}" if settings.adapter else settings.model
-    run_id = store.create_run("eval", asdict(settings), name=name or label, model=settings.model,
-                              adapter=settings.adapter)
-    ids = [run_id]
-    if compare_base:
-        ids.append(store.create_run("eval", asdict(settings) | {"adapter": None}, name=f"{settings.model} (base)",
-                                    model=settings.model, parent=run_id))
+    ids = create_eval_runs(store, settings, compare_base=compare_base, name=name)
     _launch(store, ids, ["eval"])
     return ids
 

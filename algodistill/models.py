@@ -45,10 +45,6 @@ class ModelSource:
     kind: str   # "hub", "dir", "gguf"
     path: str   # hub id, directory, or .gguf file
 
-    @property
-    def label(self) -> str:
-        return self.spec
-
 
 def cache_dir() -> Path:
     return Path(os.environ.get("ALGODISTILL_CACHE") or Path.home() / ".cache" / "algodistill")
@@ -208,9 +204,8 @@ def load_tokenizer(source: ModelSource):
 
 
 def load_model(source: ModelSource, dtype=None, device: str | None = None):
-    import torch
     from transformers import AutoModelForCausalLM
-    device = device or default_device()
+    device = default_device(device)
     dtype = dtype or default_dtype(device)
     try:
         model = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype)
@@ -218,14 +213,15 @@ def load_model(source: ModelSource, dtype=None, device: str | None = None):
         if source.kind == "hub":
             raise _hub_error(source, exc) from None
         raise ModelUnavailable(f"could not load a model from {source.path}: {exc}") from None
-    return model.to(device) if device != "cpu" else model.to(torch.device("cpu"))
+    return model.to(device)
 
 
-def default_device() -> str:
+def default_device(requested: str | None = None) -> str:
+    """The device asked for, or for None/""/"auto" the GPU when there is one, else the CPU."""
+    if requested not in (None, "", "auto"):
+        return requested
     import torch
-    if torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def default_dtype(device: str):

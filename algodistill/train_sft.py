@@ -84,6 +84,11 @@ class SFTSettings:
             raise ValueError("; ".join(problems))
 
 
+def create_train_run(store: Store, settings: SFTSettings) -> int:
+    """Queue a training run; its stored settings are what the job process trains with."""
+    return store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
+
+
 def oom_message(settings: SFTSettings) -> str:
     return (f"out of GPU memory at per-device batch {settings.batch_size} and max length {settings.max_length}: "
             f"lower the per-device batch (gradient accumulation keeps the effective batch of "
@@ -103,7 +108,8 @@ def _callback_class():
         def __init__(self, store: Store, run_id: int, should_stop: Callable[[], bool]):
             self.store, self.run_id, self.should_stop = store, run_id, should_stop
             self.began = time.time()
-            self.last_tokens: tuple[float, float] | None = None
+            self.last_tokens: tuple[float, float] | None = None  # (tokens so far, when)
+            self.last_loss: float | None = None
             self.stopped = False
             self.final: dict = {}
 
@@ -132,6 +138,7 @@ def _callback_class():
                 elif now > self.began:
                     logs["tokens_per_s"] = logs["num_tokens"] / (now - self.began)
                 self.last_tokens = (logs["num_tokens"], now)
+            self.last_loss = logs.get("loss", self.last_loss)
             epoch = logs.pop("epoch", state.epoch)
             self.store.log_metrics(self.run_id, state.global_step, logs, epoch=epoch)
 
@@ -189,7 +196,7 @@ def run_training(store: Store, run_id: int, settings: SFTSettings, *, should_sto
         from peft import LoraConfig
         from trl import SFTConfig, SFTTrainer
 
-        device = default_device() if settings.device in ("", "auto") else settings.device
+        device = default_device(settings.device)
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         store.update_run(run_id, message="loading model")
@@ -227,12 +234,11 @@ def run_training(store: Store, run_id: int, settings: SFTSettings, *, should_sto
         store.update_run(run_id, message="saving adapter")
         trainer.save_model(str(out))
         tokenizer.save_pretrained(str(out))
-        tokens = [m["value"] for m in store.metrics(run_id, ["num_tokens"])]
-        losses = [m["value"] for m in store.metrics(run_id, ["loss"])]
+        tokens = callback.last_tokens[0] if callback.last_tokens else None
         summary.update({"steps": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-                        "train_seconds": seconds, "tokens": tokens[-1] if tokens else None,
-                        "tokens_per_s": tokens[-1] / seconds if tokens and seconds else None,
-                        "final_loss": losses[-1] if losses else None, "device": device, "dtype": str(dtype),
+                        "train_seconds": seconds, "tokens": tokens,
+                        "tokens_per_s": tokens / seconds if tokens and seconds else None,
+                        "final_loss": callback.last_loss, "device": device, "dtype": str(dtype),
                         "stopped_early": callback.stopped, **_peak_memory(device)})
         write_model_card(out, settings, summary, run_id)
         status = "stopped" if callback.stopped else "completed"

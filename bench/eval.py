@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--grid-max-new-tokens", type=int, default=256)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = default_device() if args.device == "auto" else args.device
+    device = default_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         import torch
         model = args.model or tiny_model(Path(tmp) / "model", arch=args.arch, tokenizer_from=args.tokenizer,

@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="default: 10 for tiny, full 3 epochs otherwise")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = default_device() if args.device == "auto" else args.device
+    device = default_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         import torch
         began = time.perf_counter()

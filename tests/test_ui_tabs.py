@@ -99,12 +99,11 @@ def test_eval_view_heatmap_bars_and_comparison(db):
     assert table[0][0] == "rpn" and table[0][1] == "1/1 (5/5 tests)"
     hover = heat.data[0].hovertext
     assert "tests passed 5/5" in hover[0][0]
-    headline, delta, bars, table = eval_tab.show(b, a)
-    table = table.values.tolist()
+    headline, delta, bars, grid = eval_tab.show(b, a)
     assert "2/6 solved" in headline and "4 broken" in headline and "6 → 2" in headline
     assert delta.data[0].zmin == -1 and delta.data[0].z[0][0] == -1.0  # rpn got worse
     assert len(bars.data) == 4  # two evaluations x (per type, per difficulty)
-    assert eval_tab.cell_at(b, table, 1, 2) == ("fizzbuzz", 5)
+    assert eval_tab.cell_at(grid, 1, 2) == ("fizzbuzz", 5)
 
 
 def test_eval_start_refuses_without_model(db):

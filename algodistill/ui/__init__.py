@@ -32,7 +32,7 @@ def build_app():
 
         def open_cell(run_a, run_b, evt: gr.SelectData, table):
             """A clicked heatmap cell opens its samples in Inspect (both evaluations when two are compared)."""
-            problem, difficulty = eval_tab.cell_at(run_a, table, evt.index[0], evt.index[1])
+            problem, difficulty = eval_tab.cell_at(table, evt.index[0], evt.index[1])
             if problem is None:
                 return (gr.skip(),) * 6
             return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),

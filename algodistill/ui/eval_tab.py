@@ -122,12 +122,9 @@ def grid_table(samples: list[dict]):
     import pandas as pd
     problems, difficulties = _axes(samples)
     grid = cells(samples)
-    return pd.DataFrame(grid_rows(problems, difficulties, grid), columns=["problem"] + [f"d{d}" for d in difficulties])
-
-
-def grid_rows(problems: list[str], difficulties: list[int], grid: dict) -> list[list]:
-    return [[p] + [(f"{c['solved']}/{c['n']} ({c['passed']}/{c['total']} tests)" if (c := grid.get((p, d))) else "")
+    rows = [[p] + [(f"{c['solved']}/{c['n']} ({c['passed']}/{c['total']} tests)" if (c := grid.get((p, d))) else "")
                    for d in difficulties] for p in problems]
+    return pd.DataFrame(rows, columns=["problem"] + [f"d{d}" for d in difficulties])
 
 
 def show(run_a, run_b):
@@ -146,20 +143,18 @@ def show(run_a, run_b):
     summary = summarize(samples)
     label = f"#{a} {run.get('name') or ''}"
     text = _headline(label, summary, run)
-    summaries = {label: summary}
-    fig = heatmap(samples, f"{label}: solved per cell")
-    if b is not None and b != a:
-        other = s.samples(b)
-        other_run = s.get_run(b)
-        other_label = f"#{b} {other_run.get('name') or ''}"
-        if other:
-            diff = compare(other, samples)
-            summaries = {other_label: summarize(other), label: summary}
-            text += "  \n" + _headline(other_label, summaries[other_label], other_run)
-            text += (f"  \n**Change from {other_label} to {label}** on the {diff['n']} shared problems: "
-                     f"{diff['solved_a']} → {diff['solved_b']} solved ({diff['delta']:+d}); "
-                     f"{len(diff['fixed'])} fixed, {len(diff['broken'])} broken.")
-            fig = heatmap(samples, f"change in accuracy: {other_label} → {label}", other=other)
+    other = s.samples(b) if b is not None and b != a else []
+    if not other:
+        return text, heatmap(samples, f"{label}: solved per cell"), bars({label: summary}), grid_table(samples)
+    other_run = s.get_run(b)
+    other_label = f"#{b} {other_run.get('name') or ''}"
+    diff = compare(other, samples)
+    summaries = {other_label: summarize(other), label: summary}
+    text += "  \n" + _headline(other_label, summaries[other_label], other_run)
+    text += (f"  \n**Change from {other_label} to {label}** on the {diff['n']} shared problems: "
+             f"{diff['solved_a']} → {diff['solved_b']} solved ({diff['delta']:+d}); "
+             f"{len(diff['fixed'])} fixed, {len(diff['broken'])} broken.")
+    fig = heatmap(samples, f"change in accuracy: {other_label} → {label}", other=other)
     return text, fig, bars(summaries), grid_table(samples)
 
 
@@ -170,15 +165,12 @@ def _headline(label: str, summary: dict, run: dict) -> str:
             f"{low:.0%}-{high:.0%}), partial credit {summary['partial_credit']:.1%}")
 
 
-def cell_at(samples_run, table, row: int, col: int) -> tuple[str | None, int | None]:
-    """The (problem, difficulty) of a clicked grid cell."""
-    if col < 1 or table is None or len(table) == 0:
+def cell_at(table, row: int, col: int) -> tuple[str | None, int | None]:
+    """The (problem, difficulty) of a clicked cell of the grid table (its first column holds the problem
+    types, its other headers are ``d<difficulty>``)."""
+    if table is None or col < 1 or not 0 <= row < len(table) or col >= len(table.columns):
         return None, None
-    s = store().samples(parse_run(samples_run)) if parse_run(samples_run) is not None else []
-    problems, difficulties = _axes(s)
-    if row >= len(problems) or col - 1 >= len(difficulties):
-        return None, None
-    return problems[row], difficulties[col - 1]
+    return table.iloc[row, 0], int(str(table.columns[col]).lstrip("d"))
 
 
 def build(gr) -> dict:
