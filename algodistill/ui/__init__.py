@@ -34,13 +34,14 @@ def build_app():
             """A clicked heatmap cell opens its samples in Inspect (both evaluations when two are compared)."""
             problem, difficulty = eval_tab.cell_at(table, evt.index[0], evt.index[1])
             if problem is None:
-                return (gr.skip(),) * 6
+                return (gr.skip(),) * 7
+            rows = inspect_tab.sample_rows(run_a, run_b, problem, str(difficulty), "any")
             return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),
-                    gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any")
+                    gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any", rows)
 
         evals["table"].select(open_cell, [evals["run_a"], evals["run_b"], evals["table"]],
                               [tabs, inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
-                               inspect["kind"]], api_visibility="private")
+                               inspect["kind"], inspect["listing"]], api_visibility="private")
 
         def fresh_lists():
             """A (re)loaded page: lists with the runs created since the app started, the newest training run

@@ -122,8 +122,10 @@ def build(gr) -> dict:
                 raw = gr.Textbox(label=f"{label}: raw completion", lines=10, max_lines=30, interactive=False)
                 sides += [head, raw, code, tests]
     filters = [run_a, run_b, problem, difficulty, kind]
+    # .input, not .change: only a person's edit refilters here. Code that sets the filters (a clicked Eval
+    # cell, a page load) fills the listing itself, so several racing .change events cannot leave it stale.
     for control in filters:
-        control.change(sample_rows, filters, [listing], api_name="samples" if control is run_a else False,
+        control.input(sample_rows, filters, [listing], api_name="samples" if control is run_a else False,
                        api_visibility="public" if control is run_a else "private")
     for control in (run_a, run_b):
         control.focus(lambda: gr.update(choices=run_choices("eval")), None, [control],
