@@ -104,13 +104,17 @@ def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict],
         print(f"{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}, 95% CI "
               f"{summary['accuracy_ci'][0]:.0%}-{summary['accuracy_ci'][1]:.0%}), partial credit "
               f"{summary['partial_credit']:.1%}; stored as run {run_id} in {store.path}")
+        if summary.get("cut_off"):
+            print(f"warning: {summary['cut_off']} answer(s) hit the max-new-tokens cap before finishing and may be "
+                  "incomplete; re-run with a larger --max-new-tokens", file=sys.stderr)
     return {
         "run": run_id, "db": store.path, "model": model, "errors": list(errors),
-        "totals": {k: summary[k] for k in ("n", "solved", "accuracy", "accuracy_ci", "partial_credit")},
+        "totals": {k: summary[k] for k in ("n", "solved", "accuracy", "accuracy_ci", "partial_credit", "cut_off")},
         "per_problem": summary["per_problem"], "per_difficulty": summary["per_difficulty"],
         "failures": summary["failures"],
         "samples": [{"problem": s["problem"], "difficulty": s["difficulty"], "seed": s["seed"],
                      "index": s["idx"], "status": s["status"], "passed": s["passed"], "total": s["total"],
+                     "cut_off": bool(s.get("cut_off")),
                      "tests": [t["status"] for t in s["tests"]]} for s in samples],
     }
 

@@ -32,7 +32,7 @@ class EvalSettings:
     # what generates the completions (model evaluations only)
     model: str | None = None
     adapter: str | None = None
-    max_new_tokens: int = 512
+    max_new_tokens: int = 1024   # the training max length: long answers (arithmetic, ~640 tokens) fit
     batch_size: int = 0          # 0: as few batches as memory allows
     backend: str = "auto"        # "auto" (vLLM when installed and on a GPU), "hf" or "vllm"
     device: str = "auto"
@@ -94,14 +94,19 @@ def summarize(samples: Iterable[dict]) -> dict:
         if s["status"] != "passed":
             failures[s["status"]] = failures.get(s["status"], 0) + 1
     out["failures"] = failures
+    out["cut_off"] = sum(bool(s.get("cut_off")) for s in samples)
     return out
 
 
+CUT_OFF_NOTE = "cut off by the max-new-tokens cap before the model finished: the answer may be incomplete"
+
+
 def sample_row(instance: Instance, completion: str, verdict: Verdict, **extra) -> dict:
+    notes = verdict.notes + ([CUT_OFF_NOTE] if extra.get("cut_off") else [])
     return {"problem": instance.problem, "difficulty": instance.difficulty, "seed": instance.seed,
             "idx": instance.index, "prompt": instance.prompt, "completion": completion, "code": verdict.code,
             "status": verdict.status, "passed": verdict.passed, "total": verdict.total, "score": verdict.score,
-            "tests": [asdict(t) for t in verdict.tests], "notes": verdict.notes, "error": verdict.error, **extra}
+            "tests": [asdict(t) for t in verdict.tests], "notes": notes, "error": verdict.error, **extra}
 
 
 def score_and_store(store: Store, run_id: int, items: list[tuple[Instance, str]], limits: Limits,
@@ -228,7 +233,8 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
                                                     settings.batch_size):
                         pending.append(verifier.submit(
                             score_and_store, store, rid, [(items[g.index], g.text) for g in batch],
-                            settings.limits(), extras=[{"gen_time": g.seconds, "tokens": g.tokens} for g in batch]))
+                            settings.limits(), extras=[{"gen_time": g.seconds, "tokens": g.tokens, "cut_off": int(g.cut_off)}
+                                    for g in batch]))
                         done += len(batch)
                         _progress_row(store, rid, done, total, began)
                         if progress:

@@ -25,6 +25,7 @@ class Generation:
     text: str         # the decoded completion, special tokens removed
     tokens: int       # new tokens up to and including the end-of-turn token
     seconds: float    # wall time of the batch it was generated in
+    cut_off: bool = False  # stopped by the max_new_tokens cap, not by the model: the answer may be incomplete
 
 
 def vllm_available() -> bool:
@@ -82,7 +83,7 @@ class Generator:
         finally:
             self._adapter_on = previous
 
-    def generate(self, prompts: list[str], max_new_tokens: int = 512, batch_size: int = 0) -> Iterator[list[Generation]]:
+    def generate(self, prompts: list[str], max_new_tokens: int = 1024, batch_size: int = 0) -> Iterator[list[Generation]]:
         if self.backend == "vllm":
             yield from self._generate_vllm(prompts, max_new_tokens, batch_size)
             return
@@ -102,10 +103,10 @@ class Generator:
                 torch.cuda.empty_cache()
                 size = max(1, size // 2)
                 continue
-            yield [Generation(i, text, n, seconds) for i, (text, n, seconds) in zip(chunk, out)]
+            yield [Generation(i, *result) for i, result in zip(chunk, out)]
             start += len(chunk)
 
-    def _generate_hf(self, texts: list[str], max_new_tokens: int) -> list[tuple[str, int, float]]:
+    def _generate_hf(self, texts: list[str], max_new_tokens: int) -> list[tuple[str, int, float, bool]]:
         import torch
         tok = self.tokenizer
         tok.padding_side = "left"
@@ -119,8 +120,10 @@ class Generator:
         new = output[:, batch["input_ids"].shape[1]:].tolist()
         results = []
         for ids in new:
-            cut = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), len(ids))
-            results.append((tok.decode(ids[:cut], skip_special_tokens=True), cut, seconds))
+            # no stop token means this row ran to max_new_tokens (the batch only ends early once all rows stopped)
+            stop = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), None)
+            cut = stop or len(ids)
+            results.append((tok.decode(ids[:cut], skip_special_tokens=True), cut, seconds, stop is None))
         return results
 
     # --------------------------------------------------------------------------------------- vLLM
@@ -140,4 +143,5 @@ class Generator:
             began = time.perf_counter()
             outs = self.llm.generate([self.chat(prompts[i]) for i in chunk], params, lora_request=lora)
             seconds = time.perf_counter() - began
-            yield [Generation(i, o.outputs[0].text, len(o.outputs[0].token_ids), seconds) for i, o in zip(chunk, outs)]
+            yield [Generation(i, o.outputs[0].text, len(o.outputs[0].token_ids), seconds,
+                              o.outputs[0].finish_reason == "length") for i, o in zip(chunk, outs)]

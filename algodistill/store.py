@@ -32,6 +32,7 @@ DEFAULT_DB = "runs.db"
 ACTIVE = ("queued", "running")
 # progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
 RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
+SAMPLE_LATER_COLUMNS = {"cut_off": int}  # 1 when generation hit max_new_tokens
 FINAL = ("completed", "failed", "stopped", "interrupted")
 
 
@@ -101,7 +102,11 @@ class Store:
                 "run": int, "problem": str, "difficulty": int, "seed": int, "idx": int, "prompt": str,
                 "completion": str, "code": str, "status": str, "passed": int, "total": int, "score": float,
                 "tests": str, "notes": str, "error": str, "gen_time": float, "tokens": int, "created": float,
+                **SAMPLE_LATER_COLUMNS,
             }, pk=("run", "problem", "difficulty", "seed", "idx"), foreign_keys=[("run", "runs", "id")])
+        for column, kind in SAMPLE_LATER_COLUMNS.items():
+            if column not in samples.columns_dict:
+                samples.add_column(column, kind)
 
     # ------------------------------------------------------------------------------------------ runs
     @_locked

@@ -27,6 +27,35 @@ def test_grid_stores_every_sample_with_its_test_outcomes(store, tiny_model_dir):
     row = store.get_run(run)
     assert row["status"] == "completed" and row["progress"] == 1.0
     assert row["summary"]["n"] == 6 and results[run]["n"] == 6
+    assert row["summary"]["cut_off"] == sum(s["cut_off"] for s in samples)
+    assert all(s["tokens"] == 12 for s in samples if s["cut_off"])
+
+
+class _Steer:
+    """Wraps an lm_head and pushes the stop tokens' logits up (the model ends at once) or down (never)."""
+
+    def __init__(self, head, ids, shift):
+        self.head, self.ids, self.shift = head, list(ids), shift
+
+    def __call__(self, hidden):
+        logits = self.head(hidden).clone()
+        logits[..., self.ids] += self.shift
+        return logits
+
+
+@pytest.mark.parametrize("shift, cut_off", [(-1e4, True), (1e4, False)])
+def test_an_answer_stopped_by_the_token_cap_is_flagged(tiny_model_dir, shift, cut_off):
+    import torch
+    from algodistill.generation import Generator
+    from algodistill.problems import grid
+    gen = Generator(tiny_model_dir, device="cpu", log=lambda m: None)
+    head = gen.model.lm_head
+    gen.model.lm_head = torch.nn.Module()  # a plain callable in its place, keeping the module tree valid
+    gen.model.lm_head.forward = _Steer(head, gen.stop_ids, shift)
+    prompts = [i.prompt for i in grid(["rpn", "fizzbuzz"], [1], 999)]
+    out = [g for batch in gen.generate(prompts, 7, batch_size=2) for g in batch]
+    assert [g.cut_off for g in out] == [cut_off] * 2
+    assert [g.tokens for g in out] == ([7, 7] if cut_off else [1, 1])
 
 
 def test_stop_keeps_what_was_done_and_resume_finishes_only_the_rest(store, tiny_model_dir):

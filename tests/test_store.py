@@ -110,3 +110,29 @@ def test_one_store_shared_by_threads(store):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(work, range(4)))
     assert len(store.samples(run)) == 160 and len(store.done_keys(run)) == 160
+
+
+def test_a_file_from_before_the_later_columns_is_migrated_and_keeps_its_rows(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        create table runs (id integer primary key, kind text not null, name text, status text not null,
+            model text, adapter text, settings text, summary text, error text, pid integer, pid_start text,
+            host text, created float, started float, finished float, parent integer);
+        create table samples (run integer, problem text, difficulty integer, seed integer, idx integer,
+            prompt text, completion text, code text, status text, passed integer, total integer, score float,
+            tests text, notes text, error text, gen_time float, tokens integer, created float,
+            primary key (run, problem, difficulty, seed, idx));
+        insert into runs (id, kind, status, settings, created) values (1, 'eval', 'completed', '{}', 1.0);
+        insert into samples values (1, 'rpn', 1, 999, 0, 'p', 'c', 'x', 'passed', 5, 5, 1.0, '[]', '[]', null,
+            0.5, 30, 1.0);
+    """)
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert store.samples(1)[0]["status"] == "passed" and store.samples(1)[0]["cut_off"] is None
+    assert store.get_run(1)["progress"] is None
+    store.add_sample(1, {"problem": "rpn", "difficulty": 3, "seed": 999, "idx": 0, "status": "wrong_answer",
+                         "passed": 0, "total": 5, "tests": [], "notes": [], "cut_off": 1})
+    assert [s["cut_off"] for s in store.samples(1)] == [None, 1]

@@ -104,6 +104,20 @@ def test_eval_view_heatmap_bars_and_comparison(db):
     assert delta.data[0].zmin == -1 and delta.data[0].z[0][0] == -1.0  # rpn got worse
     assert len(bars.data) == 4  # two evaluations x (per type, per difficulty)
     assert eval_tab.cell_at(grid, 1, 2) == ("fizzbuzz", 5)
+    assert "cap" not in headline
+
+
+def test_answers_cut_off_by_the_token_cap_are_called_out(db):
+    from algodistill.evaluate import CUT_OFF_NOTE, score_and_store
+    instances = grid(["arithmetic"], [1, 3])
+    run = db.create_run("eval", {})
+    score_and_store(db, run, [(i, "```python\ndef evaluate(expression):\n    tokens = [") for i in instances],
+                    Limits(), extras=[{"tokens": 9, "cut_off": 1}, {"tokens": 9, "cut_off": 0}])
+    db.finish_run(run, "completed")
+    headline = eval_tab.show(run, None)[0]
+    assert "1 answer(s) hit the max-new-tokens cap" in headline
+    head = inspect_tab.sample_detail(run, None, ["arithmetic", 1, 999, 0, "", "", "", ""])[1]
+    assert CUT_OFF_NOTE in head
 
 
 def test_eval_start_refuses_without_model(db):

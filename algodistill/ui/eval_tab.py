@@ -33,7 +33,7 @@ def model_for_adapter(adapter: str, model: str) -> str:
 def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_tokens, batch_size) -> tuple[str, int | None]:
     try:
         settings = EvalSettings(problems=list(problems or []), difficulties=[int(d) for d in difficulties or []],
-                                per_cell=int(per_cell or 1), max_new_tokens=int(max_new_tokens or 512),
+                                per_cell=int(per_cell or 1), max_new_tokens=int(max_new_tokens or EvalSettings.max_new_tokens),
                                 batch_size=int(batch_size or 0), model=(model or "").strip() or None,
                                 adapter=(adapter or "").strip() or None)
         ids = jobs.start_eval(store(), settings, compare_base=bool(with_base) and bool(settings.adapter))
@@ -161,8 +161,10 @@ def show(run_a, run_b):
 def _headline(label: str, summary: dict, run: dict) -> str:
     low, high = summary["accuracy_ci"]
     state = "" if run["status"] == "completed" else f" ({run['status']}, partial)"
+    cut = (f"; ⚠️ {summary['cut_off']} answer(s) hit the max-new-tokens cap unfinished (raise it)"
+           if summary.get("cut_off") else "")
     return (f"**{label}**{state}: **{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}**, 95% CI "
-            f"{low:.0%}-{high:.0%}), partial credit {summary['partial_credit']:.1%}")
+            f"{low:.0%}-{high:.0%}), partial credit {summary['partial_credit']:.1%}{cut}")
 
 
 def cell_at(table, row: int, col: int) -> tuple[str | None, int | None]:
