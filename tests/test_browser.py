@@ -3,6 +3,7 @@ gradio_client: every tab, a tiny-model training whose loss points appear, a smal
 sample's test table. Takes a screenshot of each tab; `ALGODISTILL_SCREENSHOTS=assets/screenshots` refreshes
 the README's."""
 
+import json
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from algodistill.traces import BUNDLED
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -85,7 +87,7 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
         # Train: a short tiny-model run
         tab("Train")
         pick("train-model", tiny_model_dir)
-        number("Max steps (-1: epochs decide)", 40)
+        number("Max steps (-1: epochs decide)", 16)
         number("Per-device batch (rest: accumulation)", 2)
         pick("train-device", "cpu")
         page.locator("#train-start").click()
@@ -98,7 +100,7 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
         expect(page.locator("#loss-plot .scatterlayer .point").first).to_be_attached(timeout=60_000)
         page.screenshot(path=str(SHOTS / "loss.png"), full_page=True)
         tab("Train")
-        expect(page.locator("#train-status")).to_contain_text("completed", timeout=120_000)
+        expect(page.locator("#train-status")).to_contain_text("completed", timeout=300_000)
 
         # Eval: a small grid (the tiny random model fails everything: good material for Inspect)
         tab("Eval")
@@ -124,5 +126,14 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
 
         tab("Data")
         expect(page.get_by_text("Preview a problem instance")).to_be_visible()
+        expect(page.locator("#data-sets")).to_contain_text("bundled reference set", timeout=30_000)
+        good = json.loads(BUNDLED.read_text().splitlines()[0])
+        upload = tmp_path / "two traces.jsonl"
+        upload.write_text(json.dumps(good) + "\n" + json.dumps(dict(good, response="no code")) + "\n")
+        with page.expect_file_chooser() as chooser:
+            page.locator("#data-upload").click()
+        chooser.value.set_files(str(upload))
+        expect(page.locator("#data-verdict")).to_contain_text("1 kept", timeout=30_000)
+        expect(page.locator("#data-sets")).to_contain_text("uploaded: two traces", timeout=30_000)
         page.screenshot(path=str(SHOTS / "data.png"), full_page=True)
         browser.close()

@@ -37,3 +37,23 @@ def test_app_builds_without_importing_torch():
     r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "False"]
+
+
+def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(store, monkeypatch, tmp_path):
+    from algodistill.ui import common, train_tab
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    common._stores.clear()
+    bundled = [json.loads(line) for line in open(common.BUNDLED)]
+    mine = tmp_path / "my traces.jsonl"
+    mine.write_text(json.dumps(bundled[0]) + "\n" + json.dumps(dict(bundled[1], response="no code")) + "\n{oops\n")
+    assert [p for _, p in common.trace_sets()] == [str(common.BUNDLED)]  # nothing uploaded yet
+    kept = common.keep_upload(str(mine))
+    labels, paths = zip(*common.trace_sets())
+    assert paths == (str(common.BUNDLED), kept) and "my traces" in labels[1]
+    rows = data_tab.trace_set_rows()
+    assert rows[0][2] == len(bundled) and rows[0][3] == 0
+    assert rows[1][1:4] == [3, 1, 2] and rows[1][4] == kept
+    # a kept set trains: the form's traces value is the kept path, unchanged
+    settings = train_tab.settings_from_form("smollm2-135m", kept, "x", 1, 2e-4, 16, 32, 0.05, 4, 4, 1024, 0.1, 2,
+                                            "cpu")
+    assert settings.traces == kept

@@ -27,8 +27,10 @@ def build_app():
                 evals = eval_tab.build(gr)
             with gr.Tab("Inspect", id="inspect"):
                 inspect = inspect_tab.build(gr)
-            with gr.Tab("Data", id="data"):
-                data_tab.build()
+            with gr.Tab("Data", id="data") as data_page:
+                data = data_tab.build()
+        # verifying every trace set runs the sandbox, so the list is filled when the tab is opened
+        data_page.select(data_tab.trace_set_rows, None, [data["sets"]], api_name="trace_sets")
 
         def open_cell(run_a, run_b, evt: gr.SelectData, table):
             """A clicked heatmap cell opens its samples in Inspect (both evaluations when two are compared)."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import time
 from functools import lru_cache
+from pathlib import Path
 
 from ..store import Store, default_path
+from ..traces import BUNDLED
 
 _stores: dict[str, Store] = {}
 
@@ -18,6 +21,35 @@ def store() -> Store:
     if path not in _stores:
         _stores[path] = Store(path)
     return _stores[path]
+
+
+def uploads_dir() -> Path:
+    return Path(store().path).resolve().parent / "uploads"
+
+
+def keep_upload(path: str) -> str:
+    """Copy an uploaded trace file next to runs.db (Gradio's temp copy may vanish; runs must stay
+    reproducible), named by content so the same upload is kept once."""
+    source = Path(path)
+    if source.resolve() == BUNDLED.resolve() or not source.is_file() or source.parent == uploads_dir():
+        return path
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
+    target = uploads_dir() / f"{source.stem[:40]}-{digest}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        tmp = target.with_suffix(".part")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)  # a half-copied file never shows up as a trace set
+    return str(target)
+
+
+def trace_sets() -> list[tuple[str, str]]:
+    """(label, path) of the bundled trace set, then every kept upload, newest first."""
+    kept = sorted(uploads_dir().glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True) \
+        if uploads_dir().is_dir() else []
+    return [(f"bundled reference set ({BUNDLED.name})", str(BUNDLED))] + [
+        (f"uploaded: {p.name} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(p.stat().st_mtime))})", str(p))
+        for p in kept]
 
 
 def run_label(run: dict) -> str:

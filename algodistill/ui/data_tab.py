@@ -1,13 +1,17 @@
-"""Data tab: preview any problem instance, and verify trace sets (bundled or uploaded)."""
+"""Data tab: preview any problem instance; list, upload and verify trace sets (bundled or kept uploads)."""
 
 from __future__ import annotations
 
 import json
+import os
 
 from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
+from .common import keep_upload, trace_sets
 
 TEST_COLUMNS = ["call", "expected"]
 TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"]
+SET_COLUMNS = ["trace set", "lines", "kept", "rejected", "path"]
+_checked: dict[tuple, list] = {}  # (path, size, mtime) -> checks: a set is verified once per content
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -26,12 +30,34 @@ def preview_problem(problem: str, difficulty: float, seed: float, index: float) 
     return header + instance.prompt, rows, instance.reference
 
 
+def _checks(path: str) -> list:
+    from ..traces import verify_file
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _checked:
+        _checked[key] = verify_file(path)
+    return _checked[key]
+
+
+def trace_set_rows() -> list[list]:
+    """One row per trace set (bundled and kept uploads): how many lines were kept and rejected."""
+    from ..traces import summary
+    rows = []
+    for label, path in trace_sets():
+        try:
+            result = summary(_checks(path))
+            rows.append([label, result["total"], result["kept"], result["rejected"], path])
+        except (OSError, ValueError) as exc:
+            rows.append([label, "", "", f"unreadable: {exc}", path])
+    return rows
+
+
 def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:
     """(summary markdown, per-trace table, type x difficulty counts of kept traces) for a trace file."""
-    from ..traces import BUNDLED, summary, verify_file
+    from ..traces import BUNDLED, summary
     path = path or str(BUNDLED)
     try:
-        checks = verify_file(path)
+        checks = _checks(path)
     except (FileNotFoundError, OSError) as exc:
         return f"**Cannot read the trace file:** {exc}", [], []
     result = summary(checks)
@@ -43,7 +69,7 @@ def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:
     return text, table, counts
 
 
-def build() -> None:
+def build() -> dict:
     import gradio as gr
 
     with gr.Row():
@@ -64,11 +90,23 @@ def build() -> None:
                        api_visibility="public" if control is problem else "private")
 
     gr.Markdown("### Trace sets")
-    with gr.Row():
-        upload = gr.File(label="Trace JSONL (leave empty for the bundled reference set)", file_types=[".jsonl"],
-                         type="filepath")
-        check = gr.Button("Verify traces", variant="primary")
-    verdict = gr.Markdown()
+    sets = gr.Dataframe(headers=SET_COLUMNS, label="Trace sets (uploads are kept next to runs.db)",
+                        interactive=False, elem_id="data-sets")
+    with gr.Row(equal_height=True):
+        chosen = gr.Dropdown(trace_sets(), value=trace_sets()[0][1], allow_custom_value=True, scale=3,
+                             label="Trace set (or a JSONL path)", elem_id="data-trace-set")
+        upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1,
+                                 elem_id="data-upload")
+        check = gr.Button("Verify traces", variant="primary", scale=1, elem_id="data-verify")
+    verdict = gr.Markdown(elem_id="data-verdict")
     traces = gr.Dataframe(headers=TRACE_COLUMNS, label="Each trace", wrap=True)
     counts = gr.Dataframe(headers=["problem"] + [str(d) for d in range(1, 11)], label="Kept traces per type x difficulty")
-    check.click(verify_traces, [upload], [verdict, traces, counts], api_name="verify_traces")
+    check.click(verify_traces, [chosen], [verdict, traces, counts], api_name="verify_traces")
+
+    def uploaded(path):
+        kept = keep_upload(path)
+        return (gr.update(choices=trace_sets(), value=kept), trace_set_rows(), *verify_traces(kept))
+
+    upload.upload(uploaded, [upload], [chosen, sets, verdict, traces, counts], api_visibility="private")
+    chosen.focus(lambda: gr.update(choices=trace_sets()), None, [chosen], api_visibility="private")
+    return {"sets": sets}

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-from pathlib import Path
-
 from .. import jobs
 from ..models import DEFAULT_MODEL, offline_models
 from ..train_sft import SFTSettings
 from ..traces import BUNDLED
-from .common import gpu_line, parse_run, run_choices, status_markdown, store
+from .common import gpu_line, keep_upload, parse_run, run_choices, status_markdown, store, trace_sets
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
@@ -41,24 +37,6 @@ def settings_from_form(*values) -> SFTSettings:
         clean[key] = value
     clean["traces"] = keep_upload(clean["traces"]) if clean.get("traces") else str(BUNDLED)
     return SFTSettings.from_dict(clean)
-
-
-def uploads_dir() -> Path:
-    return Path(store().path).resolve().parent / "uploads"
-
-
-def keep_upload(path: str) -> str:
-    """Copy an uploaded trace file next to runs.db (Gradio's temp copy may vanish; runs must stay
-    reproducible), named by content so the same upload is kept once."""
-    source = Path(path)
-    if source.resolve() == BUNDLED.resolve() or not source.is_file() or source.parent == uploads_dir():
-        return path
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
-    target = uploads_dir() / f"{source.stem[:40]}-{digest}.jsonl"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        shutil.copyfile(source, target)
-    return str(target)
 
 
 def start(*values) -> tuple[str, int | None]:
@@ -102,10 +80,12 @@ def build(gr) -> dict:
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
                                 label="Model (hub id, local directory, .gguf file, or an offline model)",
                                 elem_id="train-model")
-            with gr.Row():
-                upload = gr.File(label="Traces (JSONL; empty = the bundled verified set)", file_types=[".jsonl"],
-                                 type="filepath")
-                experiment = gr.Textbox(value=d.experiment, label="Experiment name")
+            with gr.Row(equal_height=True):
+                traces = gr.Dropdown(trace_sets(), value=str(BUNDLED), allow_custom_value=True, scale=3,
+                                     label="Traces (the bundled set, a kept upload, or a JSONL path)",
+                                     elem_id="train-traces")
+                upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1)
+                experiment = gr.Textbox(value=d.experiment, label="Experiment name", scale=2)
             with gr.Row():
                 epochs = gr.Number(value=d.epochs, label="Epochs", minimum=0)
                 lr = gr.Number(value=d.learning_rate, label="Learning rate")
@@ -128,7 +108,7 @@ def build(gr) -> dict:
             status = gr.Markdown("No training run yet.", elem_id="train-status")
             follow = gr.Dropdown(run_choices("train"), value=None, label="Follow run", allow_custom_value=True)
             log = gr.Code(label="Log (tail)", language=None, lines=12, interactive=False)
-    inputs = [model, upload, experiment, epochs, lr, lora_r, lora_alpha, dropout, eff, batch, max_len, warmup,
+    inputs = [model, traces, experiment, epochs, lr, lora_r, lora_alpha, dropout, eff, batch, max_len, warmup,
               max_steps, device]
 
     def launch(*values):
@@ -136,6 +116,9 @@ def build(gr) -> dict:
         return text, gr.update(choices=run_choices("train"), value=run_id) if run_id else gr.update()
 
     go.click(launch, inputs, [message, follow], api_name="start_training")
+    upload.upload(lambda path: gr.update(choices=trace_sets(), value=keep_upload(path)), [upload], [traces],
+                  api_visibility="private")
+    traces.focus(lambda: gr.update(choices=trace_sets()), None, [traces], api_visibility="private")
     halt.click(stop, [follow], [message], api_name="stop_training")
     timer = gr.Timer(2.0)
     timer.tick(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
