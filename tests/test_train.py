@@ -133,7 +133,26 @@ def test_evaluation_results_go_into_the_model_card(store, tiny_model_dir, small_
     run_training(store, run, s, log=lambda m: None)
     summary = {"solved": 3, "n": 4, "accuracy": 0.75, "accuracy_ci": [0.3, 0.95], "partial_credit": 0.8,
                "per_problem": {"rpn": {"solved": 1, "n": 2, "partial_credit": 0.6}}}
-    assert add_eval_to_card(tmp_path / "adapter", summary, 99)
-    assert add_eval_to_card(tmp_path / "adapter", dict(summary, solved=4), 100)  # replaces, not appends
+    assert add_eval_to_card(tmp_path / "adapter", summary, 99, grid="1 problem type(s)")
+    assert add_eval_to_card(tmp_path / "adapter", dict(summary, solved=4), 100, base=(101, dict(summary, solved=1)))
+    assert add_eval_to_card(tmp_path / "adapter", dict(summary, solved=2), 99)  # re-evaluated: its entry replaced
     card = (tmp_path / "adapter" / "README.md").read_text()
-    assert "Evaluation run 100: **4/4" in card and "run 99" not in card and "## Load it" in card
+    section = card[card.index("## Evaluation"):card.index("## Load it")]
+    assert "Not evaluated yet" not in section
+    assert section.index("### Evaluation run 99") < section.index("### Evaluation run 100")  # newest first
+    assert section.count("### Evaluation run 99") == 1 and "**2/4 solved" in section and "**3/4" not in section
+    assert "**4/4 solved" in section and "base model on the same problems (run 101): 1/4" in section
+    assert "+3" in section
+
+
+def test_an_adapter_trained_on_an_offline_gguf_names_the_hub_model_it_came_from(tmp_path):
+    from algodistill.train_sft import write_model_card
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/root/.cache/x", "r": 16}))
+    write_model_card(tmp_path, SFTSettings(model="qwen2.5-coder-0.5b"), {"traces": {"kept": 3}}, 7)
+    card = (tmp_path / "README.md").read_text()
+    assert "base_model: Qwen/Qwen2.5-Coder-0.5B-Instruct" in card and "dequantized" in card
+    assert 'from_pretrained("Qwen/Qwen2.5-Coder-0.5B-Instruct")' in card
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config == {"base_model_name_or_path": "Qwen/Qwen2.5-Coder-0.5B-Instruct", "r": 16}
+    write_model_card(tmp_path, SFTSettings(model="/models/mine"), {}, 8)  # a local model keeps its path
+    assert "base_model: /models/mine" in (tmp_path / "README.md").read_text()
