@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--tokenizer", help="model directory whose tokenizer to use")
     parser.add_argument("--max-steps", type=int, default=None, help="default: 10 for tiny, full 3 epochs otherwise")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=SFTSettings.batch_size,
+                        help="per-device batch (the rest of the effective batch 4 is accumulation)")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for activation memory")
     args = parser.parse_args()
     device = default_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,7 +45,8 @@ def main() -> None:
                            dtype=torch.bfloat16 if device.startswith("cuda") else None)
         build_s = time.perf_counter() - began
         steps = args.max_steps if args.max_steps is not None else (10 if args.arch == "tiny" else -1)
-        settings = SFTSettings(model=model, max_steps=steps, device=device, output_dir=str(Path(tmp) / "adapter"))
+        settings = SFTSettings(model=model, max_steps=steps, device=device, output_dir=str(Path(tmp) / "adapter"),
+                               batch_size=args.batch_size, gradient_checkpointing=args.gradient_checkpointing)
         store = Store(Path(tmp) / "runs.db")
         run = store.create_run("train", vars(settings))
         began = time.perf_counter()
@@ -51,7 +55,8 @@ def main() -> None:
         total_s = time.perf_counter() - began
     print(json.dumps({
         "bench": "train", "arch": args.arch, "tokenizer": args.tokenizer or "byte-level", "device": device,
-        "dtype": summary["dtype"], "steps": summary["steps"], "epochs": settings.epochs if steps < 0 else None,
+        "dtype": summary["dtype"], "batch_size": settings.batch_size,
+        "gradient_checkpointing": settings.gradient_checkpointing, "steps": summary["steps"], "epochs": settings.epochs if steps < 0 else None,
         "traces": summary["traces"]["kept"], "tokens": summary["tokens"],
         "train_loop_s": round(summary["train_seconds"], 2), "run_total_s": round(total_s, 2),
         "model_build_s": round(build_s, 2), "tokens_per_s": round(summary["tokens_per_s"] or 0, 1),
