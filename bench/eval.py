@@ -55,7 +55,9 @@ def main() -> None:
         prompts = [i.prompt for i in grid()][: args.prompts]
         rate(generator, prompts[:2], 4, 2)  # warm-up
         batched = rate(generator, prompts, args.max_new_tokens, len(prompts))
+        print(f"batched: {batched}", file=sys.stderr, flush=True)
         single = rate(generator, prompts, args.max_new_tokens, 1)
+        print(f"one at a time: {single}", file=sys.stderr, flush=True)
         del generator
         store = Store(Path(tmp) / "runs.db")
         settings = EvalSettings(model=model, max_new_tokens=args.grid_max_new_tokens, device=device, backend="hf")
