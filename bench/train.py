@@ -35,7 +35,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=SFTSettings.batch_size,
                         help="per-device batch (the rest of the effective batch 4 is accumulation)")
-    parser.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for activation memory")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                        default=SFTSettings.gradient_checkpointing, help="trade compute for activation memory")
     args = parser.parse_args()
     device = default_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
