@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from algodistill.ui import data_tab
 from tests.conftest import ROOT
 
@@ -20,16 +22,33 @@ def test_preview_problem_bad_input_is_a_message():
     assert "Cannot build" in prompt and rows == []
 
 
-def test_verify_traces_bundled_and_uploaded(tmp_path):
+@pytest.fixture
+def app_store(store, monkeypatch):
+    from algodistill.ui import common
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    common._stores.clear()
+    return common
+
+
+def test_verify_traces_bundled_and_uploaded(app_store, tmp_path):
     text, table, counts = data_tab.verify_traces(None)
     assert "kept" in text and len(table) >= 60 and all(row[5] == "yes" for row in table)
     assert sum(sum(row[1:]) for row in counts) == len(table)
     path = tmp_path / "u.jsonl"
     path.write_text("{broken\n" + json.dumps({"problem": "rpn", "difficulty": 1, "seed": 42, "index": 0,
                                               "response": "no code"}) + "\n")
-    text, table, _ = data_tab.verify_traces(str(path))
+    text, table, _ = data_tab.verify_traces(app_store.keep_upload(str(path)))
     assert "0 kept" in text and [row[5] for row in table] == ["no", "no"]
-    assert "Cannot read" in data_tab.verify_traces(str(tmp_path / "missing.jsonl"))[0]
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "{tmp}/u.jsonl", "{uploads}/../runs.jsonl", "{uploads}/gone.jsonl"])
+def test_the_app_opens_no_trace_file_but_the_bundled_set_and_kept_uploads(app_store, tmp_path, path):
+    (tmp_path / "u.jsonl").write_text("{}\n")
+    path = path.format(tmp=tmp_path, uploads=app_store.uploads_dir())
+    text, table, _ = data_tab.verify_traces(path)
+    assert text.startswith("**Cannot read") and table == []
+    with pytest.raises(ValueError, match="upload"):
+        app_store.trace_set(path)
 
 
 def test_app_builds_without_importing_torch():
@@ -39,10 +58,9 @@ def test_app_builds_without_importing_torch():
     assert r.stdout.split() == ["False", "False"]
 
 
-def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(store, monkeypatch, tmp_path):
-    from algodistill.ui import common, train_tab
-    monkeypatch.setenv("ALGODISTILL_DB", store.path)
-    common._stores.clear()
+def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(app_store, tmp_path):
+    from algodistill.ui import train_tab
+    common = app_store
     bundled = [json.loads(line) for line in open(common.BUNDLED)]
     mine = tmp_path / "my traces.jsonl"
     mine.write_text(json.dumps(bundled[0]) + "\n" + json.dumps(dict(bundled[1], response="no code")) + "\n{oops\n")

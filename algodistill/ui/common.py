@@ -43,6 +43,20 @@ def keep_upload(path: str) -> str:
     return str(target)
 
 
+def trace_set(path: str | None) -> str:
+    """The trace file a form names: empty means the bundled set; otherwise it must be the bundled set or a
+    kept upload. The app may be hosted, so it never opens other paths on the server (the CLI does)."""
+    if not path:
+        return str(BUNDLED)
+    target = Path(path).resolve()
+    if target == BUNDLED.resolve() or (target.parent == uploads_dir() and target.suffix == ".jsonl"):
+        if not target.is_file():
+            raise ValueError(f"the trace set {target.name} is gone; upload it again")
+        return str(target)
+    raise ValueError("choose the bundled trace set or upload a JSONL file (the app opens no other paths; "
+                     "the command line takes any file)")
+
+
 def trace_sets() -> list[tuple[str, str]]:
     """(label, path) of the bundled trace set, then every kept upload, newest first."""
     kept = sorted(uploads_dir().glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True) \

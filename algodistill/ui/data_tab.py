@@ -6,7 +6,7 @@ import json
 import os
 
 from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
-from .common import keep_upload, trace_sets
+from .common import keep_upload, trace_set, trace_sets
 
 TEST_COLUMNS = ["call", "expected"]
 TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"]
@@ -54,11 +54,11 @@ def trace_set_rows() -> list[list]:
 
 def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:
     """(summary markdown, per-trace table, type x difficulty counts of kept traces) for a trace file."""
-    from ..traces import BUNDLED, summary
-    path = path or str(BUNDLED)
+    from ..traces import summary
     try:
+        path = trace_set(path)
         checks = _checks(path)
-    except (FileNotFoundError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         return f"**Cannot read the trace file:** {exc}", [], []
     result = summary(checks)
     table = [[c.line, c.id or "", (c.record or {}).get("problem", ""), (c.record or {}).get("difficulty", ""),
@@ -93,8 +93,8 @@ def build() -> dict:
     sets = gr.Dataframe(headers=SET_COLUMNS, label="Trace sets (uploads are kept next to runs.db)",
                         interactive=False, elem_id="data-sets")
     with gr.Row(equal_height=True):
-        chosen = gr.Dropdown(trace_sets(), value=trace_sets()[0][1], allow_custom_value=True, scale=3,
-                             label="Trace set (or a JSONL path)", elem_id="data-trace-set")
+        chosen = gr.Dropdown(trace_sets(), value=trace_sets()[0][1], scale=3, label="Trace set",
+                             elem_id="data-trace-set")
         upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1,
                                  elem_id="data-upload")
         check = gr.Button("Verify traces", variant="primary", scale=1, elem_id="data-verify")

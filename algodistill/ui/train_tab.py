@@ -6,7 +6,7 @@ from .. import jobs
 from ..models import DEFAULT_MODEL, offline_models
 from ..train_sft import SFTSettings
 from ..traces import BUNDLED
-from .common import gpu_line, keep_upload, parse_run, run_choices, status_markdown, store, trace_sets
+from .common import gpu_line, keep_upload, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
@@ -35,7 +35,7 @@ def settings_from_form(*values) -> SFTSettings:
         else:
             value = str(value).strip()
         clean[key] = value
-    clean["traces"] = keep_upload(clean["traces"]) if clean.get("traces") else str(BUNDLED)
+    clean["traces"] = trace_set(clean.get("traces"))
     return SFTSettings.from_dict(clean)
 
 
@@ -81,8 +81,8 @@ def build(gr) -> dict:
                                 label="Model (hub id, local directory, .gguf file, or an offline model)",
                                 elem_id="train-model")
             with gr.Row(equal_height=True):
-                traces = gr.Dropdown(trace_sets(), value=str(BUNDLED), allow_custom_value=True, scale=3,
-                                     label="Traces (the bundled set, a kept upload, or a JSONL path)",
+                traces = gr.Dropdown(trace_sets(), value=str(BUNDLED), scale=3,
+                                     label="Traces (the bundled set or a kept upload)",
                                      elem_id="train-traces")
                 upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1)
                 experiment = gr.Textbox(value=d.experiment, label="Experiment name", scale=2)
