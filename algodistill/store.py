@@ -66,6 +66,13 @@ def _locked(method):
     return call
 
 
+def _add_missing_columns(table, columns: dict) -> None:
+    """Columns added after the first release: new files and old ones get them the same way."""
+    for column, kind in columns.items():
+        if column not in table.columns_dict:
+            table.add_column(column, kind)
+
+
 class Store:
     def __init__(self, path: str | Path | None = None):
         self._lock = threading.RLock()
@@ -88,9 +95,7 @@ class Store:
                 "created": float, "started": float, "finished": float, "parent": int,
             }, pk="id", not_null={"kind", "status"})
             runs.create_index(["kind", "status"])
-        for column, kind in RUN_PROGRESS_COLUMNS.items():  # added after the first release: migrate old files
-            if column not in runs.columns_dict:
-                runs.add_column(column, kind)
+        _add_missing_columns(runs, RUN_PROGRESS_COLUMNS)
         metrics = self.db["metrics"]
         if not metrics.exists():
             metrics.create({"run": int, "step": int, "epoch": float, "name": str, "value": float, "time": float},
@@ -102,11 +107,8 @@ class Store:
                 "run": int, "problem": str, "difficulty": int, "seed": int, "idx": int, "prompt": str,
                 "completion": str, "code": str, "status": str, "passed": int, "total": int, "score": float,
                 "tests": str, "notes": str, "error": str, "gen_time": float, "tokens": int, "created": float,
-                **SAMPLE_LATER_COLUMNS,
             }, pk=("run", "problem", "difficulty", "seed", "idx"), foreign_keys=[("run", "runs", "id")])
-        for column, kind in SAMPLE_LATER_COLUMNS.items():
-            if column not in samples.columns_dict:
-                samples.add_column(column, kind)
+        _add_missing_columns(samples, SAMPLE_LATER_COLUMNS)
 
     # ------------------------------------------------------------------------------------------ runs
     @_locked

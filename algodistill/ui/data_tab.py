@@ -93,7 +93,8 @@ def build() -> dict:
     sets = gr.Dataframe(headers=SET_COLUMNS, label="Trace sets (uploads are kept next to runs.db)",
                         interactive=False, elem_id="data-sets")
     with gr.Row(equal_height=True):
-        chosen = gr.Dropdown(trace_sets(), value=trace_sets()[0][1], scale=3, label="Trace set",
+        choices = trace_sets()
+        chosen = gr.Dropdown(choices, value=choices[0][1], scale=3, label="Trace set",
                              elem_id="data-trace-set")
         upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1,
                                  elem_id="data-upload")
