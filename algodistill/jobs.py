@@ -7,13 +7,16 @@ running and writes its progress, metrics and samples to the store, which the UI 
 ``logs/run-ID.log`` next to runs.db.
 
 One job at a time per machine (a second launch is refused with a message naming the running one): two
-trainings on one GPU would fight for memory, and on a CPU they would each run at half speed.
+trainings on one GPU would fight for memory, and on a CPU they would each run at half speed. The check and
+the new run rows are one transaction in the store (``Store.exclusive``), so two launches at the same
+instant give one job and one refusal.
 Stopping asks the job to stop at its next step (it saves what it has); if it has not ended after a grace
 period, SIGTERM (handled the same way), then SIGKILL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from .evaluate import create_eval_runs
 from .models import ModelUnavailable, resolve
-from .store import ACTIVE, Store, process_start
+from .store import ACTIVE, Busy, Store, process_start
 from .train_sft import create_train_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,12 +47,25 @@ def active(store: Store) -> list[dict]:
     return [r for kind in ("train", "eval") for status in ACTIVE for r in store.runs(kind=kind, status=status)]
 
 
+def _busy_message(r: dict) -> str:
+    return (f"run {r['id']} ({r['kind']}, {r.get('name') or r.get('model')}) is {r['status']}; "
+            "one job at a time on this machine: wait for it or stop it first")
+
+
 def _refuse_if_busy(store: Store) -> None:
     busy = active(store)
     if busy:
-        r = busy[0]
-        raise JobRefused(f"run {r['id']} ({r['kind']}, {r.get('name') or r.get('model')}) is {r['status']}; "
-                         "one job at a time on this machine: wait for it or stop it first")
+        raise JobRefused(_busy_message(busy[0]))
+
+
+@contextlib.contextmanager
+def _exclusive(store: Store):
+    """Create the new run rows only if no job is active, in one step (see ``Store.exclusive``)."""
+    try:
+        with store.exclusive(("train", "eval")):
+            yield
+    except Busy as exc:
+        raise JobRefused(_busy_message(exc.run)) from None
 
 
 def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
@@ -70,8 +86,8 @@ def start_train(store: Store, settings) -> int:
     """Queue and start a LoRA SFT run (``settings``: a checked ``SFTSettings``). Returns the run id."""
     settings.check()
     _check_model(settings.model)
-    _refuse_if_busy(store)
-    run_id = create_train_run(store, settings)
+    with _exclusive(store):
+        run_id = create_train_run(store, settings)
     _launch(store, [run_id], ["train"])
     return run_id
 
@@ -85,8 +101,8 @@ def start_eval(store: Store, settings, *, compare_base: bool = False, name: str 
     _check_model(settings.model)
     if settings.adapter and not (Path(settings.adapter) / "adapter_config.json").is_file():
         raise ValueError(f"no LoRA adapter (adapter_config.json) in {settings.adapter}")
-    _refuse_if_busy(store)
-    ids = create_eval_runs(store, settings, compare_base=compare_base, name=name)
+    with _exclusive(store):
+        ids = create_eval_runs(store, settings, compare_base=compare_base, name=name)
     _launch(store, ids, ["eval"])
     return ids
 

@@ -16,6 +16,7 @@ This module imports nothing from the package.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -34,6 +35,16 @@ ACTIVE = ("queued", "running")
 RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
 SAMPLE_LATER_COLUMNS = {"cut_off": int}  # 1 when generation hit max_new_tokens
 FINAL = ("completed", "failed", "stopped", "interrupted")
+# a queued run with no process yet is being launched (insert, then spawn): active for this long, then abandoned
+QUEUED_GRACE_S = 120.0
+
+
+class Busy(Exception):
+    """A run of the guarded kinds is active; ``run`` is its row."""
+
+    def __init__(self, run: dict):
+        super().__init__(f"run {run['id']} ({run['kind']}) is {run['status']}")
+        self.run = run
 
 
 def default_path() -> str:
@@ -119,6 +130,37 @@ class Store:
                "settings": json.dumps(settings or {}), "created": time.time(), "parent": parent}
         return self.db["runs"].insert(row).last_pk
 
+    @contextlib.contextmanager
+    def exclusive(self, kinds: Iterable[str] = ("train", "eval")):
+        """Check that no run of ``kinds`` is active and create runs, as one step: the check and whatever the
+        block writes share one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's write lock first, so two
+        launches at the same instant (threads or processes) cannot both pass the check. Raises ``Busy``
+        naming the active run. A queued run counts as active even before it has a process."""
+        kinds = list(kinds)
+        with self._lock:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                marks = ", ".join("?" * len(kinds))
+                rows = self.db["runs"].rows_where(f"kind in ({marks}) and status in (?, ?)", [*kinds, *ACTIVE],
+                                                  order_by="id")
+                busy = [r for r in map(self._with_liveness, list(rows)) if r["status"] in ACTIVE]
+                if busy:
+                    self.db.conn.execute("COMMIT")  # keep the dead runs it marked interrupted
+                    raise Busy(busy[0])
+                yield self
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
+                raise
+            self.db.conn.execute("COMMIT")
+
+    @_locked
+    def attach_process(self, run_id: int, pid: int | None = None) -> None:
+        """Tie a queued run to the process that will do it (it stays queued): when that process dies the run
+        reads as interrupted, like a running one."""
+        pid = pid or os.getpid()
+        self.update_run(run_id, pid=pid, pid_start=process_start(pid), host=socket.gethostname())
+
     @_locked
     def mark_started(self, run_id: int, pid: int | None = None) -> None:
         pid = pid or os.getpid()
@@ -126,12 +168,16 @@ class Store:
                         started=time.time(), error=None, finished=None)
 
     @_locked
-    def finish_run(self, run_id: int, status: str, error: str | None = None, summary: dict | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, error: str | None = None, summary: dict | None = None,
+                   message: str | None = None) -> None:
+        """Record a final status; ``message`` replaces the progress line (which would otherwise go stale)."""
         if status not in FINAL:
             raise ValueError(f"final status must be one of {FINAL}, got {status!r}")
         fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
         if summary is not None:
             fields["summary"] = json.dumps(summary)
+        if message is not None:
+            fields["message"] = message
         self.update_run(run_id, **fields)
 
     @_locked
@@ -167,11 +213,18 @@ class Store:
         return [self._with_liveness(r) for r in self.db["runs"].rows_where("parent = ?", [run_id], order_by="id")]
 
     def _with_liveness(self, row: dict) -> dict:
-        """Decode JSON columns; a running run whose process is gone becomes (and is saved as) interrupted."""
+        """Decode JSON columns; a running run whose process is gone becomes (and is saved as) interrupted, and
+        so does a queued one that no process took within ``QUEUED_GRACE_S`` (its launcher died)."""
+        error = None
         if row["status"] in ACTIVE and row.get("pid") and not self._alive(row):
             error = row.get("error") or "the process running it ended without recording a result"
-            self.db["runs"].update(row["id"], {"status": "interrupted", "error": error, "finished": time.time()})
-            row = dict(row, status="interrupted", error=error)
+        elif row["status"] == "queued" and not row.get("pid") and time.time() - (row.get("created") or 0) > QUEUED_GRACE_S:
+            error = row.get("error") or "no process took it: the app or command that queued it ended first"
+        if error:
+            message = f"interrupted; last progress: {row['message']}" if row.get("message") else None
+            self.db["runs"].update(row["id"], {"status": "interrupted", "error": error, "finished": time.time(),
+                                               "message": message})
+            row = dict(row, status="interrupted", error=error, message=message)
         row = dict(row)
         for key in ("settings", "summary"):
             row[key] = json.loads(row[key]) if row.get(key) else {}

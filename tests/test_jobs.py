@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -60,6 +61,64 @@ def test_eval_job_with_base_comparison(store, tiny_model_dir, tmp_path):
     row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
     assert row["status"] == "completed", jobs.log_tail(store, run)
     assert row["summary"]["n"] == 2 and len(store.samples(run)) == 2
+
+
+@pytest.mark.parametrize("kind", ["train", "eval"])
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "a-store-per-thread"])
+def test_two_launches_at_the_same_instant_give_one_job_and_one_refusal(store, tiny_model_dir, small_traces, tmp_path,
+                                                                       monkeypatch, kind, shared):
+    from algodistill.store import Store, process_start
+    monkeypatch.setattr(jobs, "_spawn", lambda s, run_id, argv: s.update_run(  # a live process, none started
+        run_id, pid=os.getpid(), pid_start=process_start(os.getpid())))
+    create = "create_train_run" if kind == "train" else "create_eval_runs"
+    real = getattr(jobs, create)
+
+    def slow_create(*args, **kwargs):  # a busy machine between the check and the insert
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, create, slow_create)
+    if kind == "train":
+        settings = SFTSettings(model=tiny_model_dir, traces=str(small_traces), max_steps=1, device="cpu",
+                               output_dir=str(tmp_path / "adapter"))
+        launch = jobs.start_train
+    else:
+        settings = EvalSettings(model=tiny_model_dir, problems=["rpn"], difficulties=[1], device="cpu")
+        launch = jobs.start_eval
+    barrier, results = threading.Barrier(2), []
+
+    def one():
+        s = store if shared else Store(store.path)
+        barrier.wait()
+        try:
+            results.append(launch(s, settings))
+        except jobs.JobRefused as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    started = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, jobs.JobRefused)]
+    assert len(started) == 1 and len(refused) == 1, results
+    winner = started[0] if kind == "train" else started[0][0]
+    assert f"run {winner} ({kind}" in str(refused[0]) and "one job at a time" in str(refused[0])
+    assert [r["id"] for r in store.runs()] == [winner]
+
+
+def test_a_queued_run_without_a_process_blocks_until_it_is_abandoned(store, monkeypatch):
+    from algodistill import store as store_module
+    run = store.create_run("eval", {})  # queued a moment ago, its process not spawned yet
+    with pytest.raises(jobs.JobRefused, match=f"run {run} .*queued"):
+        with jobs._exclusive(store):
+            store.create_run("train", {})
+    assert [r["id"] for r in store.runs()] == [run]  # the refused launch left nothing behind
+    monkeypatch.setattr(store_module, "QUEUED_GRACE_S", 0.0)  # its launcher died: it no longer blocks
+    with jobs._exclusive(store):
+        store.create_run("train", {})
+    assert store.get_run(run)["status"] == "interrupted" and "no process took it" in store.get_run(run)["error"]
 
 
 def test_a_bad_model_is_refused_before_a_job_starts(store, tmp_path):
