@@ -1,7 +1,8 @@
 """Command line: ``python -m algodistill problems|traces|eval ...``. Every command has ``--json``.
 
 Exit codes: 0 success; 1 the work ran but something failed (a rejected trace, an unsolved reference
-problem, malformed completion lines); 2 bad usage or unreadable input.
+problem, a completion line skipped as malformed or as a repeated sample number); 2 bad usage or unreadable
+input (e.g. a completions file with no usable line).
 """
 
 from __future__ import annotations
@@ -96,24 +97,31 @@ def _eval_settings(args) -> EvalSettings:
     return settings
 
 
-def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict], model: str, errors=()) -> dict:
-    """Print a run's table (text mode) and return its JSON report."""
+def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict], model: str, errors=(),
+            skipped: list[dict] | None = None) -> dict:
+    """Print a run's table (text mode) and return its JSON report (with ``skipped``: the input lines not
+    scored, each with its line number and reason)."""
     if not args.json:
         print(f"\n== {model} (run {run_id})")
         _print_table(summary)
         print(f"{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}, 95% CI "
               f"{summary['accuracy_ci'][0]:.0%}-{summary['accuracy_ci'][1]:.0%}), partial credit "
               f"{summary['partial_credit']:.1%}; stored as run {run_id} in {store.path}")
+        if summary.get("pass_at_k"):
+            k = summary["pass_at_k"]
+            print(f"{k['instances']} instances, {k['samples_per_instance']['min']}-{k['samples_per_instance']['max']} "
+                  "samples each; " + ", ".join(f"{m} {v:.1%}" for m, v in k.items() if m.startswith("pass@")))
         if summary.get("cut_off"):
             print(f"warning: {summary['cut_off']} answer(s) hit the max-new-tokens cap before finishing and may be "
                   "incomplete; re-run with a larger --max-new-tokens", file=sys.stderr)
     return {
         "run": run_id, "db": store.path, "model": model, "errors": list(errors),
+        **({"skipped": skipped} if skipped is not None else {}),
         "totals": {k: summary[k] for k in ("n", "solved", "accuracy", "accuracy_ci", "partial_credit", "cut_off")},
         "per_problem": summary["per_problem"], "per_difficulty": summary["per_difficulty"],
-        "failures": summary["failures"],
+        "failures": summary["failures"], **({"pass_at_k": summary["pass_at_k"]} if "pass_at_k" in summary else {}),
         "samples": [{"problem": s["problem"], "difficulty": s["difficulty"], "seed": s["seed"],
-                     "index": s["idx"], "status": s["status"], "passed": s["passed"], "total": s["total"],
+                     "index": s["idx"], "sample": s.get("sample", 0), "status": s["status"], "passed": s["passed"], "total": s["total"],
                      "cut_off": bool(s.get("cut_off")),
                      "tests": [t["status"] for t in s["tests"]]} for s in samples],
     }
@@ -123,24 +131,28 @@ def cmd_eval(args) -> int:
     if args.model or args.resume or args.run:
         return cmd_eval_model(args)
     settings = _eval_settings(args)
-    errors: list[str] = []
+    extras, skipped = None, None
     if args.reference:
         items, model, name = reference_items(settings), "reference", args.name or "reference solutions"
     else:
-        items, errors = load_completions(args.completions)
+        items, extras, skipped = load_completions(args.completions)
         model, name = f"completions:{args.completions}", args.name or f"completions {args.completions}"
-        for error in errors:
-            print(f"warning: {error}", file=sys.stderr)
+        for line in skipped:
+            print(f"warning: line {line['line']} skipped: {line['reason']}", file=sys.stderr)
         if not items:
             print(f"error: no usable completions in {args.completions}", file=sys.stderr)
             return 2
     store = Store(args.db)
     result = run_scoring(store, items, name=name, model=model, settings=asdict(settings) | {"source": model},
-                         limits=settings.limits(), progress=_progress(not args.json and sys.stderr.isatty()))
-    report = _report(args, store, result["run"], result["summary"], result["samples"], model, errors)
+                         limits=settings.limits(), progress=_progress(not args.json and sys.stderr.isatty()),
+                         extras=extras)
+    errors = [f"line {line['line']}: {line['reason']}" for line in skipped or []]
+    report = _report(args, store, result["run"], result["summary"], result["samples"], model, errors, skipped)
     if args.json:
         _print_json(report)
-    return 0 if result["summary"]["solved"] == result["summary"]["n"] or not args.reference else 1
+    if args.reference:
+        return 0 if result["summary"]["solved"] == result["summary"]["n"] else 1
+    return 1 if skipped else 0
 
 
 def cmd_eval_model(args) -> int:
@@ -334,7 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     source = e.add_mutually_exclusive_group(required=True)
     source.add_argument("--reference", action="store_true", help="score the reference solutions (must be 100%%)")
     source.add_argument("--completions", metavar="FILE",
-                        help='JSONL of {"problem", "difficulty", "seed", "index", "completion"}')
+                        help='JSONL of {"problem", "difficulty", "seed", "index", "sample", "completion"}, one '
+                             'line per sample (sample optional: 0, 1, 2 ... per instance in file order); exit 1 '
+                             'if a line is skipped')
     source.add_argument("--model", metavar="SPEC",
                         help=f"generate with a model: hub id (e.g. {DEFAULT_MODEL}), local dir, .gguf file, "
                              "or an offline name (smollm2-135m)")

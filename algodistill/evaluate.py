@@ -3,7 +3,8 @@
 Whatever produces the completions (a model, an external file, the reference solutions), scoring goes
 through ``verify_many`` and every sample is stored in runs.db as soon as its verdict exists, so an
 interrupted evaluation keeps what it finished. ``summarize`` computes accuracy (all tests pass), partial
-credit (mean fraction of tests passed), per type and per difficulty, with 95% Wilson intervals.
+credit (mean fraction of tests passed), per type and per difficulty, with 95% Wilson intervals; when an
+instance has several samples (key: problem, difficulty, seed, index, sample), also pass@k.
 """
 
 from __future__ import annotations
@@ -100,16 +101,36 @@ def summarize(samples: Iterable[dict]) -> dict:
             failures[s["status"]] = failures.get(s["status"], 0) + 1
     out["failures"] = failures
     out["cut_off"] = sum(bool(s.get("cut_off")) for s in samples)
+    per_instance: dict[tuple, list[int]] = {}
+    for s in samples:
+        counts = per_instance.setdefault((s["problem"], s["difficulty"], s["seed"], s["idx"]), [0, 0])
+        counts[0] += 1
+        counts[1] += s["status"] == "passed"
+    if any(n > 1 for n, _ in per_instance.values()):
+        out["pass_at_k"] = pass_at_k(list(per_instance.values()))
+    return out
+
+
+def pass_at_k(counts: list[tuple[int, int]] | list[list[int]], ks: tuple[int, ...] = (1, 5, 10)) -> dict:
+    """Per instance (samples n, correct c): how many instances and samples each, and the unbiased pass@k
+    estimate 1 - C(n-c, k) / C(n, k) (Chen et al. 2021) averaged over instances, for each k that every
+    instance has enough samples for (pass@1 is then the mean of c/n)."""
+    fewest = min(n for n, _ in counts)
+    out: dict = {"instances": len(counts),
+                 "samples_per_instance": {"min": fewest, "max": max(n for n, _ in counts)}}
+    for k in ks:
+        if k <= fewest:
+            out[f"pass@{k}"] = sum(1.0 - math.comb(n - c, k) / math.comb(n, k) for n, c in counts) / len(counts)
     return out
 
 
 CUT_OFF_NOTE = "cut off by the max-new-tokens cap before the model finished: the answer may be incomplete"
 
 
-def sample_row(instance: Instance, completion: str, verdict: Verdict, **extra) -> dict:
+def sample_row(instance: Instance, completion: str, verdict: Verdict, sample: int = 0, **extra) -> dict:
     notes = verdict.notes + ([CUT_OFF_NOTE] if extra.get("cut_off") else [])
     return {"problem": instance.problem, "difficulty": instance.difficulty, "seed": instance.seed,
-            "idx": instance.index, "prompt": instance.prompt, "completion": completion, "code": verdict.code,
+            "idx": instance.index, "sample": sample, "prompt": instance.prompt, "completion": completion, "code": verdict.code,
             "status": verdict.status, "passed": verdict.passed, "total": verdict.total, "score": verdict.score,
             "tests": [asdict(t) for t in verdict.tests], "notes": notes, "error": verdict.error, **extra}
 
@@ -118,7 +139,7 @@ def score_and_store(store: Store, run_id: int, items: list[tuple[Instance, str]]
                     chunk: int = 64, progress: Callable[[int, int], None] | None = None,
                     extras: list[dict] | None = None) -> list[dict]:
     """Verify (instance, completion) pairs in parallel chunks, storing each sample as it is judged;
-    ``extras[i]`` adds columns to item i's row (generation time and tokens)."""
+    ``extras[i]`` adds columns to item i's row (sample number, generation time and tokens)."""
     rows = []
     for start in range(0, len(items), chunk):
         part = items[start:start + chunk]
@@ -132,12 +153,13 @@ def score_and_store(store: Store, run_id: int, items: list[tuple[Instance, str]]
 
 
 def run_scoring(store: Store, items: list[tuple[Instance, str]], *, name: str, model: str,
-                settings: dict, limits: Limits, progress: Callable[[int, int], None] | None = None) -> dict:
+                settings: dict, limits: Limits, progress: Callable[[int, int], None] | None = None,
+                extras: list[dict] | None = None) -> dict:
     """An evaluation run over given completions: create it, score and store, summarize, finish it."""
     run_id = store.create_run("eval", settings, name=name, model=model)
     store.mark_started(run_id)
     try:
-        rows = score_and_store(store, run_id, items, limits, progress=progress)
+        rows = score_and_store(store, run_id, items, limits, progress=progress, extras=extras)
     except BaseException as exc:
         store.finish_run(run_id, "failed" if isinstance(exc, Exception) else "stopped", error=repr(exc))
         raise
@@ -150,12 +172,15 @@ def reference_items(settings: EvalSettings) -> list[tuple[Instance, str]]:
     return [(inst, fenced(inst.reference)) for inst in settings.instances()]
 
 
-def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list[str]]:
-    """Completions JSONL ``{"problem", "difficulty", "seed", "index", "completion"}``: (items, errors)."""
+def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list[dict], list[dict]]:
+    """Completions JSONL ``{"problem", "difficulty", "seed", "index", "sample", "completion"}``: every line is
+    one sample. Returns (items, extras, skipped): ``extras[i]`` is item i's ``{"sample": n}``; a line without
+    ``sample`` gets its instance's next free number (0, 1, 2 ... in file order). ``skipped`` lists each line
+    not scored as ``{"line", "reason"}``: malformed, or an explicit sample number an earlier line already has."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"completions file not found: {path}")
-    items, errors, seen = [], [], set()
+    lines, skipped, taken = [], [], {}  # taken: (instance key, sample) -> line number
     with path.open(encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -172,17 +197,32 @@ def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list
                     raise ValueError(f"missing field(s): {', '.join(missing)}")
                 if not isinstance(record["completion"], str):
                     raise ValueError("'completion' must be a string")
+                sample = record.get("sample")
+                if sample is not None and (type(sample) is not int or sample < 0):
+                    raise ValueError(f"'sample' must be a whole number >= 0, got {sample!r}")
                 instance = make_instance(record["problem"], record["difficulty"],
                                          record.get("seed", EVAL_SEED), record.get("index", 0))
+                if sample is not None and (instance.key, sample) in taken:
+                    raise ValueError(f"sample {sample} of {instance.key} is already given by line "
+                                     f"{taken[instance.key, sample]}")
             except (ValueError, TypeError) as exc:
-                errors.append(f"line {number}: {exc}")
+                skipped.append({"line": number, "reason": str(exc)})
                 continue
-            if instance.key in seen:
-                errors.append(f"line {number}: duplicate of an earlier line for {instance.key}; ignored")
-                continue
-            seen.add(instance.key)
-            items.append((instance, record["completion"]))
-    return items, errors
+            if sample is not None:
+                taken[instance.key, sample] = number
+            lines.append((instance, record["completion"], sample))
+    # explicit numbers are known only once the whole file is read; lines without one fill the gaps in order
+    items, extras, following = [], [], {}
+    for instance, completion, sample in lines:
+        if sample is None:
+            sample = following.get(instance.key, 0)
+            while (instance.key, sample) in taken:
+                sample += 1
+            taken[instance.key, sample] = 0
+            following[instance.key] = sample + 1
+        items.append((instance, completion))
+        extras.append({"sample": sample})
+    return items, extras, skipped
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -220,7 +260,7 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
     settings.check()
     passes = [(run_id, True)] + ([(base_run, False)] if base_run is not None else [])
     instances = settings.instances()
-    todo = {rid: [i for i in instances if i.key not in store.done_keys(rid)] for rid, _ in passes}
+    todo = {rid: [i for i in instances if (*i.key, 0) not in store.done_keys(rid)] for rid, _ in passes}  # sample 0
     total, done = len(instances) * len(passes), len(instances) * len(passes) - sum(map(len, todo.values()))
     for rid, _ in passes:
         store.mark_started(rid)
@@ -274,8 +314,9 @@ def _progress_row(store: Store, run_id: int, done: int, total: int, began: tuple
 
 
 def compare(a: list[dict], b: list[dict]) -> dict:
-    """Two evaluations on their common instances: per cell and overall, solved in each and the change."""
-    key = lambda s: (s["problem"], s["difficulty"], s["seed"], s["idx"])  # noqa: E731
+    """Two evaluations on their common samples (same instance and sample number): per cell and overall,
+    solved in each and the change."""
+    key = lambda s: (s["problem"], s["difficulty"], s["seed"], s["idx"], s.get("sample", 0))  # noqa: E731
     left, right = {key(s): s for s in a}, {key(s): s for s in b}
     common = [k for k in left if k in right]
     cells: dict[str, dict] = {}

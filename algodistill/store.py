@@ -6,8 +6,9 @@ timeout; every write is its own short transaction. Tables:
 - ``runs``: one row per training or evaluation run (kind, status, settings JSON, model, adapter, pid,
   times, error, summary JSON).
 - ``metrics``: (run, step, epoch, name, value, time) rows, one per logged value.
-- ``samples``: one row per evaluated problem instance (problem, difficulty, seed, index, prompt,
-  completion, extracted code, verdict status, tests passed, per-test outcomes JSON, score).
+- ``samples``: one row per scored sample, keyed by (run, problem, difficulty, seed, index, sample): an
+  instance may have several samples (pass@k, GRPO groups); prompt, completion, extracted code, verdict
+  status, tests passed, per-test outcomes JSON, score.
 
 A run whose process has died is reported as ``interrupted``, never as running forever: liveness is
 checked by pid plus the process start time, so a recycled pid does not count as alive.
@@ -34,6 +35,7 @@ ACTIVE = ("queued", "running")
 # progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
 RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
 SAMPLE_LATER_COLUMNS = {"cut_off": int}  # 1 when generation hit max_new_tokens
+SAMPLE_KEY = ("run", "problem", "difficulty", "seed", "idx", "sample")
 FINAL = ("completed", "failed", "stopped", "interrupted")
 # a queued run with no process yet is being launched (insert, then spawn): active for this long, then abandoned
 QUEUED_GRACE_S = 120.0
@@ -84,6 +86,25 @@ def _add_missing_columns(table, columns: dict) -> None:
             table.add_column(column, kind)
 
 
+def _add_key_column(db, name: str, column: str, pk: tuple) -> None:
+    """A column added after the first release that joins the primary key (``sample`` in ``samples``): old
+    rows get 0 and the table is rebuilt with the wider key, since SQLite cannot change a key in place.
+    One immediate transaction, checked again inside it, so two processes opening the same old file do not
+    both migrate it."""
+    if column in db[name].columns_dict:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        table = db[name]
+        if column not in table.columns_dict:
+            table.add_column(column, int, not_null_default=0)
+            table.transform(pk=pk)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class Store:
     def __init__(self, path: str | Path | None = None):
         self._lock = threading.RLock()
@@ -118,7 +139,9 @@ class Store:
                 "run": int, "problem": str, "difficulty": int, "seed": int, "idx": int, "prompt": str,
                 "completion": str, "code": str, "status": str, "passed": int, "total": int, "score": float,
                 "tests": str, "notes": str, "error": str, "gen_time": float, "tokens": int, "created": float,
-            }, pk=("run", "problem", "difficulty", "seed", "idx"), foreign_keys=[("run", "runs", "id")])
+                "sample": int,
+            }, pk=SAMPLE_KEY, foreign_keys=[("run", "runs", "id")], not_null={"sample"}, defaults={"sample": 0})
+        _add_key_column(self.db, "samples", "sample", SAMPLE_KEY)
         _add_missing_columns(samples, SAMPLE_LATER_COLUMNS)
 
     # ------------------------------------------------------------------------------------------ runs
@@ -276,11 +299,11 @@ class Store:
     # ------------------------------------------------------------------------------------------ samples
     @_locked
     def add_sample(self, run_id: int, sample: dict) -> None:
-        row = dict(sample, run=run_id, created=time.time())
+        row = {"sample": 0, **sample, "run": run_id, "created": time.time()}  # one sample per instance: 0
         for key in ("tests", "notes"):
             if key in row and not isinstance(row[key], (str, type(None))):
                 row[key] = json.dumps(row[key])
-        self.db["samples"].upsert(row, pk=("run", "problem", "difficulty", "seed", "idx"))
+        self.db["samples"].upsert(row, pk=SAMPLE_KEY)
 
     @_locked
     def samples(self, run_id: int, problem: str | None = None, difficulty: int | None = None,
@@ -290,13 +313,14 @@ class Store:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        rows = self.db["samples"].rows_where(" and ".join(where), args, order_by="problem, difficulty, seed, idx")
+        rows = self.db["samples"].rows_where(" and ".join(where), args, order_by="problem, difficulty, seed, idx, sample")
         return [self._decode_sample(r) for r in rows]
 
     @_locked
-    def done_keys(self, run_id: int) -> set[tuple[str, int, int, int]]:
-        """Keys of samples already stored for a run (what a resumed evaluation skips)."""
-        rows = self.db.execute("select problem, difficulty, seed, idx from samples where run = ?", [run_id])
+    def done_keys(self, run_id: int) -> set[tuple[str, int, int, int, int]]:
+        """(problem, difficulty, seed, idx, sample) of samples already stored for a run (what a resumed
+        evaluation skips)."""
+        rows = self.db.execute("select problem, difficulty, seed, idx, sample from samples where run = ?", [run_id])
         return {tuple(r) for r in rows}
 
     @staticmethod

@@ -6,6 +6,7 @@ import sys
 
 from algodistill.problems import make_instance
 from algodistill.store import Store
+from algodistill.verify import fenced
 from tests.conftest import ROOT
 
 
@@ -55,15 +56,55 @@ def test_eval_completions_reports_per_sample_and_stores_the_run(tmp_path):
     path.write_text("\n".join(json.dumps(x) if isinstance(x, dict) else x for x in lines) + "\n")
     db = tmp_path / "runs.db"
     r = cli("eval", "--completions", str(path), "--json", env_db=db)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # the broken line was skipped: not a clean run
     data = json.loads(r.stdout)
     assert data["totals"]["n"] == 2 and data["totals"]["solved"] == 1
-    assert any("line 3" in e for e in data["errors"])
+    assert [s["line"] for s in data["skipped"]] == [3] and "line 3 skipped" in r.stderr
     first, second = data["samples"]
     assert (first["problem"], first["passed"], first["tests"]) == ("fizzbuzz", 5, ["pass"] * 5)
     assert second["problem"] == "rpn" and second["passed"] < 5 and "wrong_answer" in second["tests"]
     stored = Store(db).samples(data["run"])
     assert len(stored) == 2 and {s["problem"] for s in stored} == {"fizzbuzz", "rpn"}
+
+
+def test_eval_completions_scores_every_sample_of_one_instance(tmp_path):
+    inst = make_instance("rpn", 3)
+    line = {"problem": "rpn", "difficulty": 3, "seed": 999, "index": 0}
+    answers = [fenced(inst.reference), "```python\ndef eval_rpn(tokens):\n    return 0\n```",
+               "```python\ndef eval_rpn(tokens):\n    raise RuntimeError('boom')\n```"]
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(dict(line, completion=a)) + "\n" for a in answers))
+    db = tmp_path / "runs.db"
+    r = cli("eval", "--completions", str(path), "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [(s["sample"], s["status"]) for s in data["samples"]] == \
+        [(0, "passed"), (1, "wrong_answer"), (2, "exception")]
+    assert data["skipped"] == [] and data["totals"]["n"] == 3
+    assert data["pass_at_k"]["instances"] == 1 and abs(data["pass_at_k"]["pass@1"] - 1 / 3) < 1e-9
+    stored = Store(db).samples(data["run"])
+    assert [(s["sample"], s["status"]) for s in stored] == [(0, "passed"), (1, "wrong_answer"), (2, "exception")]
+
+
+def test_eval_completions_repeated_sample_number_is_reported_by_line(tmp_path):
+    inst = make_instance("fizzbuzz", 1)
+    line = {"problem": "fizzbuzz", "difficulty": 1, "completion": fenced(inst.reference)}
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in (dict(line, sample=1), line, dict(line, sample=1))))
+    r = cli("eval", "--completions", str(path), "--json", env_db=tmp_path / "runs.db")
+    assert r.returncode == 1, r.stderr
+    data = json.loads(r.stdout)
+    (skipped,) = data["skipped"]
+    assert skipped["line"] == 3 and "already given by line 1" in skipped["reason"]
+    assert sorted(s["sample"] for s in data["samples"]) == [0, 1]  # the line without a number took 0
+    assert "line 3 skipped" in r.stderr
+
+
+def test_eval_completions_with_no_usable_line_exits_2(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"problem": "rpn"}\nnot json\n')
+    r = cli("eval", "--completions", str(path), "--json", env_db=tmp_path / "runs.db")
+    assert r.returncode == 2 and "line 1 skipped" in r.stderr and "line 2 skipped" in r.stderr
 
 
 def test_eval_completions_missing_file():

@@ -105,7 +105,8 @@ def test_compare_counts_fixed_and_broken():
     b = [s("rpn", "timeout"), s("fizzbuzz", "passed"), s("two_sum", "passed"), s("extra", "passed")]
     diff = compare(a, b)
     assert (diff["n"], diff["solved_a"], diff["solved_b"], diff["delta"]) == (3, 2, 2, 0)
-    assert diff["fixed"] == [("fizzbuzz", 1, 999, 0)] and diff["broken"] == [("rpn", 1, 999, 0)]
+    assert diff["fixed"] == [("fizzbuzz", 1, 999, 0, 0)] and diff["broken"] == [("rpn", 1, 999, 0, 0)]
+    assert compare(a, [dict(x, sample=1) for x in a])["n"] == 0  # only the same sample number pairs up
 
 
 @pytest.mark.parametrize("spec, message", [

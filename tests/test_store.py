@@ -82,8 +82,19 @@ def test_samples_roundtrip_and_done_keys(store):
     store.add_sample(run, dict(sample, status="passed", passed=5))  # same key: replaced, not duplicated
     rows = store.samples(run)
     assert len(rows) == 1 and rows[0]["status"] == "passed" and rows[0]["tests"] == [{"status": "pass"}]
-    assert store.done_keys(run) == {("rpn", 3, 999, 0)}
+    assert store.done_keys(run) == {("rpn", 3, 999, 0, 0)}  # no sample number given: sample 0
     assert store.samples(run, status="timeout") == []
+
+
+def test_several_samples_of_one_instance_are_kept_apart_in_order(store):
+    run = store.create_run("eval", {})
+    base = {"problem": "rpn", "difficulty": 3, "seed": 999, "idx": 0, "passed": 0, "total": 5, "tests": [],
+            "notes": []}
+    for sample, status in ((2, "timeout"), (0, "passed"), (1, "wrong_answer")):
+        store.add_sample(run, dict(base, sample=sample, status=status))
+    assert [(s["sample"], s["status"]) for s in store.samples(run)] == \
+        [(0, "passed"), (1, "wrong_answer"), (2, "timeout")]
+    assert store.done_keys(run) == {("rpn", 3, 999, 0, n) for n in range(3)}
 
 
 def test_unknown_run_and_bad_status(store):
@@ -136,3 +147,33 @@ def test_a_file_from_before_the_later_columns_is_migrated_and_keeps_its_rows(tmp
     store.add_sample(1, {"problem": "rpn", "difficulty": 3, "seed": 999, "idx": 0, "status": "wrong_answer",
                          "passed": 0, "total": 5, "tests": [], "notes": [], "cut_off": 1})
     assert [s["cut_off"] for s in store.samples(1)] == [None, 1]
+
+
+def test_a_file_from_before_several_samples_per_instance_is_rekeyed_and_keeps_its_rows(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        create table runs (id integer primary key, kind text not null, status text not null, settings text,
+            created float);
+        create table samples (run integer references runs(id), problem text, difficulty integer, seed integer,
+            idx integer, prompt text, completion text, code text, status text, passed integer, total integer,
+            score float, tests text, notes text, error text, gen_time float, tokens integer, created float,
+            cut_off integer, primary key (run, problem, difficulty, seed, idx));
+        insert into runs (id, kind, status, settings, created) values (1, 'eval', 'completed', '{}', 1.0);
+        insert into samples values (1, 'rpn', 1, 999, 0, 'p', 'c', 'x', 'passed', 5, 5, 1.0, '[]', '[]', null,
+            0.5, 30, 1.0, null);
+        insert into samples values (1, 'rpn', 3, 999, 0, 'p', 'c', 'x', 'timeout', 0, 5, 0.0, '[]', '[]', null,
+            0.5, 30, 1.0, 1);
+    """)
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert [(s["difficulty"], s["sample"], s["status"], s["cut_off"]) for s in store.samples(1)] == \
+        [(1, 0, "passed", None), (3, 0, "timeout", 1)]
+    assert store.db["samples"].pks == ["run", "problem", "difficulty", "seed", "idx", "sample"]
+    store.add_sample(1, {"problem": "rpn", "difficulty": 1, "seed": 999, "idx": 0, "sample": 1,
+                         "status": "wrong_answer", "passed": 0, "total": 5, "tests": [], "notes": []})
+    assert [s["sample"] for s in store.samples(1, difficulty=1)] == [0, 1]
+    store.close()
+    assert len(Store(path).samples(1)) == 3  # opening it again migrates nothing twice

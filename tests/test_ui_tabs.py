@@ -116,7 +116,7 @@ def test_answers_cut_off_by_the_token_cap_are_called_out(db):
     db.finish_run(run, "completed")
     headline = eval_tab.show(run, None)[0]
     assert "1 answer(s) hit the max-new-tokens cap" in headline
-    head = inspect_tab.sample_detail(run, None, ["arithmetic", 1, 999, 0, "", "", "", ""])[1]
+    head = inspect_tab.sample_detail(run, None, ["arithmetic", 1, 999, 0, 0, "", "", "", ""])[1]
     assert CUT_OFF_NOTE in head
 
 
@@ -138,3 +138,17 @@ def test_inspect_filters_and_shows_both_sides(db):
     assert "def eval_rpn" in code_a and "return 0" in code_b
     assert [r[4] for r in tests_b] == ["wrong_answer"] * 5 and tests_b[0][1].startswith("eval_rpn(")
     assert tests_b[0][3] == "0" and tests_a[0][3] == tests_a[0][2]  # actual next to expected
+
+
+def test_inspect_lists_each_sample_and_pairs_a_with_b_by_sample_number(db):
+    (inst,) = grid(["rpn"], [1])
+    wrong = "```python\ndef eval_rpn(tokens):\n    return 0\n```"
+    a = run_scoring(db, [(inst, fenced(inst.reference)), (inst, wrong)], name="a", model="a", settings={},
+                    limits=Limits(), extras=[{"sample": 0}, {"sample": 1}])["run"]
+    b = run_scoring(db, [(inst, wrong), (inst, fenced(inst.reference))], name="b", model="b", settings={},
+                    limits=Limits(), extras=[{"sample": 0}, {"sample": 1}])["run"]
+    rows = inspect_tab.sample_rows(a, b)
+    assert [r[4:7] for r in rows] == [[0, "passed", "5/5"], [1, "wrong_answer", "0/5"]]
+    assert [r[7] for r in rows] == ["wrong_answer", "passed"]  # B's verdict on the same sample number
+    prompt, ha, raw_a, code_a, tests_a, hb, raw_b, code_b, tests_b = inspect_tab.sample_detail(a, b, rows[1])
+    assert "sample 1" in prompt and "return 0" in code_a and "return 0" not in code_b

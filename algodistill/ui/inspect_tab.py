@@ -1,6 +1,7 @@
 """Inspect tab: one evaluation, or two side by side; filter by type, difficulty and kind of failure; for a
 sample the prompt, raw completion, extracted code and a per-test table (input, expected, actual, status,
-error, time). The same instance from both evaluations sits next to each other."""
+error, time). The same sample (problem, difficulty, seed, index, sample number) from both evaluations sits
+next to each other."""
 
 
 import json
@@ -10,13 +11,13 @@ from ..verify import FAILURE_KINDS
 from .common import parse_run, run_choices, store
 
 KINDS = ["any", "failing only"] + list(FAILURE_KINDS) + ["passed"]
-LIST_COLUMNS = ["problem", "difficulty", "seed", "index", "A", "A tests", "B", "B tests"]
+LIST_COLUMNS = ["problem", "difficulty", "seed", "index", "sample", "A", "A tests", "B", "B tests"]
 TEST_COLUMNS = ["#", "input", "expected", "actual", "status", "error", "time (ms)"]
 ALL = "all"
 
 
 def _key(s: dict) -> tuple:
-    return (s["problem"], s["difficulty"], s["seed"], s["idx"])
+    return (s["problem"], s["difficulty"], s["seed"], s["idx"], s.get("sample", 0))
 
 
 def _short(value, limit: int = 200) -> str:
@@ -35,8 +36,8 @@ def _matches(sample: dict | None, kind: str) -> bool:
 
 
 def sample_rows(run_a, run_b=None, problem: str = ALL, difficulty=ALL, kind: str = "any") -> list[list]:
-    """The samples of evaluation A (with B's verdict on the same instance), filtered. A kind filter keeps
-    a row when either evaluation's verdict is of that kind."""
+    """The samples of evaluation A (with B's verdict on the same instance and sample number), filtered.
+    A kind filter keeps a row when either evaluation's verdict is of that kind."""
     a, b = parse_run(run_a), parse_run(run_b)
     if a is None:
         return []
@@ -71,7 +72,7 @@ def test_rows(sample: dict) -> list[list]:
 def _side(sample: dict | None, label: str) -> tuple[str, str, str, list[list]]:
     """(header markdown, raw completion, extracted code, test table) for one evaluation's sample."""
     if sample is None:
-        return f"**{label}**: no sample for this instance", "", "", []
+        return f"**{label}**: no sample with this instance and sample number", "", "", []
     notes = f"  \nnotes: {'; '.join(sample['notes'])}" if sample.get("notes") else ""
     error = f"  \n⚠️ {sample['error']}" if sample.get("error") else ""
     tokens = f", {sample['tokens']} tokens" if sample.get("tokens") else ""
@@ -83,18 +84,18 @@ def sample_detail(run_a, run_b, row: list | None):
     """Prompt, then (header, completion, code, tests) for A and for B, of the chosen list row."""
     a, b = parse_run(run_a), parse_run(run_b)
     empty = ("Choose a sample.",) + ("", "", "", []) * 2
-    if a is None or not row or len(row) < 4:
+    if a is None or not row or len(row) < 5:
         return empty
-    problem, difficulty, seed, idx = row[0], int(row[1]), int(row[2]), int(row[3])
+    key = (row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+    problem, difficulty, seed, idx, sample = key
     s = store()
-    left = s.samples(a, problem=problem, difficulty=difficulty)
-    x = next((v for v in left if (v["seed"], v["idx"]) == (seed, idx)), None)
+    x = next((v for v in s.samples(a, problem=problem, difficulty=difficulty) if _key(v) == key), None)
     if x is None:
         return empty
     y = None
     if b is not None:
-        y = next((v for v in s.samples(b, problem=problem, difficulty=difficulty) if (v["seed"], v["idx"]) == (seed, idx)), None)
-    prompt = f"#### {problem}, difficulty {difficulty}, seed {seed}, index {idx}\n\n{x['prompt']}"
+        y = next((v for v in s.samples(b, problem=problem, difficulty=difficulty) if _key(v) == key), None)
+    prompt = f"#### {problem}, difficulty {difficulty}, seed {seed}, index {idx}, sample {sample}\n\n{x['prompt']}"
     right = _side(y, f"B: #{b}") if b is not None else ("", "", "", [])
     return (prompt, *_side(x, f"A: #{a}"), *right)
 
