@@ -28,8 +28,11 @@ reports what this machine provides; the UI shows it.
 
 from __future__ import annotations
 
+import glob
 import json
+import marshal
 import os
+import platform
 import selectors
 import shutil
 import signal
@@ -54,9 +57,12 @@ class Limits:
     cpu_s: int = 20  # CPU seconds for one child (all its calls)
     memory_mb: int = 1024
     max_processes: int = 32
-    max_file_mb: int = 4
+    max_file_mb: int = 4  # one file
+    tmp_mb: int = 16  # all files in the program's /tmp together (where it has a private root)
+    tmp_files: int = 256  # files and directories in its /tmp
     max_output_chars: int = 2000  # of stdout+stderr kept per call
-    max_value_chars: int = 4_000_000  # of a returned value's JSON
+    max_value_chars: int = 1_000_000  # of a returned value's JSON
+    max_value_depth: int = 100  # nesting of a returned value (lists and dicts)
 
 
 @dataclass
@@ -78,6 +84,7 @@ class ProgramResult:
     missing_function: bool = False
     children: int = 1  # processes started (more than 1 when a call timed out or crashed)
     isolation: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the child said about its set-up
 
 
 class SandboxUnavailable(RuntimeError):
@@ -87,9 +94,15 @@ class SandboxUnavailable(RuntimeError):
 # --------------------------------------------------------------------------------------------------
 # The child. Runs under `python -I -S -c`, stdlib only, so it needs no file readable by the sandbox uid.
 HARNESS = r'''
-import ctypes, json, os, resource, signal, sys, time, traceback
-_loads, _dumps, _write, _clock, _fmt = json.loads, json.dumps, os.write, time.perf_counter, traceback.format_exception
-job = _loads(sys.stdin.buffer.read())
+import ctypes, marshal, os, resource, struct, sys, time, _json
+# no json, re or traceback here: importing them costs more than the rest of the start-up
+def _unsupported(value):
+    raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+_enc = _json.make_encoder(None, _unsupported, _json.encode_basestring_ascii, None, ": ", ", ", False, False, False)
+_write, _clock = os.write, time.perf_counter
+def _dumps(value):
+    return "".join(_enc(value, 0))
+job = marshal.loads(sys.stdin.buffer.read())
 sys.stdin.close()
 out = job["fd"]
 def emit(**record):
@@ -97,16 +110,24 @@ def emit(**record):
     while data:
         data = data[_write(out, data):]
 libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
 NEWNS, NEWUSER, NEWPID, NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 applied = []
 def try_unshare(flags):
     return libc.unshare(ctypes.c_int(flags)) == 0
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)
+def mount(src, target, fstype, flags, data=None):
+    if libc.mount(src and src.encode(), target.encode(), fstype and fstype.encode(), flags,
+                  data and data.encode()) != 0:
+        raise OSError(ctypes.get_errno(), "mount %s on %s failed" % (src, target))
 root = os.geteuid() == 0
 uid, gid = os.getuid(), os.getgid()
-if job["isolate"]:
+fs = job["fs"]
+mode = job["isolate"]  # "all", "landlock" (no namespaces: what a container without them gets) or "none"
+if mode == "all":
     if root and try_unshare(NEWNET | NEWPID | NEWNS):
         applied += ["network", "pid", "mount"]
     elif not root and try_unshare(NEWUSER | NEWNET | NEWPID | NEWNS):
@@ -119,12 +140,6 @@ if job["isolate"]:
             applied += ["user", "network", "pid"]
     elif try_unshare(NEWNET):
         applied.append("network")
-    if "mount" in applied:
-        MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV = 16384, 1 << 18, 2, 4
-        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0:
-            for target in (b"/tmp", b"/var/tmp", b"/dev/shm"):
-                if os.path.isdir(target) and libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16m,mode=1777") == 0:
-                    applied.append("tmpfs:" + target.decode())
 lim = job["limits"]
 for name, value in (("RLIMIT_CPU", lim["cpu_s"]), ("RLIMIT_AS", lim["memory_mb"] << 20),
                     ("RLIMIT_FSIZE", lim["max_file_mb"] << 20), ("RLIMIT_CORE", 0),
@@ -155,22 +170,102 @@ if pid:
             continue
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 # the grandchild: PID 1 of its namespace when there is one
-libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the supervisor
-if "pid" in applied and "mount" in applied:
-    if libc.mount(b"proc", b"/proc", b"proc", 2 | 4 | 8, None) == 0:  # nosuid, nodev, noexec
-        applied.append("proc")
+libc.prctl(1, 9)  # PR_SET_PDEATHSIG(SIGKILL): die with the supervisor
+
+def build_root(new):
+    """A root holding only the interpreter's trees (read-only, packages hidden), /dev basics, a fresh
+    /proc and a size-capped /tmp; the host's root is then detached, so nothing else exists."""
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for link, target in fs["links"].items():
+        os.symlink(target, new + link)
+    for tree in fs["trees"]:
+        path = new + tree
+        os.makedirs(path, exist_ok=True)
+        mount(tree, path, None, MS_BIND | MS_REC)
+        keep = os.statvfs(path).f_flag & (MS_NOEXEC | 1024 | 2048 | 4096)  # locked flags must stay (user ns)
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | keep)
+    for hidden in fs["hide"]:
+        if os.path.isdir(new + hidden):
+            mount("tmpfs", new + hidden, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
+    os.makedirs(new + "/dev")
+    for device in fs["devices"]:
+        open(new + device, "w").close()
+        mount(device, new + device, None, MS_BIND)
+    os.makedirs(new + "/tmp")
+    mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+          "size=%dm,nr_inodes=%d,mode=700,uid=%d,gid=%d" % (lim["tmp_mb"], lim["tmp_files"], job["uid"] if job["uid"] is not None else uid, job["uid"] if job["uid"] is not None else gid))
+    os.makedirs(new + "/proc")
+    if "pid" in applied:
+        mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.makedirs(new + "/.old")
+    if libc.syscall(fs["pivot_root"], new.encode(), (new + "/.old").encode()) != 0:
+        raise OSError(ctypes.get_errno(), "pivot_root failed")
+    os.chdir("/")
+    if libc.umount2(b"/.old", 2) != 0:  # MNT_DETACH
+        raise OSError(ctypes.get_errno(), "could not detach the host root")
+    os.rmdir("/.old")
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    os.chdir("/tmp")
+
+if "mount" in applied and fs.get("pivot_root"):
+    try:
+        build_root(os.getcwd())
+        applied += ["root", "tmp-cap"]
+    except OSError as exc:
+        emit(event="note", note="no private root: %s" % exc)
 if job["uid"] is not None:
     os.setgroups([])
     os.setgid(job["uid"])
     os.setuid(job["uid"])
     applied.append("uid")
-fd_keep = {out}
-for fd in range(3, 256):
-    if fd not in fd_keep:
+libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binary gives privileges back
+if "user" in applied:  # the user namespace gave us capabilities in it: drop every one
+    header, data = struct.pack("Ii", 0x20080522, 0), ctypes.create_string_buffer(24)
+    if libc.capset(header, data) == 0:
+        applied.append("no-caps")
+
+def landlock():
+    """Allow reading only the standard library (and the shared libraries it loads), writing only /tmp
+    where it is our capped tmpfs, no TCP, no signals or abstract sockets outside the sandbox."""
+    abi = libc.syscall(444, None, 0, 1)
+    if abi < 1:
+        return []
+    fs_all = (1 << 13) - 1 | (abi >= 2) << 13 | (abi >= 3) << 14 | (abi >= 5) << 15
+    net = 3 if abi >= 4 else 0
+    scoped = 3 if abi >= 6 else 0
+    attr = struct.pack("QQQ", fs_all, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    ruleset = libc.syscall(444, attr, len(attr), 0)
+    if ruleset < 0:
+        return []
+    READ_FILE, READ_DIR, WRITE_FILE, TRUNCATE = 1 << 2, 1 << 3, 1 << 1, (1 << 14) if abi >= 3 else 0
+    def allow(path, rights):
         try:
-            os.close(fd)
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError:
-            pass
+            return
+        try:
+            if not os.path.isdir(path):
+                rights &= 1 | WRITE_FILE | READ_FILE | TRUNCATE | (1 << 15 if abi >= 5 else 0)
+            libc.syscall(445, ruleset, 1, struct.pack("=Qi", rights, fd), 0)
+        finally:
+            os.close(fd)
+    for path in fs["read"]:
+        allow(path, READ_FILE | READ_DIR)
+    for path in fs["devices"]:
+        allow(path, READ_FILE | WRITE_FILE)
+    if "root" in applied:
+        allow("/tmp", fs_all & ~(1 << 0) & ~(1 << 6) & ~(1 << 11))  # no execute, no device nodes
+    if libc.syscall(446, ruleset, 0) != 0:
+        os.close(ruleset)
+        return []
+    os.close(ruleset)
+    return ["landlock"] + (["landlock-net"] if net else []) + (["landlock-scope"] if scoped else [])
+
+if mode != "none" and fs.get("read"):
+    applied += landlock()
+os.closerange(3, out)
+os.closerange(out + 1, 1024)
 null = os.open(os.devnull, os.O_RDWR)
 for fd in (0, 1, 2):
     os.dup2(null, fd)
@@ -195,7 +290,8 @@ capture = Capped(lim["max_output_chars"])
 sys.stdout = sys.stderr = capture
 sys.setrecursionlimit(3000)
 def describe(exc):
-    lines = _fmt(type(exc), exc, exc.__traceback__)
+    import traceback
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     keep = [l for l in lines if "<solution>" in l or not l.startswith("  File")]
     return "".join(keep[-6:]).strip()[-1500:]
 emit(event="ready", isolation=applied)
@@ -211,7 +307,7 @@ if not callable(fn):
     os._exit(0)
 emit(event="loaded")
 for i in range(job["start"], len(job["calls"])):
-    args = _loads(job["calls"][i])
+    args = job["calls"][i]
     t0 = _clock()
     try:
         value = fn(*args)
@@ -221,16 +317,16 @@ for i in range(job["start"], len(job["calls"])):
         continue
     elapsed = _clock() - t0
     try:
-        text = _dumps(value, allow_nan=False)
+        text = _dumps(value)
         if len(text) > lim["max_value_chars"]:
-            raise ValueError("returned value is too large (%d characters as JSON)" % len(text))
+            raise ValueError("returned value is too large (%d characters as JSON, limit %d)" % (len(text), lim["max_value_chars"]))
         emit(i=i, status="returned", value=text, time=elapsed, output=capture.take())
     except BaseException as exc:
         try:
             shown = repr(value)[:300]
         except BaseException:
             shown = "<unprintable %s>" % type(value).__name__
-        emit(i=i, status="unserializable", error="%s: %s; value: %s" % (type(exc).__name__, exc, shown),
+        emit(i=i, status="unserializable", error="%s: %s; value: %s" % (type(exc).__name__, str(exc)[:300], shown),
              time=elapsed, output=capture.take())
 emit(event="done")
 os._exit(0)
@@ -292,6 +388,90 @@ def _env() -> dict[str, str]:
             "PYTHONHASHSEED": "0"}
 
 
+# What the sandbox interpreter needs to read: its standard library and the shared libraries its extension
+# modules load. Found once by asking that interpreter (layouts differ: Debian, pyenv, conda, Docker images).
+_PROBE = r'''
+import json, os, sys, sysconfig
+dynload = os.path.join(sysconfig.get_path("platstdlib"), "lib-dynload")
+for name in sorted(os.listdir(dynload)) if os.path.isdir(dynload) else []:
+    module = name.split(".")[0]
+    if not module.startswith(("_test", "xx", "_xx", "_ctypes_test", "_tkinter")):
+        try:
+            __import__(module)
+        except BaseException:
+            pass
+maps = set()
+with open("/proc/self/maps") as f:
+    for line in f:
+        parts = line.split(None, 5)
+        if len(parts) == 6 and parts[5].startswith("/"):
+            maps.add(parts[5].strip())
+print(json.dumps({"prefix": sys.base_prefix, "exec_prefix": sys.base_exec_prefix, "executable": sys.executable,
+                  "libs": sorted({sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}),
+                  "dynload": dynload, "maps": sorted(maps)}))
+'''
+_PACKAGE_DIRS = ("site-packages", "dist-packages")
+_PACKAGE_GLOBS = ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib/python3/dist-packages",
+                  "lib64/python3*/site-packages", "local/lib/python3*/*-packages", "local/lib/python3/dist-packages")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "loongarch64": 41, "ppc64le": 203, "s390x": 217}
+
+
+def _under(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def _private_paths() -> list[str]:
+    """Paths that must never be visible to generated code even when they lie inside a tree it needs: this
+    checkout (the problems and their reference solutions), the app's environment, home, the run store."""
+    here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    paths = [here, sys.prefix, os.path.expanduser("~"), os.getcwd(), tempfile.gettempdir()]
+    db = os.environ.get("ALGODISTILL_DB")
+    if db:
+        paths.append(os.path.dirname(os.path.abspath(db)))
+    return [os.path.realpath(p) for p in paths if p]
+
+
+@lru_cache(maxsize=1)
+def _fs_plan() -> dict:
+    """What the child may see: ``read`` (Landlock allow-list), ``trees`` bound read-only into its private
+    root, with ``links`` replicated and ``hide`` covered by empty mounts; plus the pivot_root syscall."""
+    exe = sandbox_python()
+    as_user = {"user": UID_BASE, "group": UID_BASE, "extra_groups": []} if _is_root() else {}
+    try:
+        r = subprocess.run([exe, "-I", "-S", "-c", _PROBE], env=_env(), cwd="/", capture_output=True, timeout=60,
+                           **as_user)
+        info = json.loads(r.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {"read": [], "trees": [], "links": {}, "hide": [], "devices": list(DEVICES), "pivot_root": None}
+    read: list[str] = []
+    for lib in info["libs"]:
+        read += [os.path.join(lib, e) for e in sorted(os.listdir(lib)) if e not in _PACKAGE_DIRS]
+    if not any(_under(info["dynload"], lib) for lib in info["libs"]):
+        read.append(info["dynload"])
+    read += [m for m in info["maps"] if os.path.isfile(m)]
+    links, trees = {}, ["/usr"]
+    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(name):
+            links[name] = os.readlink(name)
+        elif os.path.isdir(name):
+            trees.append(name)
+    for path in [info["prefix"], info["exec_prefix"]] + [os.path.dirname(m) for m in read if os.path.isfile(m)]:
+        real = os.path.realpath(path)
+        if os.path.isdir(real) and not any(_under(real, t) for t in trees):
+            trees.append(real)
+    needed = [os.path.realpath(p) for p in read]
+    hide = set()
+    for tree in trees:
+        for pattern in _PACKAGE_GLOBS:
+            hide.update(os.path.realpath(p) for p in glob.glob(os.path.join(tree, pattern)))
+    hide.update(p for p in _private_paths() if any(_under(p, t) for t in trees))
+    # never hide what the interpreter itself needs (a checkout in / or /usr would otherwise hide the stdlib)
+    hide = sorted(h for h in hide if os.path.isdir(h) and not any(_under(n, h) for n in needed))
+    return {"read": read, "trees": trees, "links": links, "hide": hide, "devices": list(DEVICES),
+            "pivot_root": _PIVOT_ROOT.get(platform.machine())}
+
+
 _task_count = {"at": 0.0, "n": 0}
 
 
@@ -317,10 +497,14 @@ def _nproc_budget(limits: Limits) -> int:
     return _task_count["n"] + limits.max_processes + 2 * MAX_SLOTS
 
 
+class _Flood(Exception):
+    """The child wrote more on the result channel than any honest record needs."""
+
+
 class _Child:
     """One supervisor process and the result lines it writes."""
 
-    def __init__(self, job: dict, workdir: str, uid: int | None):
+    def __init__(self, job: dict, workdir: str, max_line: int):
         read_fd, write_fd = os.pipe()
         job = dict(job, fd=write_fd)
         try:
@@ -330,12 +514,13 @@ class _Child:
         finally:
             os.close(write_fd)
         self.fd = read_fd
+        self.max_line = max_line
         os.set_blocking(read_fd, False)
         self.buffer = b""
         self.eof = False
         self.selector = selectors.DefaultSelector()
         self.selector.register(read_fd, selectors.EVENT_READ)
-        threading.Thread(target=self._feed, args=(json.dumps(job).encode(),), daemon=True).start()
+        threading.Thread(target=self._feed, args=(marshal.dumps(job, 4),), daemon=True).start()
 
     def _feed(self, payload: bytes) -> None:
         try:
@@ -345,17 +530,20 @@ class _Child:
             pass
 
     def next_record(self, deadline: float) -> dict | None:
-        """The next result line, or None at EOF; raises TimeoutError after ``deadline``."""
+        """The next result line, or None at EOF; raises TimeoutError after ``deadline``, _Flood when a line
+        grows past what an honest record can be (the parent's memory is not the program's to take)."""
         while True:
             if b"\n" in self.buffer:
                 line, self.buffer = self.buffer.split(b"\n", 1)
                 try:
                     record = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError, MemoryError):
                     record = None
                 if isinstance(record, dict):
                     return record
                 return {"event": "garbage", "line": line[:200].decode("utf-8", "replace")}
+            if len(self.buffer) > self.max_line:
+                raise _Flood
             if self.eof:
                 return None
             remaining = deadline - time.monotonic()
@@ -395,12 +583,19 @@ def _describe_exit(code: int) -> str:
     return f"the process exited with status {code} before returning"
 
 
+_MODES = {True: "all", False: "none", "all": "all", "none": "none", "landlock": "landlock"}
+
+
 def run_program(code: str, entry_point: str, calls: list[list], limits: Limits = Limits(),
-                isolate: bool = True) -> ProgramResult:
-    """Define ``code`` in a sandboxed child and call ``entry_point(*args)`` for each args list in ``calls``."""
-    encoded = [json.dumps(args) for args in calls]
+                isolate: bool | str = True) -> ProgramResult:
+    """Define ``code`` in a sandboxed child and call ``entry_point(*args)`` for each args list in ``calls``.
+
+    ``isolate``: True (every layer this machine offers), False (limits and deadlines only), or "landlock"
+    (no namespaces: what a host that forbids them gets; for tests of that fallback)."""
+    encoded = json.loads(json.dumps(calls))  # what the child gets is plain JSON data, as before
     results: list[CallResult | None] = [None] * len(calls)
     outcome = ProgramResult(calls=[], children=0)
+    mode = _MODES[isolate]
     slot = _slots.take()
     uid = UID_BASE + slot if _is_root() else None
     workdir = tempfile.mkdtemp(prefix="algodistill-sbx-")
@@ -408,11 +603,11 @@ def run_program(code: str, entry_point: str, calls: list[list], limits: Limits =
         if uid is not None:
             os.chown(workdir, uid, uid)
         job = {"code": code, "entry": entry_point, "calls": encoded, "limits": asdict(limits), "uid": uid,
-               "nproc": _nproc_budget(limits), "isolate": isolate}
+               "nproc": _nproc_budget(limits), "isolate": mode, "fs": _fs_plan() if mode != "none" else {}}
         start = 0
         while start < len(calls):
             outcome.children += 1
-            start = _run_child(dict(job, start=start), workdir, uid, limits, results, outcome)
+            start = _run_child(dict(job, start=start), workdir, limits, results, outcome)
             if outcome.load_error is not None or outcome.missing_function:
                 break
     finally:
@@ -422,12 +617,11 @@ def run_program(code: str, entry_point: str, calls: list[list], limits: Limits =
     return outcome
 
 
-def _run_child(job: dict, workdir: str, uid: int | None, limits: Limits, results: list,
-               outcome: ProgramResult) -> int:
+def _run_child(job: dict, workdir: str, limits: Limits, results: list, outcome: ProgramResult) -> int:
     """Run one child from ``job['start']``; fill ``results``; return where the next child must start."""
-    child = _Child(job, workdir, uid)
+    child = _Child(job, workdir, max_line=limits.max_value_chars + 4 * limits.max_output_chars + 4096)
     current = job["start"]
-    loaded = False
+    loaded = ready = False
     deadline = time.monotonic() + limits.load_timeout_s
     try:
         while True:
@@ -443,6 +637,11 @@ def _run_child(job: dict, workdir: str, uid: int | None, limits: Limits, results
                 results[current] = CallResult(status="timeout", time_s=limits.timeout_s,
                                               error=f"no result within {limits.timeout_s:g} s")
                 return current + 1
+            except _Flood:
+                child.kill()
+                results[current] = CallResult(status="crash", error="the program flooded the result channel "
+                                              f"(more than {child.max_line} bytes in one record)")
+                return current + 1 if loaded else len(results)
             if record is None:  # EOF: the child died mid-call (or before loading)
                 how = child.kill()
                 if not loaded:
@@ -452,45 +651,82 @@ def _run_child(job: dict, workdir: str, uid: int | None, limits: Limits, results
                 results[current] = CallResult(status="crash", error=how)
                 return current + 1
             event = record.get("event")
-            if event == "ready":
-                outcome.isolation = list(record.get("isolation", []))
-            elif event == "load_error":
-                outcome.load_error = str(record.get("error"))
+            if event == "ready" and not ready:  # written before any of the program's code runs
+                ready = True
+                outcome.isolation = [str(x) for x in record.get("isolation", [])][:32]
+            elif event == "note" and not ready:
+                outcome.notes.append(str(record.get("note"))[:300])
+            elif event == "load_error" and ready and not loaded:
+                outcome.load_error = _text(record.get("error"), 2000)
                 child.kill()
                 return len(results)
-            elif event == "missing":
+            elif event == "missing" and ready and not loaded:
                 outcome.missing_function = True
                 child.kill()
                 return len(results)
-            elif event == "loaded":
+            elif event == "loaded" and ready and not loaded:
                 loaded = True
                 deadline = time.monotonic() + limits.timeout_s
-            elif event == "done":
+            elif event == "done" and loaded:
                 child.kill()
                 return len(results)
             elif event is None and loaded and record.get("i") == current:
-                results[current] = _call_result(record)
+                results[current] = _call_result(record, limits)
                 current += 1
                 deadline = time.monotonic() + limits.timeout_s
             else:  # anything else on the result channel is the program scribbling on it
                 child.kill()
                 results[current] = CallResult(status="crash", error="the program wrote to the result channel")
-                return current + 1
+                return current + 1 if loaded else len(results)
     finally:
         if child.proc.returncode is None:
             child.kill()
 
 
-def _call_result(record: dict) -> CallResult:
+def _text(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+def value_problem(value: Any, max_depth: int) -> str | None:
+    """Why a decoded value cannot be judged (nested too deep), or None. Iterative: deep values are the point."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > max_depth:
+                return f"the returned value is nested more than {max_depth} levels deep"
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return None
+
+
+def _call_result(record: dict, limits: Limits) -> CallResult:
+    """Judge one call record from the child; whatever it holds (forged, deep, huge, wrong types) concerns
+    this call alone."""
     status = record.get("status")
-    common = {"time_s": float(record.get("time") or 0.0), "output": str(record.get("output") or "")}
+    try:
+        common = {"time_s": float(record.get("time") or 0.0),
+                  "output": _text(record.get("output") or "", limits.max_output_chars + 100)}
+    except (TypeError, ValueError, OverflowError):
+        return CallResult(status="crash", error="malformed result")
     if status == "returned":
+        text = record.get("value")
+        if not isinstance(text, str) or len(text) > limits.max_value_chars:
+            return CallResult(status="unserializable", error="the returned value is larger than "
+                              f"{limits.max_value_chars} characters as JSON", **common)
         try:
-            return CallResult(status="returned", value=json.loads(record["value"]), **common)
-        except (ValueError, KeyError, TypeError):
+            value = json.loads(text)
+        except RecursionError:
+            return CallResult(status="unserializable", error=f"the returned value is nested more than "
+                              f"{limits.max_value_depth} levels deep", **common)
+        except (ValueError, MemoryError):
             return CallResult(status="crash", error="malformed result", **common)
+        problem = value_problem(value, limits.max_value_depth)
+        if problem:
+            return CallResult(status="unserializable", error=problem, **common)
+        return CallResult(status="returned", value=value, **common)
     if status in ("exception", "unserializable"):
-        return CallResult(status=status, error=str(record.get("error")), **common)
+        return CallResult(status=status, error=_text(record.get("error"), 2000), **common)
     return CallResult(status="crash", error="malformed result", **common)
 
 
@@ -508,5 +744,27 @@ def run_many(programs: Iterable[tuple[str, str, list[list]]], limits: Limits = L
 
 @lru_cache(maxsize=1)
 def isolation() -> list[str]:
-    """What this machine gives a sandboxed program (namespaces, uid), found by running a trivial one."""
+    """What this machine gives a sandboxed program (namespaces, private root, Landlock, uid), found by
+    running a trivial one."""
     return run_program("def f():\n    return 1\n", "f", [[]]).isolation
+
+
+def isolation_report(applied: Iterable[str] | None = None) -> dict:
+    """The isolation actually used, in words: ``level`` is "full" when the file system, the network and
+    other processes are all out of reach, else "partial" or "none", with a ``warning`` that says what is
+    missing. Stored with every evaluation run and shown in the app and the CLI."""
+    applied = list(isolation() if applied is None else applied)
+    have = set(applied)
+    missing = []
+    if not have & {"root", "landlock"}:
+        missing.append("file system (generated code can read this user's files, the checkout and the "
+                       "reference solutions included, and write wherever this user can)")
+    if not have & {"network", "landlock-net"}:
+        missing.append("network")
+    if not have & {"pid", "uid", "landlock-scope"}:
+        missing.append("other processes (signals, /proc)")
+    level = "full" if not missing else "none" if len(missing) == 3 else "partial"
+    warning = None if not missing else (
+        "sandbox isolation is " + level + ": no " + "; no ".join(missing) + ". This host allows neither "
+        "namespaces nor Landlock for that; run untrusted completions on a host that does (see README, Sandbox)")
+    return {"level": level, "applied": applied, "missing": missing, "warning": warning}
