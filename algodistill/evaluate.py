@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -261,56 +262,129 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
     passes = [(run_id, True)] + ([(base_run, False)] if base_run is not None else [])
     instances = settings.instances()
     todo = {rid: [i for i in instances if (*i.key, 0) not in store.done_keys(rid)] for rid, _ in passes}  # sample 0
-    total, done = len(instances) * len(passes), len(instances) * len(passes) - sum(map(len, todo.values()))
-    for rid, _ in passes:
-        store.mark_started(rid)
-        store.update_run(rid, message="loading model", progress=done / total if total else 0.0)
-    results, current, began = {}, run_id, (time.time(), done)
+    total = len(instances) * len(passes)
+    tracker = _Progress(store, [rid for rid, _ in passes], len(instances),
+                        {rid: len(instances) - len(todo[rid]) for rid, _ in passes})
+    store.mark_started(run_id)
+    for rid in tracker.ids[1:]:  # waits for the adapter pass, tied to this process so a crash shows
+        store.update_run(rid, status="queued", error=None, finished=None)
+        store.attach_process(rid)
+    tracker.write()
+    results, current = {}, run_id
+
+    def judge(rid: int, items: list[tuple[Instance, str]], extras: list[dict]) -> None:
+        tracker.judged(rid, score_and_store(store, rid, items, settings.limits(), extras=extras))
+
     try:
         generator = Generator(settings.model, settings.adapter, device=settings.device, backend=settings.backend,
                               log=log)
         with ThreadPoolExecutor(1) as verifier:  # verification of batch k overlaps generation of batch k+1
             for rid, with_adapter in passes:
                 current, pending, stopped = rid, [], False
+                if rid != run_id:
+                    store.mark_started(rid)
+                tracker.begin(rid)
                 with (contextlib.nullcontext() if with_adapter else generator.base_model()):
                     items = todo[rid]
                     for batch in generator.generate([i.prompt for i in items], settings.max_new_tokens,
                                                     settings.batch_size):
                         pending.append(verifier.submit(
-                            score_and_store, store, rid, [(items[g.index], g.text) for g in batch],
-                            settings.limits(), extras=[{"gen_time": g.seconds, "tokens": g.tokens, "cut_off": int(g.cut_off)}
-                                    for g in batch]))
-                        done += len(batch)
-                        _progress_row(store, rid, done, total, began)
+                            judge, rid, [(items[g.index], g.text) for g in batch],
+                            [{"gen_time": g.seconds, "tokens": g.tokens, "cut_off": int(g.cut_off)} for g in batch]))
+                        tracker.generated(rid, len(batch))
                         if progress:
-                            progress(done, total)
-                        if should_stop and should_stop():
+                            progress(sum(tracker.gen.values()), total)
+                        if (should_stop and should_stop()) or store.stop_requested(rid):  # Stop on either run
                             stopped = True
                             break
                 for future in pending:
                     future.result()
                 if stopped:
-                    for r, _ in passes:
+                    for r in tracker.ids:
                         if r not in results:
-                            store.finish_run(r, "stopped", error="stopped on request; run it again to resume")
+                            tracker.finish(r, "stopped", error="stopped on request; run it again to resume")
                     return results
                 summary = summarize(store.samples(rid))
-                store.finish_run(rid, "completed", summary=summary)
+                tracker.finish(rid, "completed", summary=summary)
                 results[rid] = summary
     except BaseException as exc:
         message = OOM_HINT if "out of memory" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
         status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
-        for rid, _ in passes:
+        for rid in tracker.ids:
             if rid not in results:
-                store.finish_run(rid, status, error=message if rid == current or status == "failed" else None)
+                tracker.finish(rid, status, error=message if rid == current or status == "failed" else None)
         raise
     return results
 
 
-def _progress_row(store: Store, run_id: int, done: int, total: int, began: tuple[float, int]) -> None:
-    rate = (done - began[1]) / max(time.time() - began[0], 1e-9)
-    store.update_run(run_id, progress=done / total, eta=(total - done) / rate if rate else None,
-                     message=f"generated {done}/{total}")
+class _Progress:
+    """Each run's counts (generated, judged and solved, of its total) and ETA, written to its run row as they
+    change, so the app shows both runs of a comparison: the one generating, and the one waiting its turn.
+    The generation loop reports batches and the verifier thread reports verdicts, hence the lock."""
+
+    def __init__(self, store: Store, ids: list[int], total: int, done: dict[int, int]):
+        self.store, self.ids, self.total = store, ids, total
+        self.gen, self.judge_count = dict(done), dict(done)
+        self.solved = {rid: sum(s["status"] == "passed" and not s.get("sample") for s in store.samples(rid))
+                       for rid in ids}
+        self.current: int | None = None  # None: loading the model
+        self.finished: set[int] = set()
+        self.lock = threading.RLock()
+        self.began: float | None = None  # when generation began (the rate leaves out model loading)
+        self.generated_since = 0
+
+    def begin(self, rid: int) -> None:
+        with self.lock:
+            self.current = rid
+            self.began = self.began or time.time()
+            self.write()
+
+    def generated(self, rid: int, n: int) -> None:
+        with self.lock:
+            self.gen[rid] += n
+            self.generated_since += n
+            self.write()
+
+    def judged(self, rid: int, rows: list[dict]) -> None:
+        with self.lock:
+            self.judge_count[rid] += len(rows)
+            self.solved[rid] += sum(r["status"] == "passed" for r in rows)
+            self.write()
+
+    def counts(self, rid: int) -> str:
+        return f"{self.judge_count[rid]}/{self.total} judged, {self.solved[rid]} solved"
+
+    def write(self) -> None:
+        with self.lock:
+            elapsed = time.time() - self.began if self.began else 0.0
+            rate = self.generated_since / elapsed if self.generated_since and elapsed > 0 else None
+            ahead = 0.0  # seconds until a waiting run's turn
+            for rid in self.ids:
+                if rid in self.finished:
+                    continue
+                left = self.total - self.gen[rid]
+                eta = ahead + left / rate if rate else None
+                if self.current is None and rid == self.ids[0]:
+                    message = "loading the model" + (f" (resuming: {self.counts(rid)})" if self.gen[rid] else "")
+                elif rid == self.current:
+                    message = f"{self.gen[rid]}/{self.total} generated, {self.counts(rid)}"
+                    if not left:
+                        message += "; judging the last answers"
+                else:
+                    message = f"waiting for the adapter pass (run #{self.ids[0]}) to finish"
+                self.store.update_run(rid, progress=self.judge_count[rid] / self.total if self.total else 0.0,
+                                      eta=eta, message=message)
+                ahead = eta or 0.0
+
+    def finish(self, rid: int, status: str, error: str | None = None, summary: dict | None = None) -> None:
+        """The final word on a run: its message says how it ended, never a stale progress line."""
+        with self.lock:
+            self.finished.add(rid)
+            message = {"completed": f"completed: {self.counts(rid)}",
+                       "stopped": f"stopped: {self.counts(rid)}; run it again to resume",
+                       }.get(status, f"{status} after {self.counts(rid)}")
+            self.store.update_run(rid, progress=self.judge_count[rid] / self.total if self.total else 0.0, eta=None)
+            self.store.finish_run(rid, status, error=error, summary=summary, message=message)
 
 
 def compare(a: list[dict], b: list[dict]) -> dict:

@@ -674,6 +674,10 @@ def _run_child(job: dict, workdir: str, limits: Limits, results: list, outcome: 
                 results[current] = _call_result(record, limits)
                 current += 1
                 deadline = time.monotonic() + limits.timeout_s
+            elif event is None and loaded and type(record.get("i")) is int and 0 <= record["i"] < current:
+                # a second record for a call already judged: one of the two was forged by the program
+                results[record["i"]] = CallResult(status="crash", error="the program wrote a result record of "
+                                                  "its own on the result channel")
             else:  # anything else on the result channel is the program scribbling on it
                 child.kill()
                 results[current] = CallResult(status="crash", error="the program wrote to the result channel")
@@ -750,21 +754,26 @@ def isolation() -> list[str]:
 
 
 def isolation_report(applied: Iterable[str] | None = None) -> dict:
-    """The isolation actually used, in words: ``level`` is "full" when the file system, the network and
-    other processes are all out of reach, else "partial" or "none", with a ``warning`` that says what is
-    missing. Stored with every evaluation run and shown in the app and the CLI."""
+    """The isolation actually used, in words: ``level`` is "full" (private root, no network, other processes
+    out of reach), "partial" (some layers missing: ``gaps`` says which) or "none"; ``warning`` is what the
+    app and the CLI show when it is not full. Stored with every evaluation run."""
     applied = list(isolation() if applied is None else applied)
     have = set(applied)
-    missing = []
-    if not have & {"root", "landlock"}:
-        missing.append("file system (generated code can read this user's files, the checkout and the "
-                       "reference solutions included, and write wherever this user can)")
-    if not have & {"network", "landlock-net"}:
-        missing.append("network")
+    gaps = []
+    if "root" not in have:
+        gaps.append("no private file system: Landlock keeps files unreadable and unwritable, but paths can be "
+                    "probed for existence" if "landlock" in have else
+                    "no file-system confinement: generated code can read what this user can (the checkout and "
+                    "its reference solutions included) and write wherever this user can")
+    if "network" not in have:
+        gaps.append("no network namespace: Landlock blocks TCP, not UDP" if "landlock-net" in have else
+                    "no network confinement")
     if not have & {"pid", "uid", "landlock-scope"}:
-        missing.append("other processes (signals, /proc)")
-    level = "full" if not missing else "none" if len(missing) == 3 else "partial"
-    warning = None if not missing else (
-        "sandbox isolation is " + level + ": no " + "; no ".join(missing) + ". This host allows neither "
-        "namespaces nor Landlock for that; run untrusted completions on a host that does (see README, Sandbox)")
-    return {"level": level, "applied": applied, "missing": missing, "warning": warning}
+        gaps.append("other processes of this user can be signalled")
+    confined = bool(have & {"root", "landlock"})
+    level = "full" if not gaps else "partial" if confined else "none"
+    warning = None if not gaps else (
+        f"sandbox isolation is {level} on this host ({'; '.join(gaps)}). Namespaces "
+        f"{'work' if 'mount' in have else 'are not available'} here, Landlock "
+        f"{'works' if 'landlock' in have else 'is not available'}; see the README's Sandbox section")
+    return {"level": level, "applied": applied, "gaps": gaps, "warning": warning}

@@ -17,14 +17,13 @@ the file is still processed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
 from .sandbox import Limits
-from .verify import verify_many
+from .verify import parse_json_line, verify_many
 
 BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "traces" / "reference.jsonl"
 REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
@@ -53,10 +52,7 @@ class TraceCheck:
 
 def parse_line(line: str) -> dict:
     """A validated trace record, or ValueError saying exactly what is wrong."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    record = parse_json_line(line)
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     for key, kind in REQUIRED.items():

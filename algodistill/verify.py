@@ -12,6 +12,7 @@ int, and the child never sees an expected value.
 from __future__ import annotations
 
 import ast
+import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,11 @@ from .sandbox import CallResult, Limits, ProgramResult, run_many
 FAILURE_KINDS = ("no_code", "syntax_error", "missing_function", "exception", "wrong_answer", "timeout", "crash")
 TEST_STATUSES = ("pass", "wrong_answer", "exception", "timeout", "crash", "not_run")
 _SEVERITY = ("timeout", "crash", "exception", "wrong_answer")  # which failure names a mixed verdict
+
+MAX_COMPLETION_CHARS = 100_000  # a 1024-token answer is ~5,000; longer is not an answer but an attack
+MAX_LINE_CHARS = 2_000_000  # one JSONL line (a trace or a completion record)
+MAX_STORED_VALUE_CHARS = 10_000  # of one test's actual value as JSON, in runs.db
+_MAX_PREFIX_TRIES = 200  # cut points tried when the end of a block does not parse
 
 _FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+#.-]*)\s*$")
 _CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@)")
@@ -110,15 +116,19 @@ def _parse_prefix(code: str) -> tuple[str | None, str | None, bool]:
         return code, None, False
     except SyntaxError as exc:
         error = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+        first_bad = exc.lineno or 0
     lines = code.splitlines()
-    for cut in range(len(lines) - 1, 0, -1):
-        if lines[cut] and not lines[cut][0].isspace():  # only cut between top-level statements
-            prefix = "\n".join(lines[:cut])
-            try:
-                ast.parse(prefix)
-                return prefix, error, True
-            except SyntaxError:
-                continue
+    # cut only between top-level statements, from the failing line upwards (trailing prose is usually
+    # where the error is), and a bounded number of times: parsing is not free and the text is untrusted
+    last = min(len(lines) - 1, first_bad - 1) if first_bad > 0 else len(lines) - 1
+    cuts = [cut for cut in range(last, 0, -1) if lines[cut] and not lines[cut][0].isspace()]
+    for cut in cuts[:_MAX_PREFIX_TRIES]:
+        prefix = "\n".join(lines[:cut])
+        try:
+            ast.parse(prefix)
+            return prefix, error, True
+        except SyntaxError:
+            continue
     return None, error, False
 
 
@@ -130,6 +140,17 @@ def extract_code(completion: str, entry_point: str) -> Extraction:
     """Find the program in a raw completion and sanitize it."""
     if not isinstance(completion, str) or not completion.strip():
         return Extraction(None, "no_code", ["empty completion"])
+    if len(completion) > MAX_COMPLETION_CHARS:
+        return Extraction(None, "no_code", [f"the completion is {len(completion):,} characters; longer than "
+                                            f"{MAX_COMPLETION_CHARS:,} is not judged"])
+    try:
+        return _extract(completion, entry_point)
+    except (RecursionError, MemoryError, ValueError) as exc:  # thousands of nested brackets, NUL bytes
+        return Extraction(None, "syntax_error", [f"the code cannot be parsed ({type(exc).__name__})"],
+                          f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _extract(completion: str, entry_point: str) -> Extraction:
     blocks, notes = _blocks(completion)
     if not blocks:
         lines = completion.splitlines()
@@ -222,11 +243,22 @@ def same(actual: Any, expected: Any) -> bool:
     return type(actual) is type(expected) and actual == expected
 
 
+def stored_value(value: Any) -> tuple[Any, str | None]:
+    """What runs.db keeps of an actual value: the value itself, or, past MAX_STORED_VALUE_CHARS as JSON, the
+    start of its JSON text and a note (the verdict was reached on the whole value)."""
+    text = json.dumps(value)
+    if len(text) <= MAX_STORED_VALUE_CHARS:
+        return value, None
+    return (text[:2000] + " ...", f"the returned value is {len(text):,} characters as JSON; only its first 2,000 "
+            "are kept (the comparison used all of it)")
+
+
 def _outcome(test, call: CallResult) -> TestOutcome:
     common = {"args": test.args, "expected": test.expected, "time_s": call.time_s, "output": call.output}
     if call.status == "returned":
         ok = same(call.value, test.expected)
-        return TestOutcome(status="pass" if ok else "wrong_answer", actual=call.value, **common)
+        actual, note = stored_value(call.value)
+        return TestOutcome(status="pass" if ok else "wrong_answer", actual=actual, error=note, **common)
     if call.status == "unserializable":
         return TestOutcome(status="wrong_answer", error=call.error, **common)
     return TestOutcome(status=call.status, error=call.error, **common)
@@ -265,7 +297,29 @@ def verify_many(items: Iterable[tuple[Instance, str]], limits: Limits = Limits()
     runs = run_many([(extractions[k].code, items[k][0].entry_point, [t.args for t in items[k][0].tests])
                      for k in runnable], limits=limits, workers=workers)
     by_index = dict(zip(runnable, runs))
-    return [_judge(inst, extractions[k], by_index.get(k)) for k, (inst, _) in enumerate(items)]
+    return [_judge_safely(inst, extractions[k], by_index.get(k)) for k, (inst, _) in enumerate(items)]
+
+
+def _judge_safely(instance: Instance, extraction: Extraction, run: ProgramResult | None) -> Verdict:
+    """One sample's verdict; nothing about one sample may cost the others theirs."""
+    try:
+        return _judge(instance, extraction, run)
+    except Exception as exc:  # noqa: BLE001 - e.g. a value that defeats comparison
+        error = f"could not judge this sample: {type(exc).__name__}: {str(exc)[:200]}"
+        return Verdict("crash", 0, len(instance.tests), extraction.code, _not_run(instance, "crash", error),
+                       extraction.notes, error)
+
+
+def parse_json_line(line: str) -> Any:
+    """One JSONL line (trace or completion record), or ValueError saying what is wrong with it."""
+    if len(line) > MAX_LINE_CHARS:
+        raise ValueError(f"line is {len(line):,} characters; the limit is {MAX_LINE_CHARS:,}")
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
 
 
 def verify(instance: Instance, completion: str, limits: Limits = Limits()) -> Verdict:

@@ -159,3 +159,35 @@ def test_unreachable_hub_fails_fast_without_retries(monkeypatch):
     with pytest.raises(ModelUnavailable, match="cannot be reached.*offline"):
         models.materialize("someone/not-cached-model-xyz")
     assert time.time() - began < 10
+
+
+def test_both_runs_report_progress_per_batch_and_end_with_a_final_message(store, tiny_model_dir, monkeypatch):
+    settings = EvalSettings(model=tiny_model_dir, **GRID)  # batch size 0: automatic, 2 prompts a batch on CPU
+    run = store.create_run("eval", vars(settings))
+    base = store.create_run("eval", vars(settings), parent=run)
+    seen, update = [], store.update_run
+
+    def spy(rid, **fields):  # every progress line written, in order
+        if "message" in fields:
+            seen.append((rid, fields))
+        update(rid, **fields)
+
+    monkeypatch.setattr(store, "update_run", spy)
+    results = evaluate_model(store, run, settings, base_run=base, log=lambda m: None)
+    for rid in (run, base):
+        lines = [f for r, f in seen if r == rid]
+        generated = [f["message"].split()[0] for f in lines if "generated" in f["message"]]
+        assert list(dict.fromkeys(generated)) == ["0/6", "2/6", "4/6", "6/6"]  # one step per batch of 2
+        progress = [f["progress"] for f in lines if f.get("progress") is not None]
+        assert progress == sorted(progress) and any(0 < p < 1 for p in progress)  # advances as verdicts arrive
+        assert any(f.get("eta") for f in lines if "generated" in f["message"])
+        row = store.get_run(rid)
+        assert row["status"] == "completed" and row["progress"] == 1.0
+        assert row["message"] == f"completed: 6/6 judged, {results[rid]['solved']} solved"
+    assert seen[0] == (run, seen[0][1]) and seen[0][1]["message"] == "loading the model"
+    adapter_done = next(i for i, (r, f) in enumerate(seen) if r == run and f["message"].startswith("completed"))
+    base_starts = next(i for i, (r, f) in enumerate(seen) if r == base and "generated" in f["message"])
+    waiting = [f for r, f in seen[:adapter_done] if r == base]
+    assert base_starts > adapter_done and waiting and all(
+        f["message"] == f"waiting for the adapter pass (run #{run}) to finish" and f["progress"] == 0 for f in waiting)
+    assert any(f.get("eta") for f in waiting)  # it says when its turn will be over, too

@@ -1,14 +1,20 @@
 """Adversarial sandbox tests: one hostile property each. Every test can fail if the protection breaks."""
 
 import os
+import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from algodistill.sandbox import Limits, run_many, run_program
+from algodistill.problems import make_instance
+from algodistill.sandbox import Limits, isolation_report, run_many, run_program
+from algodistill.verify import fenced, same, verify_many
 
 FAST = Limits(timeout_s=1.0, load_timeout_s=5.0, cpu_s=5)
 
@@ -115,11 +121,20 @@ def test_os_exit_is_a_crash_and_next_call_runs_in_a_new_child():
     assert r.children == 2
 
 
-def test_killing_its_parent_does_not_touch_the_evaluator():
-    code = "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 1\n"
-    r = one(code)
-    assert r.calls[0].status in ("returned", "crash", "exception")
-    assert os.getpid() > 0  # we are still here; and the evaluator was never the target:
+def test_killing_its_parent_or_signalling_the_evaluator_cannot_touch_the_evaluator():
+    code = ("import os, signal\n"
+            "def f(x, evaluator):\n"
+            "    if x == 0:\n"
+            "        os.kill(os.getppid(), signal.SIGKILL)\n"
+            "    try:\n"
+            "        os.kill(evaluator, 0)\n"
+            "        return 'evaluator reachable'\n"
+            "    except OSError as exc:\n"
+            "        return type(exc).__name__\n")
+    r = run_program(code, "f", [[0, os.getpid()], [1, os.getpid()]], limits=FAST)
+    # its parent is a throwaway supervisor (or, in a PID namespace, nobody): the kill costs at most this call
+    assert r.calls[0].status in ("returned", "crash")
+    assert r.calls[1].status == "returned" and r.calls[1].value in ("ProcessLookupError", "PermissionError")
     r2 = one("import os\ndef f():\n    return os.getppid()\n")
     assert r2.calls[0].value != os.getpid()
 
@@ -265,3 +280,208 @@ def test_without_namespaces_results_and_deadlines_still_hold():
     assert [c.status for c in r.calls] == ["returned", "timeout", "returned"]
     assert [r.calls[0].value, r.calls[2].value] == [6, 12]
     assert not {"network", "pid", "mount"} & set(r.isolation)
+
+
+# ------------------------------------------------------------------------------------------ file system
+# Isolation modes: "all" (this machine's full set: namespaces + private root + Landlock) and "landlock" (what a
+# host without namespaces gets). Each attack must fail in both; the unconfined run shows the attack is real.
+
+def _landlock_available() -> bool:
+    return "landlock" in run_program("def f():\n    return 1\n", "f", [[]], isolate="landlock").isolation
+
+
+MODES = [pytest.param(True, id="all"),
+         pytest.param("landlock", id="landlock-only",
+                      marks=pytest.mark.skipif(not _landlock_available(), reason="no Landlock in this kernel"))]
+
+WRITER = ("import os\n"
+          "def f(paths):\n"
+          "    done = []\n"
+          "    for p in paths:\n"
+          "        try:\n"
+          "            with open(p, 'w') as fh:\n"
+          "                fh.write('x')\n"
+          "            os.chmod(p, 0o4755)\n"
+          "            done.append(p)\n"
+          "        except OSError:\n"
+          "            pass\n"
+          "    return done\n")
+
+
+@pytest.fixture
+def world_writable_dir():
+    path = tempfile.mkdtemp(prefix="algodistill-ww-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
+    os.chmod(path, 0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("isolate", MODES)
+def test_world_writable_host_paths_stay_untouched(isolate, world_writable_dir):
+    name = f"algodistill-pwned-{os.getpid()}"
+    targets = [os.path.join(d, name) for d in ("/run/lock", "/var/tmp", "/dev/shm", "/tmp", world_writable_dir)
+               if os.path.isdir(d)]
+    try:
+        r = run_program(WRITER, "f", [[targets]], limits=FAST, isolate=isolate)
+        assert r.calls[0].status == "returned"
+        assert [t for t in targets if os.path.exists(t)] == []
+    finally:
+        for t in targets:
+            if os.path.exists(t):
+                os.remove(t)
+
+
+def test_the_same_writes_succeed_unconfined(world_writable_dir):
+    # the attack above is real: without isolation the program does write (and set a setuid bit) on the host
+    target = os.path.join(world_writable_dir, "pwned")
+    r = run_program(WRITER, "f", [[[target]]], limits=FAST, isolate=False)
+    assert r.calls[0].value == [target] and os.stat(target).st_mode & 0o4000
+
+
+def test_its_temp_dir_is_writable_but_capped_in_total():
+    code = ("def f():\n"
+            "    written = 0\n"
+            "    try:\n"
+            "        for i in range(1000):\n"
+            "            with open('file%d' % i, 'wb') as fh:\n"
+            "                fh.write(b'x' * (1 << 20))\n"
+            "            written += 1\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    return written\n")
+    r = one(code, limits=Limits(timeout_s=10, cpu_s=10))
+    if "tmp-cap" not in r.isolation:
+        pytest.skip("no private root on this host (no namespaces): its temp dir is not writable at all")
+    assert r.calls[0].status == "returned"
+    assert 1 <= r.calls[0].value <= Limits().tmp_mb
+
+
+@pytest.fixture(scope="module")
+def world_readable_checkout():
+    """A copy of the package in a world-readable place, as a non-root user's clone or a Space has it."""
+    base = tempfile.mkdtemp(prefix="algodistill-checkout-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
+    os.chmod(base, 0o755)
+    shutil.copytree(Path(__file__).resolve().parent.parent / "algodistill", os.path.join(base, "algodistill"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for root, dirs, files in os.walk(base):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _code(instance, checkout: str) -> str:
+    """The attack: put the checkout on sys.path, build the same instance, run its reference solution."""
+    return (f"import sys\n"
+            f"sys.path.insert(0, {checkout!r})\n"
+            f"def {instance.entry_point}(*args):\n"
+            f"    from algodistill.problems import make_instance\n"
+            f"    solution = {{}}\n"
+            f"    exec(make_instance({instance.problem!r}, {instance.difficulty}, {instance.seed}, "
+            f"{instance.index}).reference, solution)\n"
+            f"    return solution[{instance.entry_point!r}](*args)\n")
+
+
+def test_the_grader_attack_is_real_when_unconfined(world_readable_checkout):
+    instance = make_instance("rpn", 5, 999, 0)
+    r = run_program(_code(instance, world_readable_checkout), instance.entry_point, [t.args for t in instance.tests],
+                    limits=Limits(timeout_s=10), isolate=False)
+    assert [same(c.value, t.expected) for c, t in zip(r.calls, instance.tests)] == [True] * len(instance.tests)
+
+
+def test_the_verifier_fails_the_grader_attack(world_readable_checkout):
+    instance = make_instance("rpn", 5, 999, 0)
+    verdict = verify_many([(instance, fenced(_code(instance, world_readable_checkout)))],
+                          limits=Limits(timeout_s=10))[0]
+    assert verdict.passed == 0 and verdict.status == "exception"
+
+
+@pytest.mark.parametrize("isolate", MODES)
+def test_code_under_test_cannot_read_or_import_the_checkout(isolate, world_readable_checkout):
+    instance = make_instance("two_sum", 3, 999, 0)
+    r = run_program(_code(instance, world_readable_checkout), instance.entry_point, [t.args for t in instance.tests],
+                    limits=Limits(timeout_s=10), isolate=isolate)
+    assert r.load_error is None
+    assert [c.status for c in r.calls] == ["exception"] * len(instance.tests)
+    assert all("algodistill" in c.error for c in r.calls)  # ModuleNotFoundError / PermissionError, per call
+
+
+@pytest.mark.parametrize("isolate", MODES)
+def test_only_the_standard_library_is_visible(isolate):
+    here = str(Path(__file__).resolve().parent.parent)
+    code = ("import os, sys\n"
+            "def f(paths):\n"
+            "    seen = []\n"
+            "    for p in paths:\n"
+            "        try:\n"
+            "            if os.path.isdir(p):\n"
+            "                os.listdir(p)\n"
+            "            else:\n"
+            "                open(p, 'rb').read(1)\n"
+            "            seen.append(p)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    import json, collections, decimal, fractions, heapq, re\n"  # the stdlib still works
+            "    return seen\n")
+    private = [here, os.path.join(here, "algodistill", "problems", "rpn.py"), sys.prefix, os.path.expanduser("~"),
+               "/etc/passwd", "/proc/1/environ"] + [p for p in sys.path if "-packages" in p]
+    r = run_program(code, "f", [[private]], limits=Limits(timeout_s=10), isolate=isolate)
+    assert r.calls[0].status == "returned", r.calls[0].error
+    assert r.calls[0].value == []
+
+
+# ------------------------------------------------------------------------------------------ the result channel
+
+def test_a_deeply_nested_value_fails_that_test_alone():
+    code = ("import sys\n"
+            "sys.setrecursionlimit(100000)\n"
+            "def f(x):\n"
+            "    if x == 0:\n"
+            "        value = []\n"
+            "        for _ in range(2900):\n"
+            "            value = [value]\n"
+            "        return value\n"
+            "    return x\n")
+    r = run_program(code, "f", [[0], [1]], limits=FAST)
+    assert r.calls[0].status == "unserializable" and "nested" in r.calls[0].error
+    assert r.calls[1].status == "returned" and r.calls[1].value == 1
+
+
+FORGERIES = {
+    "deep value": b'{"i": 0, "status": "returned", "value": "' + b"[" * 5000 + b"]" * 5000 + b'"}\n',
+    "deep record": b"[" * 100000 + b"]" * 100000 + b"\n",
+    "not json": b"\xff\xfe garbage\n",
+    "wrong types": b'{"i": 0, "status": "returned", "value": 7, "time": "soon", "output": [1]}\n',
+    "no line end": b"x" * 3_000_000,
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES.values(), ids=list(FORGERIES))
+def test_anything_forged_on_the_result_channel_concerns_one_call(forgery):
+    code = ("import os, sys\n"
+            "def f(x):\n"
+            "    if x == 0:\n"
+            f"        data = {forgery!r}\n"
+            "        fd = sys.modules['__main__'].out\n"
+            "        while data:\n"
+            "            data = data[os.write(fd, data):]\n"
+            "    return x + 1\n")
+    r = run_program(code, "f", [[0], [1]], limits=FAST)
+    assert r.calls[0].status in ("crash", "unserializable")
+    assert r.calls[0].value is None and r.calls[0].error
+    assert r.calls[1].status == "returned" and r.calls[1].value == 2
+
+
+def test_a_huge_value_is_refused_with_a_message():
+    r = one("def f():\n    return 'x' * 3_000_000\n")
+    assert r.calls[0].status == "unserializable" and "too large" in r.calls[0].error
+
+
+def test_isolation_report_says_what_is_missing():
+    assert isolation_report(["network", "pid", "mount", "root", "uid", "landlock"])["level"] == "full"
+    weak = isolation_report(["uid"])
+    assert weak["level"] == "none" and "checkout" in weak["warning"]
+    partial = isolation_report(["uid", "landlock", "landlock-net", "landlock-scope"])
+    assert partial["level"] == "partial" and "UDP" in partial["warning"]

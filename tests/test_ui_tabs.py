@@ -49,9 +49,10 @@ def test_train_start_refuses_impossible_settings_in_plain_words(db):
 
 def test_uploaded_traces_are_kept_next_to_the_store(db, tmp_path):
     upload = tmp_path / "mine.jsonl"
-    upload.write_text('{"a": 1}\n')
+    line = common.BUNDLED.read_text().splitlines(keepends=True)[0]
+    upload.write_text(line)
     kept = train_tab.keep_upload(str(upload))
-    assert kept != str(upload) and open(kept).read() == '{"a": 1}\n'
+    assert kept != str(upload) and open(kept).read() == line
     assert train_tab.keep_upload(str(upload)) == kept  # same content, same file
 
 
@@ -152,3 +153,28 @@ def test_inspect_lists_each_sample_and_pairs_a_with_b_by_sample_number(db):
     assert [r[7] for r in rows] == ["wrong_answer", "passed"]  # B's verdict on the same sample number
     prompt, ha, raw_a, code_a, tests_a, hb, raw_b, code_b, tests_b = inspect_tab.sample_detail(a, b, rows[1])
     assert "sample 1" in prompt and "return 0" in code_a and "return 0" not in code_b
+
+
+def test_eval_status_shows_both_runs_of_a_comparison_from_the_store(db):
+    from algodistill.evaluate import EvalSettings, create_eval_runs
+    settings = EvalSettings(model="m", adapter="/tmp/adapter", problems=["rpn"], difficulties=[1, 5, 7, 10])
+    run, base = create_eval_runs(db, settings, compare_base=True)
+    db.mark_started(run)
+    db.update_run(run, progress=0.5, eta=30, message="4/4 generated, 2/4 judged, 1 solved")
+    db.attach_process(base)
+    db.update_run(base, progress=0.0, eta=90, message=f"waiting for the adapter pass (run #{run}) to finish")
+    for followed in (run, base, None):  # either run of the pair, or none followed: the active one
+        text = eval_tab.run_status(followed)
+        adapter_part, base_part = text.split(f"**Run #{base}**")
+        assert f"**Run #{run}**" in adapter_part and "running" in adapter_part and "50%" in adapter_part
+        assert "2/4 judged" in adapter_part and "30s left" in adapter_part
+        assert "queued" in base_part and "waiting for the adapter pass" in base_part and "1m 30s left" in base_part
+    db.finish_run(run, "completed", message="completed: 4/4 judged, 3 solved")
+    db.mark_started(base)
+    db.update_run(base, progress=0.25, message="2/4 generated, 1/4 judged, 0 solved")
+    adapter_part, base_part = eval_tab.run_status(run).split(f"**Run #{base}**")
+    assert "completed: 4/4 judged, 3 solved" in adapter_part and "generated" not in adapter_part
+    assert "25%" in base_part and "1/4 judged" in base_part
+    db.update_run(base, pid=None, status="queued")  # Stop goes to the run being worked on, not the finished one
+    assert eval_tab.stop(run) == f"run {base} stopped before it started"
+    assert eval_tab.run_status(None) == "No evaluation running."

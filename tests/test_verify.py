@@ -114,3 +114,22 @@ def test_class_based_solution_is_missing_function():
     code = "class Solution:\n    def two_sum(self, nums, target):\n        return [0, 1]\n"
     assert extract_code(fenced(code), "two_sum").status in ("missing_function", "ok")
     assert verify(TWO_SUM, fenced(code)).status == "missing_function"
+
+
+def test_an_over_long_completion_is_refused_not_parsed():
+    inst = make_instance("rpn", 1, 999, 0)
+    verdict = verify(inst, fenced(inst.reference) + "\n" + "x" * 200_000)
+    assert verdict.status == "no_code" and "not judged" in verdict.notes[0]
+
+
+def test_deeply_nested_code_is_a_syntax_error_not_a_crash():
+    inst = make_instance("rpn", 1, 999, 0)
+    verdict = verify(inst, fenced(f"def {inst.entry_point}(tokens):\n    return " + "(" * 5000 + "1" + ")" * 5000))
+    assert verdict.status == "syntax_error" and verdict.passed == 0
+
+
+def test_long_trailing_garbage_is_trimmed_at_the_failing_line():
+    inst = make_instance("rpn", 1, 999, 0)
+    garbage = "".join(f"oops {k} ?\n" for k in range(3000))  # 3000 top-level cut points, none parses
+    verdict = verify(inst, f"```python\n{inst.reference}\n{garbage}```")
+    assert verdict.solved and any("dropped unparseable text" in n for n in verdict.notes)

@@ -106,7 +106,7 @@ def status_markdown(run: dict | None) -> str:
         bar = "█" * int(progress * 20) + "░" * (20 - int(progress * 20))
         eta = f", about {duration(run.get('eta'))} left" if run.get("eta") else ""
         parts.append(f"`{bar}` {progress:.0%}{eta}")
-        if run.get("started"):
+        if run["status"] == "running" and run.get("started"):  # a queued run's start time is an older attempt's
             parts.append(f"running for {duration(time.time() - run['started'])}")
     if run.get("message"):
         parts.append(f"{run['message']}")

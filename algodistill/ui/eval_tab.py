@@ -1,7 +1,9 @@
 """Eval tab: launch the grid as a job; heatmap, per-type and per-difficulty bars, two evaluations compared.
 
 The heatmap's hover shows tests passed per cell; the table under it is the same grid as clickable cells:
-selecting one opens its samples in the Inspect tab.
+selecting one opens its samples in the Inspect tab. One status block, read from the store every few
+seconds, shows each run of the followed evaluation (the adapter run and its base-model twin) with its own
+counts and ETA; the view and the run lists are redrawn when the store says something changed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from .. import jobs
 from ..evaluate import EvalSettings, compare, summarize
 from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
+from ..store import ACTIVE
 from .common import parse_run, run_choices, status_markdown, store
 from .train_tab import model_choices
 
@@ -41,6 +44,41 @@ def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_t
         return f"⚠️ Not started: {exc}", None
     extra = f" and #{ids[1]} (base model, same problems)" if len(ids) > 1 else ""
     return f"Started evaluation #{ids[0]}{extra}.", ids[0]
+
+
+def run_group(run_id) -> list[dict]:
+    """An evaluation and the runs started with it (its base-model twin), whichever of them ``run_id`` is."""
+    s = store()
+    run = s.get_run(parse_run(run_id))
+    head = s.get_run(run["parent"]) if run.get("parent") else run
+    return [head] + [r for r in s.children(head["id"]) if r["kind"] == "eval"]
+
+
+def followed(run_id) -> int | None:
+    """The evaluation the status block follows: the one launched from this page, else the newest active one."""
+    if parse_run(run_id) is not None:
+        return parse_run(run_id)
+    busy = [r for r in store().runs(kind="eval") if r["status"] in ACTIVE]
+    return busy[0]["id"] if busy else None
+
+
+def stop(run_id) -> str:
+    """Stop the followed evaluation: the run of its group being worked on (the process watches both)."""
+    run_id = followed(run_id)
+    group = run_group(run_id) if run_id is not None else []
+    busy = [r for r in group if r["status"] == "running"] + [r for r in group if r["status"] in ACTIVE]
+    return jobs.stop(store(), busy[0]["id"]) if busy else "No evaluation to stop."
+
+
+def run_status(run_id) -> str:
+    """The status block: one entry per run of the evaluation, each with its own progress, ETA and message."""
+    run_id = followed(run_id)
+    if run_id is None:
+        return "No evaluation running."
+    try:
+        return "\n\n".join(status_markdown(r) for r in run_group(run_id))
+    except KeyError as exc:
+        return str(exc)
 
 
 def cells(samples: list[dict]) -> dict[tuple[str, int], dict]:
@@ -139,7 +177,7 @@ def show(run_a, run_b):
     except KeyError as exc:
         return str(exc), None, None, []
     if not samples:
-        return status_markdown(run) + "  \nNo samples stored yet.", None, None, []
+        return f"**#{a} {run.get('name') or ''}** ({run['status']}): no answers judged yet.", None, None, []
     summary = summarize(samples)
     label = f"#{a} {run.get('name') or ''}"
     text = _headline(label, summary, run)
@@ -194,8 +232,7 @@ def build(gr) -> dict:
         with gr.Row():
             go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
             halt = gr.Button("Stop", variant="stop")
-        message = gr.Markdown(elem_id="eval-message")
-        status = gr.Markdown()
+        status = gr.Markdown(elem_id="eval-status")
     with gr.Row():
         run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation", allow_custom_value=True,
                             elem_id="eval-a")
@@ -209,28 +246,36 @@ def build(gr) -> dict:
 
     def launch(*values):
         text, run_id = start(*values)
+        if not run_id:
+            return text, None, gr.skip(), gr.skip()
         choices = run_choices("eval")
-        return text, run_id, gr.update(choices=choices, value=run_id if run_id else gr.skip())
+        group = run_group(run_id)
+        base = group[1]["id"] if len(group) > 1 else None
+        return (f"{text}\n\n{run_status(run_id)}", run_id, gr.update(choices=choices, value=run_id),
+                gr.update(choices=choices, value=base))
 
     go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch],
-             [message, following, run_a], api_name="start_evaluation")
-    halt.click(lambda r: jobs.stop(store(), r) if r else "No evaluation to stop.", [following], [message],
-               api_name="stop_evaluation")
+             [status, following, run_a, run_b], api_name="start_evaluation")
+    halt.click(stop, [following], [status], api_name="stop_evaluation")
     adapter.change(model_for_adapter, [adapter, model], [model], api_visibility="private")
 
-    def poll(run_id, last_key):
-        """Follow the launched evaluation: its status, and its grid redrawn only when samples arrived."""
-        if not run_id:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), last_key
-        run = store().get_run(run_id)
-        key = f"{run_id}:{run['status']}:{len(store().done_keys(run_id))}"
-        if key == last_key:
-            return status_markdown(run), gr.skip(), gr.skip(), gr.skip(), gr.skip(), key
-        return (status_markdown(run), *show(run_id, None), key)
+    def poll(run_id, a, b, last_view, last_labels):
+        """The status block from the store; the chosen evaluations redrawn only when samples or statuses
+        changed; the run lists (their labels carry the status) refreshed only when a label changed."""
+        s = store()
+        text = run_status(run_id) if followed(run_id) is not None else gr.skip()
+        choices = run_choices("eval")
+        labels = repr(choices)
+        lists = (gr.update(choices=choices),) * 2 if labels != last_labels else (gr.skip(),) * 2
+        view = ":".join(f"{r}/{s.get_run(r)['status']}/{len(s.done_keys(r))}" for r in map(parse_run, (a, b))
+                        if r is not None and any(r == c[1] for c in choices))
+        drawn = show(a, b) if view != last_view and view else (gr.skip(),) * 4
+        return (text, *drawn, *lists, view, labels)
 
-    poll_key = gr.State("")
+    view_key, labels_key = gr.State(""), gr.State("")
     timer = gr.Timer(3.0)
-    timer.tick(poll, [following, poll_key], [status, headline, heat, bar, table, poll_key], show_progress="hidden",
+    timer.tick(poll, [following, run_a, run_b, view_key, labels_key],
+               [status, headline, heat, bar, table, run_a, run_b, view_key, labels_key], show_progress="hidden",
                api_visibility="private")
     for control in (run_a, run_b):
         control.change(show, [run_a, run_b], [headline, heat, bar, table], api_name="evaluation_view" if control is run_a else False,
