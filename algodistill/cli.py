@@ -101,6 +101,9 @@ def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict],
             skipped: list[dict] | None = None) -> dict:
     """Print a run's table (text mode) and return its JSON report (with ``skipped``: the input lines not
     scored, each with its line number and reason)."""
+    sandbox = store.get_run(run_id)["settings"].get("sandbox") or {}
+    if sandbox.get("warning"):  # loud in both modes: these numbers came from an unconfined sandbox
+        print(f"WARNING: {sandbox['warning']}", file=sys.stderr)
     if not args.json:
         print(f"\n== {model} (run {run_id})")
         _print_table(summary)
@@ -115,7 +118,7 @@ def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict],
             print(f"warning: {summary['cut_off']} answer(s) hit the max-new-tokens cap before finishing and may be "
                   "incomplete; re-run with a larger --max-new-tokens", file=sys.stderr)
     return {
-        "run": run_id, "db": store.path, "model": model, "errors": list(errors),
+        "run": run_id, "db": store.path, "model": model, "errors": list(errors), "sandbox": sandbox,
         **({"skipped": skipped} if skipped is not None else {}),
         "totals": {k: summary[k] for k in ("n", "solved", "accuracy", "accuracy_ci", "partial_credit", "cut_off")},
         "per_problem": summary["per_problem"], "per_difficulty": summary["per_difficulty"],

@@ -10,7 +10,6 @@ instance has several samples (key: problem, difficulty, seed, index, sample), al
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import threading
 import time
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
-from .sandbox import Limits
+from .sandbox import Limits, isolation_report
 from .store import Store
-from .verify import Verdict, fenced, verify_many
+from .verify import MAX_COMPLETION_CHARS, Verdict, fenced, parse_json_line, verify_many
 
 
 @dataclass
@@ -128,10 +127,18 @@ def pass_at_k(counts: list[tuple[int, int]] | list[list[int]], ks: tuple[int, ..
 CUT_OFF_NOTE = "cut off by the max-new-tokens cap before the model finished: the answer may be incomplete"
 
 
+def _capped(completion: str) -> str:
+    """A completion too long to judge is kept only in part: one sample must not bloat runs.db."""
+    if len(completion) <= MAX_COMPLETION_CHARS:
+        return completion
+    return completion[:MAX_COMPLETION_CHARS] + f"\n... [{len(completion) - MAX_COMPLETION_CHARS:,} more characters not kept]"
+
+
 def sample_row(instance: Instance, completion: str, verdict: Verdict, sample: int = 0, **extra) -> dict:
     notes = verdict.notes + ([CUT_OFF_NOTE] if extra.get("cut_off") else [])
     return {"problem": instance.problem, "difficulty": instance.difficulty, "seed": instance.seed,
-            "idx": instance.index, "sample": sample, "prompt": instance.prompt, "completion": completion, "code": verdict.code,
+            "idx": instance.index, "sample": sample, "prompt": instance.prompt, "completion": _capped(completion),
+            "code": verdict.code,
             "status": verdict.status, "passed": verdict.passed, "total": verdict.total, "score": verdict.score,
             "tests": [asdict(t) for t in verdict.tests], "notes": notes, "error": verdict.error, **extra}
 
@@ -153,12 +160,21 @@ def score_and_store(store: Store, run_id: int, items: list[tuple[Instance, str]]
     return rows
 
 
+def record_isolation(store: Store, run_id: int) -> dict:
+    """Keep with the run how isolated its programs were (the sandbox's own report, from this machine):
+    a result from an unconfined sandbox is a result one may not trust, and that must stay visible."""
+    report = isolation_report()
+    store.update_run(run_id, settings=store.get_run(run_id)["settings"] | {"sandbox": report})
+    return report
+
+
 def run_scoring(store: Store, items: list[tuple[Instance, str]], *, name: str, model: str,
                 settings: dict, limits: Limits, progress: Callable[[int, int], None] | None = None,
                 extras: list[dict] | None = None) -> dict:
     """An evaluation run over given completions: create it, score and store, summarize, finish it."""
     run_id = store.create_run("eval", settings, name=name, model=model)
     store.mark_started(run_id)
+    record_isolation(store, run_id)
     try:
         rows = score_and_store(store, run_id, items, limits, progress=progress, extras=extras)
     except BaseException as exc:
@@ -187,10 +203,7 @@ def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list
             if not line.strip():
                 continue
             try:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+                record = parse_json_line(line)
                 if not isinstance(record, dict):
                     raise ValueError("expected a JSON object")
                 missing = [k for k in ("problem", "difficulty", "completion") if k not in record]

@@ -5,25 +5,37 @@
 JSON value), the exception it raised, a timeout, or a crash. The child never receives expected outputs,
 so comparing is the parent's job (``verify.py``) and a program cannot pass by forging its own verdict.
 
-What the child gets, from strongest to weakest:
+Because the verifier is also a reward (GRPO), a hole here is a reward hack. What the child gets:
+- **Only the standard library and its own /tmp.** Where a mount namespace can be made (as root, or with
+  unprivileged user namespaces), the program runs in a private root: a tmpfs holding read-only binds of
+  the interpreter's trees with every site-/dist-packages directory (and this checkout, the app's venv,
+  home and run store, should they lie inside) covered by empty mounts, /dev/null-like devices, a fresh
+  /proc, and a /tmp of its own capped at ``Limits.tmp_mb`` and ``tmp_files`` (nosuid, nodev); the host's
+  root is detached, so no other path exists. Where the kernel has Landlock (5.13+), the program may in
+  addition read only the stdlib files and the shared libraries its extension modules load (found once by
+  asking the interpreter), write only that /tmp, make no TCP connection (ABI 4+) and signal nothing or
+  reach no abstract socket outside the sandbox (ABI 6+). Landlock alone (no namespaces: many containers)
+  still keeps every file unreadable and unwritable, but then nothing is writable at all.
 - A wall-clock deadline per call, enforced by the parent with SIGKILL on the whole process group (no
   signal the program installs can stop it); a timed-out call is recorded and the remaining calls run in
   a fresh child, so one hung call costs one test, not the program.
-- Resource limits: CPU seconds, address space, processes, file size, no core dumps.
+- Resource limits: CPU seconds, address space, processes, file size, no core dumps; no_new_privs.
+- New network and PID namespaces where allowed: no network at all (not even the host's loopback); the
+  program is PID 1 of its namespace and sees only its own processes, which all die with it. As root it
+  runs as an unprivileged uid of its own (one per worker slot, so a fork bomb in one worker does not starve
+  the others of RLIMIT_NPROC); in a user namespace it drops every capability.
 - The program runs in a grandchild, so ``os.getppid()`` is a throwaway supervisor, never the evaluator.
-  That grandchild dies with the supervisor (PR_SET_PDEATHSIG).
 - A scrubbed environment (``python -I -S``, a minimal PATH), stdin closed, stdout/stderr captured and
   capped at the Python level and discarded at the file-descriptor level.
-- Where the OS allows (as root, or unprivileged user namespaces for other users): new network, PID and
-  mount namespaces. No network at all (not even the host's loopback); the program is PID 1 of its own
-  namespace and sees only its own processes, which all die with it; /tmp, /var/tmp and /dev/shm are fresh
-  private tmpfs mounts. As root the program also runs as an unprivileged uid of its own (one per worker
-  slot, so a fork bomb in one worker does not starve the others of RLIMIT_NPROC).
+- The parent judges each record alone: a value nested deeper than ``max_value_depth`` or larger than
+  ``max_value_chars``, a malformed or forged record, or a flood on the result channel fails that call with a
+  message and never the batch.
 
-What it does NOT protect against: kernel exploits; a program reading world-readable files; and, where no
-namespace can be created (some containers), network access, writes wherever the user may write, and
-(when not root) signals to or /proc snooping of other processes of the same user. ``isolation()``
-reports what this machine provides; the UI shows it.
+What it does NOT protect against: kernel exploits; CPU and memory contention with the host (limits, not
+reservations); with Landlock only, probing which paths exist (stat) and UDP; with neither namespaces nor
+Landlock, reading and writing whatever this user may, the network, and (when not root) signals to other
+processes of the same user. ``isolation_report()`` says which of these applies on this machine; every
+evaluation run stores it, and the app and the CLI warn when it is not "full".
 """
 
 from __future__ import annotations

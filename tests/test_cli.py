@@ -145,3 +145,35 @@ def test_model_errors_are_one_clear_line(tmp_path):
     assert r.returncode == 2 and "not a multiple" in r.stderr and "Traceback" not in r.stderr
     r = cli("eval", "--resume", "12345", env_db=tmp_path / "runs.db")
     assert r.returncode == 2 and "no run with id 12345" in r.stderr
+
+
+def test_one_hostile_completion_does_not_sink_the_batch(tmp_path):
+    """A value nested ~2,900 deep (and a 4 MB string per call) once made `eval --completions` print a
+    traceback and store nothing; now that sample is judged alone, the others are stored, the run completes."""
+    db = tmp_path / "runs.db"
+    deep = ("import sys\nsys.setrecursionlimit(100000)\ndef {name}(*args):\n    v = []\n"
+            "    for _ in range(2900):\n        v = [v]\n    return v\n")
+    huge = "def {name}(*args):\n    return 'x' * 900_000\n"
+    lines = []
+    for k, problem in enumerate(["rpn", "two_sum", "fizzbuzz", "max_subarray"]):
+        inst = make_instance(problem, 3, 999, 0)
+        lines.append({"problem": problem, "difficulty": 3, "completion": fenced(inst.reference)})
+        for attack in (deep, huge):
+            lines.append({"problem": problem, "difficulty": 3, "completion": fenced(attack.format(name=inst.entry_point))})
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    r = cli("eval", "--completions", str(path), "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["totals"]["n"] == 12 and data["totals"]["solved"] == 4
+    store = Store(db)
+    samples = store.samples(data["run"])
+    assert len(samples) == 12 and store.get_run(data["run"])["status"] == "completed"
+    attacked = [s for s in samples if s["sample"] > 0]
+    assert {s["status"] for s in attacked} == {"wrong_answer"}
+    assert all(t["error"] for s in attacked for t in s["tests"])  # each test says why
+    # what one sample may store is capped: 5 x 900 KB of returned text is not kept
+    stored = store.db.execute("select max(length(tests)) from samples").fetchone()[0]
+    assert stored < 50_000
+    assert data["sandbox"]["level"] in ("full", "partial", "none")
+    assert store.get_run(data["run"])["settings"]["sandbox"]["applied"] == data["sandbox"]["applied"]

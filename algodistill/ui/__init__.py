@@ -18,6 +18,9 @@ def build_app():
     with gr.Blocks(title="algodistill") as demo:
         gr.Markdown("# algodistill\nDistill algorithmic skill into a small code model and see, cell by cell, "
                     "what it learned.")
+        warning = sandbox_warning()
+        if warning:  # every score in this app comes from the sandbox: a weak one must not go unnoticed
+            gr.Markdown(warning, elem_id="sandbox-warning")
         with gr.Tabs() as tabs:
             with gr.Tab("Train", id="train"):
                 train = train_tab.build(gr)
@@ -62,6 +65,19 @@ def build_app():
                                       inspect["run_a"], inspect["run_b"], evals["headline"], evals["heat"],
                                       evals["bar"], evals["table"], inspect["listing"]], api_visibility="private")
     return demo
+
+
+def sandbox_warning() -> str | None:
+    """A loud line when generated code runs less isolated here than the sandbox can make it (no namespaces
+    or no Landlock on this host), else None."""
+    from ..sandbox import SandboxUnavailable, isolation_report
+    try:
+        report = isolation_report()
+    except SandboxUnavailable as exc:
+        return f"### ⚠ The sandbox cannot run here\n{exc}"
+    if not report["warning"]:
+        return None
+    return f"### ⚠ Sandbox isolation: {report['level']}\n{report['warning']}"
 
 
 def css() -> str:
