@@ -37,8 +37,8 @@ def test_verify_traces_bundled_and_uploaded(app_store, tmp_path):
     path = tmp_path / "u.jsonl"
     path.write_text("{broken\n" + json.dumps({"problem": "rpn", "difficulty": 1, "seed": 42, "index": 0,
                                               "response": "no code"}) + "\n")
-    text, table, _ = data_tab.verify_traces(app_store.keep_upload(str(path)))
-    assert "0 kept" in text and [row[5] for row in table] == ["no", "no"]
+    kept, text, table, _ = data_tab.upload_set(str(path))  # refused, but it still says why, line by line
+    assert kept is None and "not kept" in text and [row[5] for row in table] == ["no", "no"]
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "{tmp}/u.jsonl", "{uploads}/../runs.jsonl", "{uploads}/gone.jsonl"])
@@ -75,3 +75,45 @@ def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(app_store, tmp_
     settings = train_tab.settings_from_form("smollm2-135m", kept, "x", 1, 2e-4, 16, 32, 0.05, 4, 4, 1024, 0.1, 2,
                                             "cpu")
     assert settings.traces == kept
+
+
+@pytest.mark.parametrize("content, why", [(b"", "has no traces"), (b"\n  \n", "has no traces"),
+                                          (bytes(range(256)) * 40, "0 kept of"),
+                                          (b'{"problem": "rpn"}\n', "missing field")])
+def test_an_upload_with_no_verified_trace_is_refused_and_nothing_is_kept(app_store, tmp_path, content, why):
+    from algodistill.ui import train_tab
+    path = tmp_path / "junk.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=why):
+        app_store.keep_upload(str(path))
+    kept, message = app_store.accept_upload(str(path))  # what the Train tab's upload shows
+    assert kept is None and message.startswith("⚠️ Upload not kept") and "nothing was kept" in message
+    kept, text, *_ = data_tab.upload_set(str(path))
+    assert kept is None and "not kept" in text
+    assert not app_store.uploads_dir().exists() or list(app_store.uploads_dir().iterdir()) == []
+    assert [p for _, p in app_store.trace_sets()] == [str(app_store.BUNDLED)]  # not offered in Train
+    with pytest.raises(ValueError):
+        train_tab.settings_from_form("smollm2-135m", str(path), "x", 1, 2e-4, 16, 32, 0.05, 4, 4, 1024, 0.1, 2, "cpu")
+
+
+def test_a_kept_upload_can_be_deleted_but_not_the_bundled_set(app_store, tmp_path):
+    common = app_store
+    good = json.loads(common.BUNDLED.read_text().splitlines()[0])
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(json.dumps(good) + "\n")
+    kept, message = common.accept_upload(str(mine))
+    assert kept and "1 of 1 traces passed" in message and kept in [p for _, p in common.trace_sets()]
+    store = common.store()
+    done = store.create_run("train", {"traces": kept}, name="used it")
+    store.finish_run(done, "completed")
+    active = store.create_run("train", {"traces": kept}, name="training on it")  # queued
+    assert "is queued on it" in data_tab.delete_set(kept) and open(kept).read()  # a job needs it: kept
+    store.finish_run(active, "failed")
+    assert data_tab.delete_set(str(common.BUNDLED)).startswith("**Not deleted:** the bundled reference set")
+    assert common.BUNDLED.is_file()
+    text = data_tab.delete_set(kept)
+    assert text.startswith("Deleted mine-") and f"#{done}" in text and "keep their settings" in text
+    assert [p for _, p in common.trace_sets()] == [str(common.BUNDLED)]
+    assert store.get_run(done)["settings"]["traces"] == kept  # the run still says what it trained on
+    assert "Not deleted" in data_tab.delete_set(kept) and "Not deleted" in data_tab.delete_set(None)
+    assert "Not deleted" in data_tab.delete_set("/etc/passwd")

@@ -9,10 +9,11 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from ..store import Store, default_path
+from ..store import ACTIVE, Store, default_path
 from ..traces import BUNDLED
 
 _stores: dict[str, Store] = {}
+_verified: dict[str, list] = {}  # content digest -> checks: a trace set is verified once per content
 
 
 def store() -> Store:
@@ -27,12 +28,31 @@ def uploads_dir() -> Path:
     return Path(store().path).resolve().parent / "uploads"
 
 
+def verified(path: str | Path) -> list:
+    """The TraceChecks of a trace file (every line: kept, rejected or malformed), cached by content, so an
+    upload verified before it was kept is not verified again when Data shows it."""
+    from ..traces import verify_file
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if digest not in _verified:
+        _verified[digest] = verify_file(path)
+    return _verified[digest]
+
+
 def keep_upload(path: str) -> str:
     """Copy an uploaded trace file next to runs.db (Gradio's temp copy may vanish; runs must stay
-    reproducible), named by content so the same upload is kept once."""
+    reproducible), named by content so the same upload is kept once. A file in which no trace passes
+    verification (empty, binary, all wrong) is refused with ValueError and nothing is kept: as a trace
+    set it could only fail a training run."""
     source = Path(path)
     if source.resolve() == BUNDLED.resolve() or not source.is_file() or source.parent == uploads_dir():
         return path
+    checks = verified(source)
+    if not any(c.kept for c in checks):
+        if not checks:
+            raise ValueError(f"{source.name} has no traces (it is empty or blank); nothing was kept")
+        first = next(c.reason for c in checks)
+        raise ValueError(f"no trace in {source.name} passed verification (0 kept of {len(checks)} lines; the "
+                         f"first: {first[:200]}); nothing was kept. Fix the file and upload it again")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
     target = uploads_dir() / f"{source.stem[:40]}-{digest}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,6 +61,35 @@ def keep_upload(path: str) -> str:
         shutil.copyfile(source, tmp)
         tmp.replace(target)  # a half-copied file never shows up as a trace set
     return str(target)
+
+
+def accept_upload(path: str) -> tuple[str | None, str]:
+    """An upload from a form: (kept path, message), or (None, why it was refused)."""
+    try:
+        kept = keep_upload(path)
+    except (ValueError, OSError) as exc:
+        return None, f"⚠️ Upload not kept: {exc}"
+    checks = verified(kept)
+    return kept, (f"Kept {Path(kept).name}: {sum(c.kept for c in checks)} of {len(checks)} traces passed "
+                  "verification.")
+
+
+def delete_upload(path: str | None) -> str:
+    """Delete a kept upload (never the bundled set). Runs that trained on it keep their stored settings and
+    adapters (the settings still name the file); a run queued or running on it must end first."""
+    if not path:
+        raise ValueError("choose a trace set to delete")
+    target = Path(trace_set(path))
+    if target == BUNDLED.resolve():
+        raise ValueError("the bundled reference set is part of the app and cannot be deleted")
+    users = [r for r in store().runs(kind="train") if r["settings"].get("traces") == str(target)]
+    busy = [r for r in users if r["status"] in ACTIVE]
+    if busy:
+        raise ValueError(f"training run #{busy[0]['id']} is {busy[0]['status']} on it: wait for it or stop it first")
+    target.unlink()
+    names = ", ".join(f"#{r['id']}" for r in users)
+    used = f" Training run(s) {names} used it; they keep their settings and adapters." if users else ""
+    return f"Deleted {target.name}.{used}"
 
 
 def trace_set(path: str | None) -> str:

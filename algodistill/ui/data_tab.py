@@ -1,17 +1,17 @@
-"""Data tab: preview any problem instance; list, upload and verify trace sets (bundled or kept uploads)."""
+"""Data tab: preview any problem instance; list, upload, verify and delete trace sets (bundled or kept
+uploads). An upload with no trace that passes verification is refused, not kept."""
 
 from __future__ import annotations
 
 import json
-import os
 
 from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
-from .common import keep_upload, trace_set, trace_sets
+from ..traces import BUNDLED
+from .common import accept_upload, delete_upload, trace_set, trace_sets, verified
 
 TEST_COLUMNS = ["call", "expected"]
 TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"]
 SET_COLUMNS = ["trace set", "lines", "kept", "rejected", "path"]
-_checked: dict[tuple, list] = {}  # (path, size, mtime) -> checks: a set is verified once per content
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -30,22 +30,13 @@ def preview_problem(problem: str, difficulty: float, seed: float, index: float) 
     return header + instance.prompt, rows, instance.reference
 
 
-def _checks(path: str) -> list:
-    from ..traces import verify_file
-    stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _checked:
-        _checked[key] = verify_file(path)
-    return _checked[key]
-
-
 def trace_set_rows() -> list[list]:
     """One row per trace set (bundled and kept uploads): how many lines were kept and rejected."""
     from ..traces import summary
     rows = []
     for label, path in trace_sets():
         try:
-            result = summary(_checks(path))
+            result = summary(verified(path))
             rows.append([label, result["total"], result["kept"], result["rejected"], path])
         except (OSError, ValueError) as exc:
             rows.append([label, "", "", f"unreadable: {exc}", path])
@@ -54,19 +45,43 @@ def trace_set_rows() -> list[list]:
 
 def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:
     """(summary markdown, per-trace table, type x difficulty counts of kept traces) for a trace file."""
-    from ..traces import summary
     try:
         path = trace_set(path)
-        checks = _checks(path)
+        checks = verified(path)
     except (ValueError, OSError) as exc:
         return f"**Cannot read the trace file:** {exc}", [], []
+    return _report(path, checks)
+
+
+def _report(path: str, checks: list, text: str | None = None) -> tuple[str, list[list], list[list]]:
+    from ..traces import summary
     result = summary(checks)
     table = [[c.line, c.id or "", (c.record or {}).get("problem", ""), (c.record or {}).get("difficulty", ""),
               (c.record or {}).get("seed", ""), "yes" if c.kept else "no", c.reason] for c in checks]
     counts = [[p] + [result["per_cell"].get(p, {}).get(str(d), 0) for d in range(1, 11)] for p in PROBLEM_TYPES]
-    text = (f"**{result['kept']} kept**, {result['rejected']} rejected, of {result['total']} lines "
-            f"in `{path}`.")
+    text = text or (f"**{result['kept']} kept**, {result['rejected']} rejected, of {result['total']} lines "
+                    f"in `{path}`.")
     return text, table, counts
+
+
+def upload_set(path: str) -> tuple[str | None, str, list[list], list[list]]:
+    """(kept path or None, verdict, per-trace table, counts) for an uploaded file: a refused file still
+    shows why each of its lines was rejected."""
+    kept, message = accept_upload(path)
+    if kept is None:
+        try:
+            return None, *_report(path, verified(path), f"**{message}**")
+        except OSError:
+            return None, f"**{message}**", [], []
+    return kept, *verify_traces(kept)
+
+
+def delete_set(path: str | None) -> str:
+    """Delete the chosen kept upload: a message saying what happened (the bundled set is refused)."""
+    try:
+        return delete_upload(path)
+    except ValueError as exc:
+        return f"**Not deleted:** {exc}"
 
 
 def build() -> dict:
@@ -99,15 +114,24 @@ def build() -> dict:
         upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1,
                                  elem_id="data-upload")
         check = gr.Button("Verify traces", variant="primary", scale=1, elem_id="data-verify")
+        delete = gr.Button("Delete", variant="stop", scale=1, elem_id="data-delete")
     verdict = gr.Markdown(elem_id="data-verdict")
     traces = gr.Dataframe(headers=TRACE_COLUMNS, label="Each trace", wrap=True)
     counts = gr.Dataframe(headers=["problem"] + [str(d) for d in range(1, 11)], label="Kept traces per type x difficulty")
     check.click(verify_traces, [chosen], [verdict, traces, counts], api_name="verify_traces")
 
     def uploaded(path):
-        kept = keep_upload(path)
-        return (gr.update(choices=trace_sets(), value=kept), trace_set_rows(), *verify_traces(kept))
+        kept, *report = upload_set(path)
+        return (gr.update(choices=trace_sets(), value=kept) if kept else gr.skip(), trace_set_rows(), *report)
 
     upload.upload(uploaded, [upload], [chosen, sets, verdict, traces, counts], api_visibility="private")
+
+    def deleted(path):
+        text = delete_set(path)
+        if text.startswith("**Not deleted"):
+            return gr.skip(), gr.skip(), text, gr.skip(), gr.skip()
+        return gr.update(choices=trace_sets(), value=str(BUNDLED)), trace_set_rows(), text, [], []
+
+    delete.click(deleted, [chosen], [chosen, sets, verdict, traces, counts], api_visibility="private")
     chosen.focus(lambda: gr.update(choices=trace_sets()), None, [chosen], api_visibility="private")
     return {"sets": sets}

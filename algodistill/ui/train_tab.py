@@ -6,7 +6,7 @@ from .. import jobs
 from ..models import DEFAULT_MODEL, offline_models
 from ..train_sft import SFTSettings
 from ..traces import BUNDLED
-from .common import gpu_line, keep_upload, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
+from .common import accept_upload, gpu_line, keep_upload, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
@@ -116,8 +116,11 @@ def build(gr) -> dict:
         return text, gr.update(choices=run_choices("train"), value=run_id) if run_id else gr.update()
 
     go.click(launch, inputs, [message, follow], api_name="start_training")
-    upload.upload(lambda path: gr.update(choices=trace_sets(), value=keep_upload(path)), [upload], [traces],
-                  api_visibility="private")
+    def uploaded(path):  # a file with no verified trace is refused, not offered as a trace set
+        kept, text = accept_upload(path)
+        return (gr.update(choices=trace_sets(), value=kept) if kept else gr.skip()), text
+
+    upload.upload(uploaded, [upload], [traces, message], api_visibility="private")
     traces.focus(lambda: gr.update(choices=trace_sets()), None, [traces], api_visibility="private")
     halt.click(stop, [follow], [message], api_name="stop_training")
     timer = gr.Timer(2.0)
