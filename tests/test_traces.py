@@ -77,3 +77,23 @@ def test_trace_on_an_evaluation_instance_is_rejected(tmp_path):
     path.write_text(json.dumps(record) + "\n")
     [check] = verify_file(path)
     assert not check.kept and "evaluation grid" in check.reason
+
+
+def test_hostile_lines_in_an_upload_are_rejected_one_by_one(tmp_path):
+    """A trace set is shown in the Data tab to every visitor: one crafted line must cost only itself."""
+    good = BUNDLED.read_text().splitlines()[0]
+    record = json.loads(good)
+    inst = make_instance(record["problem"], record["difficulty"], record["seed"], record["index"])
+    deep_code = (f"import sys\nsys.setrecursionlimit(100000)\ndef {inst.entry_point}(*args):\n    v = []\n"
+                 "    for _ in range(2900):\n        v = [v]\n    return v\n")
+    lines = [good,
+             "[" * 200_000 + "]" * 200_000,                                   # JSON nested too deep to read
+             json.dumps(dict(record, id="deep-value", response=fenced(deep_code))),  # returns a 2,900-deep value
+             "\x00\xff not json"]
+    path = tmp_path / "upload.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    checks = verify_file(path)
+    assert [c.kept for c in checks] == [True, False, False, False]
+    reasons = {c.line: c.reason for c in checks}
+    assert "nested too deeply" in reasons[2] and "not valid JSON" in reasons[4]
+    assert "0/5" in reasons[3] and "nested more than 100 levels" in reasons[3]
