@@ -485,3 +485,12 @@ def test_isolation_report_says_what_is_missing():
     assert weak["level"] == "none" and "checkout" in weak["warning"]
     partial = isolation_report(["uid", "landlock", "landlock-net", "landlock-scope"])
     assert partial["level"] == "partial" and "UDP" in partial["warning"]
+
+
+def test_the_app_warns_loudly_when_isolation_is_not_full(monkeypatch):
+    from algodistill import sandbox
+    from algodistill.ui import sandbox_warning
+    assert sandbox_warning() is None or isolation_report()["level"] != "full"
+    monkeypatch.setattr(sandbox, "isolation", lambda: ["uid"])
+    banner = sandbox_warning()
+    assert banner.startswith("### ⚠ Sandbox isolation: none") and "checkout" in banner
