@@ -274,11 +274,14 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
     settings.check()
     passes = [(run_id, True)] + ([(base_run, False)] if base_run is not None else [])
     instances = settings.instances()
-    todo = {rid: [i for i in instances if (*i.key, 0) not in store.done_keys(rid)] for rid, _ in passes}  # sample 0
+    done = {rid: store.done_keys(rid) for rid, _ in passes}
+    todo = {rid: [i for i in instances if (*i.key, 0) not in done[rid]] for rid, _ in passes}  # sample 0
     total = len(instances) * len(passes)
     tracker = _Progress(store, [rid for rid, _ in passes], len(instances),
                         {rid: len(instances) - len(todo[rid]) for rid, _ in passes})
     store.mark_started(run_id)
+    for rid, _ in passes:
+        record_isolation(store, rid)
     for rid in tracker.ids[1:]:  # waits for the adapter pass, tied to this process so a crash shows
         store.update_run(rid, status="queued", error=None, finished=None)
         store.attach_process(rid)

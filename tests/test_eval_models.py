@@ -86,6 +86,8 @@ def test_adapter_and_base_are_evaluated_on_the_same_instances(store, tiny_model_
     keys = lambda r: {(s["problem"], s["difficulty"], s["seed"], s["idx"]) for s in store.samples(r)}  # noqa
     assert keys(run) == keys(base) and len(keys(run)) == 6
     assert compare(store.samples(base), store.samples(run))["n"] == 6
+    from algodistill.sandbox import isolation
+    assert [store.get_run(r)["settings"]["sandbox"]["applied"] for r in (run, base)] == [isolation()] * 2
 
 
 def test_batched_generation_matches_one_prompt_at_a_time(tiny_model_dir):
