@@ -163,15 +163,17 @@ def cmd_eval_model(args) -> int:
     store = Store(args.db)
     if args.resume or args.run:  # an interrupted run, or one queued by the app: settings come from its row
         run = store.get_run(args.resume or args.run)
+        if run["kind"] == "eval" and run.get("parent"):  # a base-model twin resumes with its adapter run
+            run = store.get_run(run["parent"])
         if run["kind"] != "eval" or not run["settings"].get("model"):
             raise ValueError(f"run {run['id']} is not a model evaluation")
         if args.resume and run["status"] in ("running", "queued"):
             raise ValueError(f"run {run['id']} is still {run['status']}")
-        if run["status"] == "completed":
-            raise ValueError(f"run {run['id']} is already complete")
         settings, run_id = EvalSettings.from_dict(run["settings"]), run["id"]
         base = [r for r in store.children(run_id) if r["kind"] == "eval" and r["status"] != "completed"]
         base_run = base[0]["id"] if base else None
+        if run["status"] == "completed" and base_run is None:
+            raise ValueError(f"run {run['id']} is already complete")
         if args.resume:  # an earlier stop request must not end the resumed run at once
             for rid in [run_id] + ([base_run] if base_run else []):
                 store.update_run(rid, stop_requested=None)

@@ -193,3 +193,15 @@ def test_both_runs_report_progress_per_batch_and_end_with_a_final_message(store,
     assert base_starts > adapter_done and waiting and all(
         f["message"] == f"waiting for the adapter pass (run #{run}) to finish" and f["progress"] == 0 for f in waiting)
     assert any(f.get("eta") for f in waiting)  # it says when its turn will be over, too
+
+
+def test_resume_finishes_an_interrupted_base_twin_of_a_completed_run(store, tiny_model_dir):
+    """The adapter pass completed, the base pass was interrupted: resuming (by either run's id) finishes it."""
+    from algodistill.cli import main
+    settings = EvalSettings(model=tiny_model_dir, **GRID)
+    run, _ = run_eval(store, settings)
+    base = store.create_run("eval", vars(settings), model=settings.model, parent=run)
+    store.finish_run(base, "interrupted", error="killed")
+    assert main(["eval", "--resume", str(base), "--db", store.path, "--json"]) == 0
+    assert store.get_run(base)["status"] == "completed" and len(store.samples(base)) == 6
+    assert main(["eval", "--resume", str(run), "--db", store.path]) == 2  # nothing left to do: said so
