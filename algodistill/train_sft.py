@@ -13,7 +13,6 @@ the adapter is saved either way, with a model card that gains evaluation results
 
 from __future__ import annotations
 
-import json
 import re
 import resource
 import time
@@ -21,12 +20,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from .models import DEFAULT_MODEL, HUB_IDS, default_device, default_dtype, load_model, load_tokenizer, materialize
+from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F401 (callers import them from here)
+from .models import DEFAULT_MODEL, default_device, default_dtype, load_model, load_tokenizer, materialize
 from .store import Store
 from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file
 
 OUTPUTS = Path("outputs")
-CARD_EVAL_MARK = "<!-- algodistill:evaluation -->"
 
 
 @dataclass
@@ -257,95 +256,3 @@ def run_training(store: Store, run_id: int, settings: SFTSettings, *, should_sto
         store.update_run(run_id, message=message[:300])
         store.finish_run(run_id, status, error=message, summary=summary or None)
         raise
-
-
-# ------------------------------------------------------------------------------------------ model card
-
-def write_model_card(out: Path, settings: SFTSettings, summary: dict, run_id: int) -> None:
-    traces = summary.get("traces", {})
-    rows = "\n".join(f"| {k} | {v} |" for k, v in asdict(settings).items())
-    loss = summary.get("final_loss")
-    hub = HUB_IDS.get(settings.model)
-    base = hub or settings.model
-    quantized = (f"\n\nThe base weights were the offline `{settings.model}` GGUF, dequantized: close to `{hub}` but "
-                 "not identical, so this adapter on the hub weights may score slightly differently." if hub else "")
-    card = f"""---
-base_model: {base}
-library_name: peft
-pipeline_tag: text-generation
-tags: [lora, sft, trl, algodistill]
----
-
-# {settings.experiment}: LoRA adapter for {settings.model}
-
-Trained with algodistill (run {run_id}) by supervised fine-tuning on verified
-teacher traces: each trace's code was run against its problem's hidden tests before training, and only
-those that passed were used.{quantized}
-
-## Data
-- Trace file: `{traces.get('file', settings.traces)}`
-- Kept (verified): {traces.get('kept', '?')}; rejected: {traces.get('rejected', '?')}
-
-## Training
-- Steps: {summary.get('steps')} of {summary.get('max_steps')}{' (stopped early on request)' if summary.get('stopped_early') else ''}
-- Final loss: {f'{loss:.4f}' if isinstance(loss, float) else loss}
-- Trainable parameters: {summary.get('parameters', {}).get('trainable')} of {summary.get('parameters', {}).get('total')}
-- Device: {summary.get('device')}, dtype {summary.get('dtype')}; {summary.get('train_seconds', 0):.0f} s
-
-| setting | value |
-|---|---|
-{rows}
-
-## Evaluation
-{CARD_EVAL_MARK}
-Not evaluated yet: `python -m algodistill eval --model {settings.model} --adapter {out} --compare-base`
-
-## Load it
-```python
-from transformers import AutoModelForCausalLM
-from peft import PeftModel
-model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{base}"), "{out}")
-```
-"""
-    (out / "README.md").write_text(card, encoding="utf-8")
-    config = out / "adapter_config.json"
-    if hub and config.is_file():  # name the hub model, not this machine's dequantized cache
-        data = json.loads(config.read_text())
-        data["base_model_name_or_path"] = hub
-        config.write_text(json.dumps(data, indent=2))
-    (out / "algodistill.json").write_text(json.dumps({"run": run_id, "settings": asdict(settings),
-                                                      "summary": summary}, indent=2, default=str))
-
-
-def add_eval_to_card(adapter_dir: str | Path, summary: dict, run_id: int, *, grid: str = "",
-                     base: tuple[int, dict] | None = None) -> bool:
-    """Put an evaluation's results into the adapter's model card: one entry per evaluation run, newest
-    first, saying which grid it was (a partial grid must not read as the headline) and, when the base
-    model ran on the same instances, its score. Re-evaluating a run replaces its own entry."""
-    card = Path(adapter_dir) / "README.md"
-    if not card.is_file():
-        return False
-    text = card.read_text(encoding="utf-8")
-    if CARD_EVAL_MARK not in text:
-        return False
-    per = "\n".join(f"| {p} | {g['solved']}/{g['n']} | {g['partial_credit']:.0%} |"
-                    for p, g in summary["per_problem"].items())
-    low, high = summary["accuracy_ci"]
-    entry = (f"### Evaluation run {run_id}\n"
-             + (f"Grid: {grid}.\n\n" if grid else "")
-             + f"**{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}, 95% CI {low:.0%}-{high:.0%})**, "
-             f"partial credit {summary['partial_credit']:.1%}; all tests must pass for a problem to count as solved.")
-    if base:
-        base_run, b = base
-        entry += (f" The base model on the same problems (run {base_run}): {b['solved']}/{b['n']} "
-                  f"({b['accuracy']:.1%}), so {summary['solved'] - b['solved']:+d}.")
-    entry += f"\n\n| problem | solved | partial credit |\n|---|---|---|\n{per}\n"
-    head, _, rest = text.partition(CARD_EVAL_MARK)
-    end = rest.find("\n## ")
-    body, tail = (rest[:end], rest[end:]) if end >= 0 else (rest, "\n")
-    kept = [e for e in re.split(r"\n(?=### Evaluation run )", body)
-            if e.strip().startswith("### Evaluation run ") and not e.strip().startswith(f"### Evaluation run {run_id}\n")]
-    entries = [entry] + [e.strip("\n") + "\n" for e in kept]
-    card.write_text(head + CARD_EVAL_MARK + "\n" + "\n".join(entries) + tail, encoding="utf-8")
-    return True
-
