@@ -79,6 +79,20 @@ def _locked(method):
     return call
 
 
+def _storable(fields: dict) -> dict:
+    """Text SQLite can store: a lone surrogate (from generated code or a crafted file) becomes "?" instead
+    of failing the whole write with UnicodeEncodeError."""
+    out = {}
+    for key, value in fields.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                value = value.encode("utf-8", "replace").decode("utf-8")
+        out[key] = value
+    return out
+
+
 def _add_missing_columns(table, columns: dict) -> None:
     """Columns added after the first release: new files and old ones get them the same way."""
     for column, kind in columns.items():
@@ -208,7 +222,7 @@ class Store:
         for key in ("settings", "summary"):
             if key in fields and not isinstance(fields[key], (str, type(None))):
                 fields[key] = json.dumps(fields[key])
-        self.db["runs"].update(run_id, fields)
+        self.db["runs"].update(run_id, _storable(fields))
 
     @_locked
     def get_run(self, run_id: int) -> dict:
@@ -303,7 +317,7 @@ class Store:
         for key in ("tests", "notes"):
             if key in row and not isinstance(row[key], (str, type(None))):
                 row[key] = json.dumps(row[key])
-        self.db["samples"].upsert(row, pk=SAMPLE_KEY)
+        self.db["samples"].upsert(_storable(row), pk=SAMPLE_KEY)
 
     @_locked
     def samples(self, run_id: int, problem: str | None = None, difficulty: int | None = None,

@@ -253,15 +253,31 @@ def stored_value(value: Any) -> tuple[Any, str | None]:
             "are kept (the comparison used all of it)")
 
 
+def scrub(value: Any) -> Any:
+    """``value`` with every string valid UTF-8 (a lone surrogate becomes "?"), for storing and showing what
+    a program returned or printed; the comparison itself uses the value as returned."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    return value
+
+
 def _outcome(test, call: CallResult) -> TestOutcome:
-    common = {"args": test.args, "expected": test.expected, "time_s": call.time_s, "output": call.output}
+    common = {"args": test.args, "expected": test.expected, "time_s": call.time_s, "output": scrub(call.output)}
     if call.status == "returned":
         ok = same(call.value, test.expected)
-        actual, note = stored_value(call.value)
+        actual, note = stored_value(scrub(call.value))
         return TestOutcome(status="pass" if ok else "wrong_answer", actual=actual, error=note, **common)
     if call.status == "unserializable":
-        return TestOutcome(status="wrong_answer", error=call.error, **common)
-    return TestOutcome(status=call.status, error=call.error, **common)
+        return TestOutcome(status="wrong_answer", error=scrub(call.error), **common)
+    return TestOutcome(status=call.status, error=scrub(call.error), **common)
 
 
 def _not_run(instance: Instance, status: str = "not_run", error: str | None = None) -> list[TestOutcome]:
@@ -277,9 +293,10 @@ def _judge(instance: Instance, extraction: Extraction, run: ProgramResult | None
         return Verdict("missing_function", 0, total, extraction.code, _not_run(instance), extraction.notes,
                        f"`{instance.entry_point}` is not a function after running the code")
     if run.load_error is not None:
+        error = scrub(run.load_error)
         return Verdict("exception", 0, total, extraction.code,
-                       _not_run(instance, "exception", "while defining the program: " + run.load_error),
-                       extraction.notes, run.load_error)
+                       _not_run(instance, "exception", "while defining the program: " + error),
+                       extraction.notes, error)
     tests = [_outcome(t, c) for t, c in zip(instance.tests, run.calls)]
     passed = sum(t.status == "pass" for t in tests)
     failures = {t.status for t in tests} - {"pass"}

@@ -133,3 +133,21 @@ def test_long_trailing_garbage_is_trimmed_at_the_failing_line():
     garbage = "".join(f"oops {k} ?\n" for k in range(3000))  # 3000 top-level cut points, none parses
     verdict = verify(inst, f"```python\n{inst.reference}\n{garbage}```")
     assert verdict.solved and any("dropped unparseable text" in n for n in verdict.notes)
+
+
+def test_text_that_is_not_valid_utf8_is_stored_not_fatal(tmp_path):
+    """Lone surrogates in printed output, an exception message or a returned string once failed the whole
+    run with UnicodeEncodeError when the sample was written to runs.db."""
+    from algodistill.evaluate import run_scoring
+    from algodistill.sandbox import Limits
+    from algodistill.store import Store
+    inst = make_instance("rpn", 1, 999, 0)
+    hostile = [fenced(f"def {inst.entry_point}(tokens):\n    print('\\ud800')\n    raise ValueError('\\udc80')\n"),
+               fenced(f"def {inst.entry_point}(tokens):\n    return '\\ud800'\n"),
+               fenced(inst.reference) + "\n\ud800"]
+    store = Store(tmp_path / "runs.db")
+    result = run_scoring(store, [(inst, c) for c in hostile], name="t", model="t", settings={}, limits=Limits(),
+                         extras=[{"sample": k} for k in range(3)])
+    rows = store.samples(result["run"])
+    assert [r["status"] for r in rows] == ["exception", "wrong_answer", "passed"]
+    assert rows[0]["tests"][0]["output"].strip() == "?" and rows[1]["tests"][0]["actual"] == "?"
