@@ -244,36 +244,43 @@ def _print_table(summary: dict) -> None:
 # ------------------------------------------------------------------------------------------ train
 
 def cmd_train(args) -> int:
-    from .train_sft import SFTSettings, create_train_run, run_training
+    from .train_sft import SFTSettings, create_train_run, resume_point, run_training
     store = Store(args.db)
-    if args.run:  # a run queued by the app: its stored settings are the run's settings
+    if args.run:  # a run queued by the app (new or resumed): its stored settings are the run's settings
         run_id, settings = args.run, SFTSettings.from_dict(store.get_run(args.run)["settings"])
+    elif args.resume:  # same settings, same run and loss curve, from the newest checkpoint
+        run_id = args.resume
+        settings, (step, _) = resume_point(store.get_run(run_id))
+        store.update_run(run_id, stop_requested=None)  # the stop that ended it must not end the resumed run
+        print(f"run {run_id}: resuming from the checkpoint at step {step}", file=sys.stderr)
     else:
         settings = SFTSettings(model=args.model, traces=args.traces, experiment=args.experiment, epochs=args.epochs,
                                learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
                                lora_dropout=args.lora_dropout, effective_batch=args.effective_batch,
                                batch_size=args.batch_size or min(args.effective_batch, 4),
                                max_length=args.max_length, warmup_ratio=args.warmup_ratio, max_steps=args.max_steps,
-                               seed=args.seed, device=args.device,
-                               gradient_checkpointing=args.gradient_checkpointing, output_dir=args.output_dir or "")
-        settings.check()
+                               seed=args.seed, device=args.device, gradient_checkpointing=args.gradient_checkpointing,
+                               checkpoint_steps=args.checkpoint_steps, checkpoint_minutes=args.checkpoint_minutes,
+                               output_dir=args.output_dir or "")
+        settings.check()  # NaN, inf, ranges, the model spec and the trace file: before a run row exists
         run_id = create_train_run(store, settings)
     print(f"run {run_id}: training {settings.model} on {settings.traces}", file=sys.stderr)
     import contextlib
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # stdout: JSON only
-        summary = run_training(store, run_id, settings,
-                               should_stop=_stop_on_request(store, run_id),  # SIGTERM: next step, adapter saved
+        summary = run_training(store, run_id, settings, resume=bool(args.resume), exit_when_stuck=True,
                                log=lambda m: print(m, file=sys.stderr),
                                progress_bar=not args.json and sys.stderr.isatty())
     run = store.get_run(run_id)
     if args.json:
         _print_json({"run": run_id, "db": store.path, "status": run["status"], "adapter": run["adapter"],
                      "summary": summary})
-    else:
-        print(f"run {run_id} {run['status']}: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, "
+    elif run["status"] == "completed":
+        print(f"run {run_id} completed: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, "
               f"{summary['train_seconds']:.0f} s; adapter in {run['adapter']}")
         print(f"evaluate it: python -m algodistill eval --model {settings.model} --adapter {run['adapter']} "
               "--compare-base")
+    else:
+        print(f"run {run_id} {run['status']}: {run['error']}")
     return 0 if run["status"] == "completed" else 1
 
 
@@ -321,7 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .train_sft import SFTSettings
     d = SFTSettings()
-    tr = sub.add_parser("train", help="LoRA SFT on verified teacher traces (the reference recipe by default)")
+    tr = sub.add_parser("train", help="LoRA SFT on verified teacher traces (the reference recipe by default)",
+                        description="LoRA SFT on verified teacher traces (the reference recipe by default). A stop "
+                        "(SIGTERM, Ctrl-C, the app's Stop) ends the run within seconds, however long a step takes, "
+                        "and saves the adapter as of the last completed optimizer step. A checkpoint every "
+                        "--checkpoint-steps or --checkpoint-minutes lets --resume RUN continue after a crash or kill.")
     tr.add_argument("--traces", default=d.traces, metavar="FILE", help="trace JSONL (default: the bundled set)")
     tr.add_argument("--model", default=d.model, metavar="SPEC",
                     help="hub id, local dir, .gguf file or offline name (default %(default)s)")
@@ -341,7 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
     tr.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True,
                     help="recompute activations in the backward pass: ~4x less GPU memory, ~25%% slower (default on)")
+    tr.add_argument("--checkpoint-steps", type=int, default=d.checkpoint_steps, metavar="N",
+                    help="save a resumable checkpoint every N optimizer steps (0: off; default %(default)s) ...")
+    tr.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, metavar="M",
+                    help="... or every M minutes, whichever comes first (0: off; default %(default)s); only the "
+                         "latest is kept, and it is removed once the run completes")
     tr.add_argument("--output-dir", help="adapter directory (default outputs/<run>-<experiment>)")
+    tr.add_argument("--resume", type=int, metavar="RUN",
+                    help="continue an interrupted, stopped or failed training from its last checkpoint, with its "
+                         "stored settings (other flags are ignored), on the same run and loss curve")
     tr.add_argument("--run", type=int, help=argparse.SUPPRESS)  # a run queued by the app
     tr.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
     tr.add_argument("--json", action="store_true")

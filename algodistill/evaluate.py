@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .models import ModelUnavailable, resolve
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
 from .sandbox import Limits, isolation_report
+from .settings import bounded, number_problems
 from .store import Store
 from .verify import MAX_COMPLETION_CHARS, Verdict, fenced, parse_json_line, verify_many
 
@@ -26,15 +28,16 @@ from .verify import MAX_COMPLETION_CHARS, Verdict, fenced, parse_json_line, veri
 @dataclass
 class EvalSettings:
     problems: list[str] = field(default_factory=lambda: list(PROBLEM_TYPES))
-    difficulties: list[int] = field(default_factory=lambda: list(REFERENCE_DIFFICULTIES))
-    seed: int = EVAL_SEED
-    per_cell: int = 1
-    timeout_s: float = Limits.timeout_s
+    difficulties: list[int] = bounded(lo=1, hi=10, each=True, default_factory=lambda: list(REFERENCE_DIFFICULTIES))
+    seed: int = bounded(EVAL_SEED, 0, 2**32 - 1)
+    per_cell: int = bounded(1, 1, 10_000, label="instances per cell")
+    timeout_s: float = bounded(Limits.timeout_s, 0, 3600, above=True, label="timeout (seconds per test)")
     # what generates the completions (model evaluations only)
     model: str | None = None
     adapter: str | None = None
-    max_new_tokens: int = 1024   # the training max length: long answers (arithmetic, ~640 tokens) fit
-    batch_size: int = 0          # 0: as few batches as memory allows
+    # the training max length: long answers (arithmetic, ~640 tokens) fit
+    max_new_tokens: int = bounded(1024, 1, 1 << 20, label="max new tokens")
+    batch_size: int = bounded(0, 0, 65536, label="batch size (0: automatic)")  # 0: as few batches as memory allows
     backend: str = "auto"        # "auto" (vLLM when installed and on a GPU), "hf" or "vllm"
     device: str = "auto"
 
@@ -45,17 +48,27 @@ class EvalSettings:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def check(self) -> None:
+        """Refuse, in one message, what would only fail later: numbers (NaN, infinities, fractions, ranges),
+        unknown problem types, and for a model evaluation a model spec that does not resolve or an adapter
+        directory without adapter_config.json. Cheap: callers run it before a run row exists."""
+        problems = number_problems(self)
         unknown = [p for p in self.problems if p not in PROBLEM_TYPES]
         if unknown or not self.problems:
-            raise ValueError(f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
-                             if unknown else "choose at least one problem type")
-        if not self.difficulties or any(not 1 <= int(d) <= 10 for d in self.difficulties):
-            raise ValueError("difficulties must be between 1 and 10 (at least one)")
-        if self.per_cell < 1 or self.max_new_tokens < 1 or self.batch_size < 0 or self.timeout_s <= 0:
-            raise ValueError("instances per cell and max new tokens must be >= 1, batch size >= 0 "
-                             "(0 = automatic), timeout > 0")
+            problems.append(f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
+                            if unknown else "choose at least one problem type")
+        if not self.difficulties:
+            problems.append("choose at least one difficulty (1 to 10)")
         if self.backend not in ("auto", "hf", "vllm"):
-            raise ValueError("backend must be auto, hf or vllm")
+            problems.append("backend must be auto, hf or vllm")
+        if self.model:
+            try:
+                resolve(self.model)
+            except ModelUnavailable as exc:
+                problems.append(str(exc))
+        if self.adapter and not (Path(self.adapter) / "adapter_config.json").is_file():
+            problems.append(f"no LoRA adapter (adapter_config.json) in {self.adapter}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def instances(self) -> list[Instance]:
         return grid(self.problems, self.difficulties, self.seed, self.per_cell)
@@ -198,7 +211,7 @@ def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list
     if not path.is_file():
         raise FileNotFoundError(f"completions file not found: {path}")
     lines, skipped, taken = [], [], {}  # taken: (instance key, sample) -> line number
-    with path.open(encoding="utf-8", errors="replace") as f:
+    with path.open(encoding="utf-8-sig", errors="replace") as f:  # -sig: a BOM is not part of line 1
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -212,8 +225,8 @@ def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list
                 if not isinstance(record["completion"], str):
                     raise ValueError("'completion' must be a string")
                 sample = record.get("sample")
-                if sample is not None and (type(sample) is not int or sample < 0):
-                    raise ValueError(f"'sample' must be a whole number >= 0, got {sample!r}")
+                if sample is not None and (type(sample) is not int or not 0 <= sample < 2**31):
+                    raise ValueError(f"'sample' must be a whole number from 0 to 2**31-1, got {sample!r}")
                 instance = make_instance(record["problem"], record["difficulty"],
                                          record.get("seed", EVAL_SEED), record.get("index", 0))
                 if sample is not None and (instance.key, sample) in taken:

@@ -10,8 +10,11 @@ One job at a time per machine (a second launch is refused with a message naming 
 trainings on one GPU would fight for memory, and on a CPU they would each run at half speed. The check and
 the new run rows are one transaction in the store (``Store.exclusive``), so two launches at the same
 instant give one job and one refusal.
-Stopping asks the job to stop at its next step (it saves what it has); if it has not ended after a grace
-period, SIGTERM (handled the same way), then SIGKILL.
+Stopping writes a stop request to the run; a training job interrupts its step in progress within seconds
+and saves the adapter as of its last completed step (``stopping``), an evaluation ends after its batch. If
+the process is still there after a grace period: SIGTERM (the same stop), and much later SIGKILL, after
+which the run says it was killed and what was kept (the last checkpoint, or nothing). ``resume_train``
+continues a training from its last checkpoint on the same run.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 from .evaluate import create_eval_runs
 from .models import ModelUnavailable, resolve
 from .store import ACTIVE, Busy, Store, process_start
-from .train_sft import create_train_run
+from .train_sft import create_train_run, latest_checkpoint, resume_point, run_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,35 +130,78 @@ def _launch(store: Store, ids: list[int], argv: list[str]) -> None:
         store.update_run(extra, pid=run["pid"], pid_start=run["pid_start"])
 
 
-def stop(store: Store, run_id: int, grace_s: float = 30.0, wait: bool = False) -> str:
-    """Ask a run to stop; escalate to SIGTERM/SIGKILL in the background if it does not. Returns a message."""
+def resume_train(store: Store, run_id: int) -> int:
+    """Continue an interrupted, stopped or failed training from its newest checkpoint, as a job: the same
+    run, its stored settings, its loss curve continued. ValueError says why a run cannot resume."""
+    resume_point(store.get_run(run_id))
+    with _exclusive(store):
+        store.update_run(run_id, status="queued", stop_requested=None, finished=None, message="resuming")
+        store.attach_process(run_id)  # this process until the job's own takes over, so it reads as alive
+    _launch(store, [run_id], ["train", "--resume", str(run_id)])
+    return run_id
+
+
+def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float = 90.0, wait: bool = False) -> str:
+    """Ask a run to stop. Returns a message. A training ends within seconds, whatever its step time, and
+    keeps the adapter as of its last completed optimizer step; an evaluation ends after its current batch
+    and keeps every sample judged so far. Still running after ``grace_s``: SIGTERM (the same stop); after
+    ``kill_after_s`` more: SIGKILL, and the run records that it was killed and what was kept."""
     run = store.get_run(run_id)
     if run["status"] not in ACTIVE:
         return f"run {run_id} is already {run['status']}"
     store.request_stop(run_id)
-    pid = run.get("pid")
-    if not pid:
+    if not run.get("pid"):
         store.finish_run(run_id, "stopped", error="stopped before it started")
         return f"run {run_id} stopped before it started"
 
     def escalate() -> None:
-        deadline = time.time() + grace_s
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            while time.time() < deadline:
-                if store.get_run(run_id)["status"] not in ACTIVE:
-                    return
-                time.sleep(0.5)
+        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, kill_after_s)):
+            if _ends_within(store, run_id, wait_s):
+                return
+            pid = store.get_run(run_id).get("pid")
+            if not pid or pid == os.getpid():  # a resumed run not yet handed to its process: never the app
+                return
             try:
                 os.killpg(pid, sig)
             except (ProcessLookupError, PermissionError):
                 return
-            deadline = time.time() + 10
+        _ends_within(store, run_id, 10)
+        run = store.get_run(run_id)
+        if run["status"] in ACTIVE + ("interrupted",):
+            waited = grace_s + kill_after_s
+            for rid in [run_id] + [r["id"] for r in store.children(run_id) if r["status"] in ACTIVE + ("interrupted",)]:
+                store.finish_run(rid, "interrupted", error=f"killed: it had not ended {waited:.0f} s after the stop "
+                                 f"request; kept: {_kept(store, store.get_run(rid))}")
 
     thread = threading.Thread(target=escalate, daemon=True)
     thread.start()
     if wait:
         thread.join()
-    return f"stop requested for run {run_id}: it ends at its next step and keeps what it has"
+    if run["kind"] == "train":
+        return (f"stop requested for run {run_id}: it ends within seconds and keeps the adapter as of its last "
+                "completed step")
+    return f"stop requested for run {run_id}: it ends after its current batch and keeps every judged sample"
+
+
+def _ends_within(store: Store, run_id: int, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if store.get_run(run_id)["status"] not in ACTIVE:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _kept(store: Store, run: dict) -> str:
+    """What a killed run left behind, in words, with how to continue it."""
+    if run["kind"] == "eval":
+        return (f"{len(store.done_keys(run['id']))} judged sample(s); `python -m algodistill eval --resume "
+                f"{run['parent'] or run['id']}` finishes it")
+    checkpoint = latest_checkpoint(run_dir(run))
+    if checkpoint is None:
+        return "nothing (no checkpoint had been saved yet)"
+    return (f"the checkpoint at step {checkpoint[0]} in {checkpoint[1]}; `python -m algodistill train --resume "
+            f"{run['id']}` (or Resume in the Train tab) continues from it")
 
 
 def log_tail(store: Store, run_id: int, chars: int = 4000) -> str:

@@ -7,21 +7,33 @@ instance's hidden tests are trained on. Rows are prompt/completion conversations
 template, so TRL puts the loss on the assistant's answer only.
 
 ``StoreCallback`` writes every logged step (loss, learning rate, grad norm, epoch, tokens/s) to runs.db
-as it happens, keeps the run's progress and ETA current, and honours a stop request at the next step;
-the adapter is saved either way, with a model card that gains evaluation results once they exist.
+as it happens and keeps the run's progress and ETA current. Work is never lost to a stop or a crash:
+- after each completed optimizer step it keeps a CPU copy of the trainable (LoRA) weights; a stop
+  interrupts the step in progress within seconds (``stopping.StopWatch``) and saves the adapter as of
+  that copy, so a stop costs at most the step in progress, however long a step takes;
+- every ``checkpoint_steps`` steps or ``checkpoint_minutes`` minutes, whichever comes first, it has the
+  trainer write a checkpoint (adapter, optimizer, scheduler, RNG; only the latest is kept), from which
+  ``train --resume RUN`` continues a killed, stopped or failed run on the same loss curve.
+The adapter directory gets a model card that gains evaluation results once they exist.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import resource
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F401 (callers import them from here)
-from .models import DEFAULT_MODEL, default_device, default_dtype, load_model, load_tokenizer, materialize
+from .models import (DEFAULT_MODEL, ModelUnavailable, default_device, default_dtype, load_model,
+                     load_tokenizer, materialize, resolve)
+from .settings import bounded, number_problems
+from .stopping import StopTraining, StopWatch
 from .store import Store
 from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file
 
@@ -30,24 +42,31 @@ OUTPUTS = Path("outputs")
 
 @dataclass
 class SFTSettings:
+    """One training run's settings: the CLI flags, the Train form and the stored run row all map to these.
+    Numeric fields carry their allowed range (``bounded``), which ``check`` enforces."""
     model: str = DEFAULT_MODEL
     traces: str = str(BUNDLED)
     experiment: str = "sft"
-    epochs: float = 3.0
-    learning_rate: float = 2e-4
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    epochs: float = bounded(3.0, 0, 1000)
+    learning_rate: float = bounded(2e-4, 0, 1, above=True, below=True)
+    lora_r: int = bounded(16, 1, 4096, label="LoRA rank (r)")
+    lora_alpha: int = bounded(32, 0, 1_000_000, above=True, label="LoRA alpha")
+    lora_dropout: float = bounded(0.05, 0, 1, below=True, label="LoRA dropout")
     target_modules: str = "all-linear"
-    effective_batch: int = 4
-    batch_size: int = 4              # per device; the rest of the effective batch is gradient accumulation
-    max_length: int = 1024
-    warmup_ratio: float = 0.1
-    max_steps: int = -1              # > 0 overrides epochs (quick checks)
-    seed: int = 42
+    effective_batch: int = bounded(4, 1, 65536)
+    # per device; the rest of the effective batch is gradient accumulation
+    batch_size: int = bounded(4, 1, 65536, label="per-device batch size")
+    max_length: int = bounded(1024, 64, 1 << 20, label="max length (tokens)")
+    warmup_ratio: float = bounded(0.1, 0, 1, below=True)
+    max_steps: int = bounded(-1, -1, 10**7, label="max steps (-1: epochs decide)")  # > 0 overrides epochs
+    seed: int = bounded(42, 0, 2**32 - 1)
     device: str = "auto"
     # on: the 3-epoch reference run on an H100 peaks at 1.8 GB instead of 8.0 GB for ~25% more time
     gradient_checkpointing: bool = True
+    # a resumable checkpoint (adapter, optimizer, scheduler, RNG) every N steps or M minutes, whichever first;
+    # only the latest is kept. ~1 s for the 0.5B reference against CPU steps of a minute or more.
+    checkpoint_steps: int = bounded(50, 0, 10**7, label="checkpoint every N steps (0: off)")
+    checkpoint_minutes: float = bounded(5.0, 0, 10**4, label="checkpoint every M minutes (0: off)")
     output_dir: str = ""             # default outputs/<run id>-<experiment>
 
     @classmethod
@@ -60,34 +79,81 @@ class SFTSettings:
         return self.effective_batch // self.batch_size
 
     def check(self) -> None:
-        problems = []
-        if not 1 <= self.batch_size <= self.effective_batch:
-            problems.append("per-device batch size must be between 1 and the effective batch size")
-        elif self.effective_batch % self.batch_size:
-            problems.append(f"effective batch {self.effective_batch} is not a multiple of the per-device "
-                            f"batch {self.batch_size}")
-        if self.epochs <= 0 and self.max_steps <= 0:
-            problems.append("epochs must be > 0 (or max steps > 0)")
-        if not 0 < self.learning_rate < 1:
-            problems.append("learning rate must be between 0 and 1")
-        if self.lora_r < 1 or self.lora_alpha <= 0:
-            problems.append("LoRA rank must be >= 1 and alpha > 0")
-        if not 0 <= self.lora_dropout < 1 or not 0 <= self.warmup_ratio < 1:
-            problems.append("dropout and warmup ratio must be in [0, 1)")
-        if self.max_length < 64:
-            problems.append("max length must be at least 64 tokens")
-        if not re.fullmatch(r"[\w.\-]{1,64}", self.experiment or ""):
+        """Refuse, in one message, whatever would only fail later: numbers (NaN, infinities, fractions, ranges),
+        the batch split, the experiment name, a trace file that is not there, a model spec that does not
+        resolve. Cheap (no model load, no trace verification): callers run it before a run row exists."""
+        problems = number_problems(self)
+        if not problems:  # the rules between fields need numbers that passed on their own
+            if self.batch_size > self.effective_batch:
+                problems.append("per-device batch size must be between 1 and the effective batch size")
+            elif self.effective_batch % self.batch_size:
+                problems.append(f"effective batch {self.effective_batch} is not a multiple of the per-device "
+                                f"batch {self.batch_size}")
+            if self.epochs <= 0 and self.max_steps <= 0:
+                problems.append("epochs must be > 0 (or max steps > 0)")
+        if not isinstance(self.experiment, str) or not re.fullmatch(r"[\w.\-]{1,64}", self.experiment):
             problems.append("experiment name: 1-64 letters, digits, '.', '-' or '_'")
-        if not Path(self.traces).is_file():
+        if not isinstance(self.traces, str) or not Path(self.traces).is_file():
             problems.append(f"trace file not found: {self.traces}")
+        try:
+            resolve(self.model)
+        except ModelUnavailable as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("; ".join(problems))
+
+    def out_dir(self, run_id: int) -> Path:
+        return Path(self.output_dir or OUTPUTS / f"{run_id}-{self.experiment}")
 
 
 def create_train_run(store: Store, settings: SFTSettings) -> int:
     """Queue a training run; its stored settings are what the job process trains with."""
     return store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
 
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+RESUMABLE = ("interrupted", "stopped", "failed")
+
+
+def latest_checkpoint(out: str | Path) -> tuple[int, Path] | None:
+    """The newest complete checkpoint in an adapter directory, as (step, path). Complete: its
+    trainer_state.json exists, which the trainer writes after the weights, optimizer and RNG state."""
+    found = []
+    for path in Path(out).glob("checkpoint-*"):
+        m = re.fullmatch(r"checkpoint-(\d+)", path.name)
+        if m and (path / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), path))
+    return max(found) if found else None
+
+
+def run_dir(run: dict) -> Path:
+    """Where a stored training run writes its adapter and checkpoints."""
+    return Path(run.get("adapter") or SFTSettings.from_dict(run["settings"]).out_dir(run["id"]))
+
+
+def resume_point(run: dict) -> tuple[SFTSettings, tuple[int, Path]]:
+    """The settings and checkpoint a stored training run resumes from; ValueError saying why it cannot."""
+    if run["kind"] != "train":
+        raise ValueError(f"run {run['id']} is not a training run")
+    if run["status"] not in RESUMABLE:
+        raise ValueError(f"run {run['id']} is {run['status']}: only an interrupted, stopped or failed training resumes")
+    settings = SFTSettings.from_dict(run["settings"])
+    checkpoint = latest_checkpoint(run_dir(run))
+    if checkpoint is None:
+        raise ValueError(f"run {run['id']} has no checkpoint in {run_dir(run)} to resume from (one is saved every "
+                         f"{settings.checkpoint_steps} steps or {settings.checkpoint_minutes:g} minutes)")
+    settings.check()
+    return settings, checkpoint
+
+
+def _drop_checkpoints(out: Path, keep: Path | None = None) -> None:
+    for path in out.glob("checkpoint-*"):
+        if path.is_dir() and path != keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ training
 
 def oom_message(settings: SFTSettings) -> str:
     return (f"out of GPU memory at per-device batch {settings.batch_size} and max length {settings.max_length}: "
@@ -103,28 +169,56 @@ def _callback_class():
     from transformers import TrainerCallback
 
     class StoreCallback(TrainerCallback):
-        """Every log to runs.db as it happens; progress/ETA each step; stop requests at the next step."""
+        """Every log to runs.db as it happens; progress/ETA each step; a CPU copy of the trainable weights
+        after each completed step (what a stop keeps); checkpoints every N steps or M minutes; stop
+        requests at step ends (``StopWatch`` interrupts a step in progress)."""
 
-        def __init__(self, store: Store, run_id: int, should_stop: Callable[[], bool]):
-            self.store, self.run_id, self.should_stop = store, run_id, should_stop
-            self.began = time.time()
+        def __init__(self, store: Store, run_id: int, should_stop: Callable[[], bool], settings: SFTSettings,
+                     hold: Callable, logged_until: int = 0):
+            self.store, self.run_id, self.should_stop, self.hold = store, run_id, should_stop, hold
+            self.every_steps, self.every_s = settings.checkpoint_steps, settings.checkpoint_minutes * 60
+            self.logged_until = logged_until  # a resumed run: steps already in the store are not logged twice
+            self.began = self.last_save = time.time()
+            self.start_step = 0
             self.last_tokens: tuple[float, float] | None = None  # (tokens so far, when)
             self.last_loss: float | None = None
+            self.snapshot: tuple[int, dict] | None = None  # (step, {parameter name: CPU copy})
             self.stopped = False
             self.final: dict = {}
 
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.began = time.time()
-            self.store.update_run(self.run_id, progress=0.0, message=f"training: {state.max_steps} steps")
+        def keep(self, state, model) -> None:
+            with self.hold():  # a half-taken copy must not become the kept one
+                weights = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+                self.snapshot = (state.global_step, weights)
 
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.began = self.last_save = time.time()
+            self.start_step = state.global_step
+            if state.global_step and model is not None:  # resumed: the checkpoint's weights are a completed step
+                self.keep(state, model)
+            resumed = f", resumed after step {state.global_step}" if state.global_step else ""
+            self.store.update_run(self.run_id, progress=state.global_step / max(state.max_steps, 1),
+                                  message=f"training: {state.max_steps} steps{resumed}")
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            self.keep(state, model)
             done, total = state.global_step, max(state.max_steps, 1)
             elapsed = time.time() - self.began
-            self.store.update_run(self.run_id, progress=done / total, eta=elapsed / done * (total - done),
+            self.store.update_run(self.run_id, progress=done / total,
+                                  eta=elapsed / max(done - self.start_step, 1) * (total - done),
                                   message=f"step {done}/{total}")
+            last = done >= state.max_steps  # the final adapter is saved then: no checkpoint needed
+            due = (self.every_steps and done % self.every_steps == 0) or \
+                (self.every_s and time.time() - self.last_save >= self.every_s)
             if self.should_stop():
                 self.stopped = control.should_training_stop = True
+                due = True  # what it has can be resumed
+            if due and not last:
+                control.should_save = True
             return control
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last_save = time.time()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = dict(logs or {})
@@ -132,7 +226,7 @@ def _callback_class():
                 self.final = logs
                 return
             now = time.time()
-            if "num_tokens" in logs:
+            if "num_tokens" in logs:  # counted from this process's start, resumed or not
                 if self.last_tokens and now > self.last_tokens[1]:
                     logs["tokens_per_s"] = (logs["num_tokens"] - self.last_tokens[0]) / (now - self.last_tokens[1])
                 elif now > self.began:
@@ -140,9 +234,21 @@ def _callback_class():
                 self.last_tokens = (logs["num_tokens"], now)
             self.last_loss = logs.get("loss", self.last_loss)
             epoch = logs.pop("epoch", state.epoch)
-            self.store.log_metrics(self.run_id, state.global_step, logs, epoch=epoch)
+            if state.global_step > self.logged_until:
+                self.store.log_metrics(self.run_id, state.global_step, logs, epoch=epoch)
 
     return StoreCallback
+
+
+def _trainer_class(hold: Callable):
+    from trl import SFTTrainer
+
+    class Trainer(SFTTrainer):
+        def _save_checkpoint(self, model, trial):
+            with hold():  # a stop waits: half a checkpoint would be worse than none
+                super()._save_checkpoint(model, trial)
+
+    return Trainer
 
 
 def _fit_length(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], dict]:
@@ -172,87 +278,155 @@ def _peak_memory(device: str) -> dict:
 
 
 def run_training(store: Store, run_id: int, settings: SFTSettings, *, should_stop: Callable[[], bool] | None = None,
-                 log: Callable[[str], None] = print, progress_bar: bool = False) -> dict:
-    """Train one run to the end (completed / stopped / failed, recorded in the store). Returns its summary."""
-    stop = should_stop or (lambda: store.stop_requested(run_id))
+                 log: Callable[[str], None] = print, progress_bar: bool = False, resume: bool = False,
+                 exit_when_stuck: bool = False) -> dict:
+    """Train one run to the end (completed / stopped / failed, recorded in the store). Returns its summary.
+
+    A stop (a request in the store, SIGTERM, Ctrl-C; ``should_stop`` is also asked at each step end) ends
+    the run within seconds: the step in progress is interrupted (``stopping.StopWatch``) and the adapter is
+    saved as of the last completed optimizer step, as ``stopped``. ``resume``: continue from the run's
+    newest checkpoint with its optimizer, scheduler and RNG state, appending to its metrics.
+    ``exit_when_stuck`` (job processes): when the step cannot be interrupted (one long C call), the watcher
+    thread saves the last completed step, records the run and ends the process."""
+    live: dict = {"summary": {}}
+    stuck = (lambda reason: _stop_from_watcher(store, run_id, settings, live, reason, log)) if exit_when_stuck else None
+    with StopWatch(lambda: store.stop_requested(run_id), fallback=stuck) as watch:
+        try:
+            watch.arm()
+            return _train(store, run_id, settings, live, watch, should_stop or (lambda: store.stop_requested(run_id)),
+                          log, progress_bar, resume)
+        except (StopTraining, KeyboardInterrupt) as exc:
+            watch.disarm()
+            with watch.lock:
+                return _keep_last_step(store, run_id, settings, live, str(exc) or "interrupted from the keyboard")
+        except BaseException as exc:
+            watch.disarm()
+            message = oom_message(settings) if _is_oom(exc) else f"{type(exc).__name__}: {exc}"
+            store.finish_run(run_id, "failed", error=message, summary=live["summary"] or None, message=message[:300])
+            raise
+
+
+def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: StopWatch,
+           should_stop: Callable[[], bool], log: Callable[[str], None], progress_bar: bool, resume: bool) -> dict:
+    summary = live["summary"]
     store.mark_started(run_id)
-    summary: dict = {}
-    try:
-        settings.check()
-        store.update_run(run_id, message="verifying traces")
-        checks = verify_file(settings.traces)
-        counts = trace_summary(checks)
-        rejected = [{"line": c.line, "id": c.id, "reason": c.reason} for c in checks if not c.kept]
-        summary["traces"] = {"file": settings.traces, "kept": counts["kept"], "rejected": counts["rejected"],
-                             "rejected_detail": rejected[:50], "per_cell": counts["per_cell"]}
-        store.update_run(run_id, summary=summary)
-        rows = sft_rows(checks)
-        if not rows:
-            raise ValueError(f"no trace in {settings.traces} passed verification; nothing to train on")
-        log(f"{counts['kept']} traces kept, {counts['rejected']} rejected")
+    settings.check()
+    out = settings.out_dir(run_id)
+    checkpoint = latest_checkpoint(out) if resume else None
+    if resume and checkpoint is None:
+        raise ValueError(f"no checkpoint to resume from in {out}")
+    store.update_run(run_id, message="verifying traces")
+    checks = verify_file(settings.traces)
+    counts = trace_summary(checks)
+    rejected = [{"line": c.line, "id": c.id, "reason": c.reason} for c in checks if not c.kept]
+    summary["traces"] = {"file": settings.traces, "kept": counts["kept"], "rejected": counts["rejected"],
+                         "rejected_detail": rejected[:50], "per_cell": counts["per_cell"]}
+    store.update_run(run_id, summary=summary)
+    rows = sft_rows(checks)
+    if not rows:
+        raise ValueError(f"no trace in {settings.traces} passed verification; nothing to train on")
+    log(f"{counts['kept']} traces kept, {counts['rejected']} rejected")
 
-        import torch
-        from datasets import Dataset
-        from peft import LoraConfig
-        from trl import SFTConfig, SFTTrainer
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig
 
-        device = default_device(settings.device)
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        store.update_run(run_id, message="loading model")
-        source = materialize(settings.model, log=log)
-        tokenizer = load_tokenizer(source)
-        dtype = default_dtype(device)
-        # fp16 training keeps fp32 master weights (autocast); bf16 and fp32 load as they train
-        model = load_model(source, dtype=torch.float32 if dtype == torch.float16 else dtype, device=device)
-        rows, summary["length"] = _fit_length(rows, tokenizer, settings.max_length)
-        store.update_run(run_id, summary=summary)
-        if not rows:
-            raise ValueError(f"every kept trace's prompt is longer than max length {settings.max_length} tokens "
-                             "(nothing of the answer would be trained on): raise the max length")
-        out = Path(settings.output_dir or OUTPUTS / f"{run_id}-{settings.experiment}")
-        store.update_run(run_id, adapter=str(out))
-        config = SFTConfig(
-            output_dir=str(out), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
-            learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
-            gradient_accumulation_steps=settings.grad_accum, max_length=settings.max_length,
-            warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio in this transformers version
-            lr_scheduler_type="linear", logging_steps=1, save_strategy="epoch", save_only_model=True,
-            save_total_limit=1, report_to="none", seed=settings.seed, bf16=dtype == torch.bfloat16,
-            fp16=dtype == torch.float16, use_cpu=device == "cpu", gradient_checkpointing=settings.gradient_checkpointing,
-            completion_only_loss=True, disable_tqdm=not progress_bar, dataloader_num_workers=0)
-        lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-                          target_modules=settings.target_modules, task_type="CAUSAL_LM")
-        callback = _callback_class()(store, run_id, stop)
-        trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
-                             processing_class=tokenizer, peft_config=lora, callbacks=[callback])
-        trainable, total = trainer.model.get_nb_trainable_parameters()
-        summary["parameters"] = {"trainable": trainable, "total": total}
-        began = time.time()
-        trainer.train()
-        seconds = time.time() - began
+    device = default_device(settings.device)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    store.update_run(run_id, message="loading model")
+    source = materialize(settings.model, log=log)
+    tokenizer = load_tokenizer(source)
+    dtype = default_dtype(device)
+    # fp16 training keeps fp32 master weights (autocast); bf16 and fp32 load as they train
+    model = load_model(source, dtype=torch.float32 if dtype == torch.float16 else dtype, device=device)
+    rows, summary["length"] = _fit_length(rows, tokenizer, settings.max_length)
+    store.update_run(run_id, summary=summary)
+    if not rows:
+        raise ValueError(f"every kept trace's prompt is longer than max length {settings.max_length} tokens "
+                         "(nothing of the answer would be trained on): raise the max length")
+    store.update_run(run_id, adapter=str(out.resolve()))
+    # a fresh run drops checkpoints an earlier run left in the same directory; a resumed one the partial ones
+    _drop_checkpoints(out, keep=checkpoint[1] if checkpoint else None)
+    config = SFTConfig(
+        output_dir=str(out), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum, max_length=settings.max_length,
+        warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio in this transformers version
+        lr_scheduler_type="linear", logging_steps=1,
+        save_strategy="no", save_total_limit=1,  # the callback decides when (steps or minutes)
+        report_to="none", seed=settings.seed, bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16, use_cpu=device == "cpu", gradient_checkpointing=settings.gradient_checkpointing,
+        completion_only_loss=True, disable_tqdm=not progress_bar, dataloader_num_workers=0)
+    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=settings.target_modules, task_type="CAUSAL_LM")
+    callback = _callback_class()(store, run_id, should_stop, settings, watch.hold,
+                                 logged_until=(store.last_step(run_id) or 0) if resume else 0)
+    trainer = _trainer_class(watch.hold)(model=model, args=config, train_dataset=Dataset.from_list(rows),
+                                         processing_class=tokenizer, peft_config=lora, callbacks=[callback])
+    live.update(out=out, tokenizer=tokenizer, callback=callback, trainer=trainer, device=device, dtype=dtype,
+                began=time.time())
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    summary["parameters"] = {"trainable": trainable, "total": total}
+    if checkpoint:
+        summary["resumed_from_step"] = checkpoint[0]
+        log(f"resuming from {checkpoint[1]}")
+    trainer.train(resume_from_checkpoint=str(checkpoint[1]) if checkpoint else None)
+    watch.disarm()
+    with watch.lock:
+        if callback.stopped:
+            return _keep_last_step(store, run_id, settings, live, "stop requested")
         store.update_run(run_id, message="saving adapter")
         trainer.save_model(str(out))
         tokenizer.save_pretrained(str(out))
-        tokens = callback.last_tokens[0] if callback.last_tokens else None
-        summary.update({"steps": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-                        "train_seconds": seconds, "tokens": tokens,
-                        "tokens_per_s": tokens / seconds if tokens and seconds else None,
-                        "final_loss": callback.last_loss, "device": device, "dtype": str(dtype),
-                        "stopped_early": callback.stopped, **_peak_memory(device)})
+        summary.update(_train_summary(live, trainer.state.global_step))
         write_model_card(out, settings, summary, run_id)
-        status = "stopped" if callback.stopped else "completed"
-        store.update_run(run_id, progress=1.0 if status == "completed" else None, eta=0.0,
-                         message=f"{status}; adapter saved to {out}")
-        store.finish_run(run_id, status, summary=summary,
-                         error="stopped on request; the adapter so far was saved" if callback.stopped else None)
+        _drop_checkpoints(out)  # the adapter is final; optimizer state would only take room
+        store.update_run(run_id, progress=1.0, eta=0.0)
+        store.finish_run(run_id, "completed", summary=summary, message=f"completed; adapter saved to {out}")
         return summary
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            status, message = "stopped", "interrupted from the keyboard"
-        else:
-            status = "failed"
-            message = oom_message(settings) if _is_oom(exc) else f"{type(exc).__name__}: {exc}"
-        store.update_run(run_id, message=message[:300])
-        store.finish_run(run_id, status, error=message, summary=summary or None)
-        raise
+
+
+def _train_summary(live: dict, steps: int) -> dict:
+    callback, trainer = live["callback"], live["trainer"]
+    seconds = time.time() - live["began"]
+    tokens = callback.last_tokens[0] if callback.last_tokens else None
+    return {"steps": steps, "max_steps": trainer.state.max_steps, "train_seconds": seconds, "tokens": tokens,
+            "tokens_per_s": tokens / seconds if tokens and seconds else None, "final_loss": callback.last_loss,
+            "device": live["device"], "dtype": str(live["dtype"]), "stopped_early": steps < trainer.state.max_steps,
+            **_peak_memory(live["device"])}
+
+
+def _keep_last_step(store: Store, run_id: int, settings: SFTSettings, live: dict, reason: str) -> dict:
+    """End a stopped run: save the adapter as of the last completed optimizer step (the callback's copy),
+    with its tokenizer and model card, and say in the run which step was kept and what can resume."""
+    summary, callback = live["summary"], live.get("callback")
+    kept = callback.snapshot if callback else None
+    out = live.get("out")
+    if kept:
+        step, weights = kept
+        live["trainer"].model.save_pretrained(str(out), state_dict=weights)
+        live["tokenizer"].save_pretrained(str(out))
+        summary.update(_train_summary(live, step))
+        write_model_card(out, settings, summary, run_id)
+        what = f"the adapter as of step {step} (the last completed step) was saved to {out}"
+    else:
+        what = "no training step had completed, so there was no adapter to save"
+    checkpoint = latest_checkpoint(out) if out else None
+    if checkpoint:
+        what += f"; `python -m algodistill train --resume {run_id}` continues from its checkpoint at step {checkpoint[0]}"
+    store.finish_run(run_id, "stopped", summary=summary or None, error=f"stopped ({reason}); {what}",
+                     message=f"stopped; {what}"[:300])
+    return summary
+
+
+def _stop_from_watcher(store: Store, run_id: int, settings: SFTSettings, live: dict, reason: str, log) -> None:
+    """The main thread is stuck in one long C call: keep the last completed step from here and end the process."""
+    try:
+        _keep_last_step(store, run_id, settings, live, reason)
+        log(f"stopped: {reason}")
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)

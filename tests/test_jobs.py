@@ -10,7 +10,9 @@ import pytest
 
 from algodistill import jobs
 from algodistill.evaluate import EvalSettings
-from algodistill.train_sft import SFTSettings
+from algodistill.train_sft import SFTSettings, latest_checkpoint
+
+SLOW_STEP = os.path.join(os.path.dirname(__file__), "slow_step")  # sitecustomize.py: slow training steps
 
 
 def wait_for(predicate, timeout=180, every=0.5):
@@ -38,7 +40,9 @@ def test_training_job_runs_in_its_own_process_and_streams_metrics(store, tiny_mo
     row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
     assert row["status"] == "stopped" and store.last_step(run) < 40
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
-    assert "step" in jobs.log_tail(store, run) or jobs.log_tail(store, run)
+    # the job's own output, from its first line to its last (written just after the run row is final)
+    log = wait_for(lambda: f"run {run} stopped" in (text := jobs.log_tail(store, run, 10**6)) and text, timeout=30)
+    assert log.startswith(f"run {run}: training {tiny_model_dir}") and "8 traces kept" in log
 
 
 def test_a_killed_job_is_reported_interrupted(store, tiny_model_dir, small_traces, tmp_path):
@@ -137,3 +141,78 @@ def test_a_failing_job_records_its_error(store, tmp_path):
     row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
     assert row["status"] == "failed" and "could not load" in row["error"] and str(broken) in row["error"]
     assert json.dumps(row)  # the row stays serializable for the UI
+
+
+def slow_job(store, monkeypatch, model, traces, out, slow: str, **kw):
+    """A training job whose steps from some step on take minutes, like a real model's on a CPU."""
+    monkeypatch.setenv("PYTHONPATH", SLOW_STEP)
+    monkeypatch.setenv("ALGODISTILL_TEST_SLOW_STEP", slow)
+    settings = SFTSettings(model=model, traces=str(traces), batch_size=4, device="cpu", output_dir=str(out),
+                           experiment="slow", **kw)
+    return jobs.start_train(store, settings)
+
+
+def adapter_weights(path):
+    from safetensors.torch import load_file
+    return load_file(str(path / "adapter_model.safetensors"))
+
+
+@pytest.mark.parametrize("mode", ["", ":blocked"], ids=["python-step", "step-stuck-in-C"])
+def test_stop_ends_a_slow_step_within_seconds_and_keeps_the_last_completed_step(
+        store, tiny_model_dir, small_traces, tmp_path, monkeypatch, mode):
+    out = tmp_path / "adapter"
+    run = slow_job(store, monkeypatch, tiny_model_dir, small_traces, out, f"3:600{mode}", max_steps=50,
+                   checkpoint_steps=1)
+    wait_for(lambda: (store.last_step(run) or 0) >= 2 and latest_checkpoint(out))
+    time.sleep(1.0)  # inside step 3, which would take 10 minutes
+    began = time.time()
+    jobs.stop(store, run, grace_s=60)
+    row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r, timeout=60)
+    latency = time.time() - began
+    print(f"stop latency ({mode or 'python'}): {latency:.1f} s")
+    assert latency < 10, latency  # stuck in C: the watcher thread saves it after 5 s
+    assert row["status"] == "stopped" and "as of step 2 (the last completed step) was saved" in row["error"], row
+    assert json.loads((out / "algodistill.json").read_text())["summary"]["steps"] == 2
+    kept, step2 = adapter_weights(out), adapter_weights(out / "checkpoint-2")  # the trainer's own save of step 2
+    assert kept.keys() == step2.keys() and all((kept[k] == step2[k]).all() for k in kept)
+    assert "train --resume" in row["error"] and store.last_step(run) == 2
+
+
+def test_train_resume_after_kill_9_continues_from_the_checkpoint_to_the_end(
+        store, tiny_model_dir, small_traces, tmp_path, monkeypatch):
+    from algodistill import cli
+    out = tmp_path / "adapter"
+    run = slow_job(store, monkeypatch, tiny_model_dir, small_traces, out, "4:600", max_steps=6, checkpoint_steps=2)
+    wait_for(lambda: (store.last_step(run) or 0) >= 3)  # steps 1-3 logged, checkpoint at 2, step 4 crawling
+    os.killpg(store.get_run(run)["pid"], signal.SIGKILL)
+    wait_for(lambda: store.get_run(run)["status"] == "interrupted", timeout=30)
+    before = {(m["step"], m["name"]): m["time"] for m in store.metrics(run)}
+    assert latest_checkpoint(out)[0] == 2 and not (out / "adapter_model.safetensors").exists()
+    monkeypatch.delenv("ALGODISTILL_TEST_SLOW_STEP")
+    assert cli.main(["train", "--resume", str(run), "--db", store.path, "--json"]) == 0
+    row = store.get_run(run)
+    assert row["status"] == "completed" and row["summary"]["resumed_from_step"] == 2 and row["summary"]["steps"] == 6
+    assert [m["step"] for m in store.metrics(run, ["loss"])] == [1, 2, 3, 4, 5, 6]  # no step twice
+    after = {(m["step"], m["name"]): m["time"] for m in store.metrics(run)}
+    assert all(after[k] == t for k, t in before.items())  # what the killed process logged is kept as it was
+    assert (out / "adapter_model.safetensors").is_file() and latest_checkpoint(out) is None  # final: no optimizer
+
+
+def test_a_run_that_ignores_stop_is_killed_and_says_what_was_kept(store, tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "adapter"
+    (out / "checkpoint-4").mkdir(parents=True)
+    (out / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    run = store.create_run("train", {"output_dir": str(out), "experiment": "deaf"})
+    deaf = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                             "signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"],
+                            stdout=subprocess.PIPE, start_new_session=True)
+    assert deaf.stdout.readline().strip() == b"ready"
+    store.mark_started(run, pid=deaf.pid)
+    threading.Thread(target=deaf.wait, daemon=True).start()  # reaped, as jobs reaps its own
+    jobs.stop(store, run, grace_s=0.5, kill_after_s=1.0, wait=True)
+    assert deaf.wait(timeout=10) == -signal.SIGKILL
+    row = store.get_run(run)
+    assert row["status"] == "interrupted" and row["error"].startswith("killed")
+    assert "the checkpoint at step 4" in row["error"] and f"train --resume {run}" in row["error"]

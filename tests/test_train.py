@@ -1,6 +1,7 @@
 """LoRA SFT on CPU with a tiny random model: metrics reach the store, stop requests, adapters load back."""
 
 import json
+import re
 
 import pytest
 
@@ -156,3 +157,88 @@ def test_an_adapter_trained_on_an_offline_gguf_names_the_hub_model_it_came_from(
     assert config == {"base_model_name_or_path": "Qwen/Qwen2.5-Coder-0.5B-Instruct", "r": 16}
     write_model_card(tmp_path, SFTSettings(model="/models/mine"), {}, 8)  # a local model keeps its path
     assert "base_model: /models/mine" in (tmp_path / "README.md").read_text()
+
+
+def boom(*args, **kwargs):
+    raise AssertionError("reached a model load or trace verification")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "nan"], "epochs must be a finite number, got nan"),
+    (["--epochs", "inf"], "epochs must be a finite number, got inf"),
+    (["--lr=-inf"], "learning rate must be a finite number"),
+    (["--warmup-ratio", "nan"], "warmup ratio must be a finite number"),
+    (["--checkpoint-minutes", "inf"], "checkpoint every M minutes (0: off) must be a finite number"),
+    (["--lora-r", "0"], "LoRA rank (r) must be >= 1"),
+    (["--model", "/nowhere/model.gguf"], "GGUF file not found: /nowhere/model.gguf"),
+    (["--traces", "/nowhere/traces.jsonl"], "trace file not found"),
+])
+def test_impossible_train_flags_fail_before_any_run_row_or_model_load(argv, message, store, monkeypatch, capsys):
+    from algodistill import cli, train_sft
+    monkeypatch.setattr(train_sft, "materialize", boom)
+    monkeypatch.setattr(train_sft, "verify_file", boom)
+    code = cli.main(["train", *argv, "--db", store.path])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err
+    assert store.runs() == []
+
+
+def test_every_numeric_setting_refuses_nan_and_infinity():
+    from dataclasses import MISSING, fields
+    from algodistill.evaluate import EvalSettings
+    from algodistill.settings import label
+    for cls in (SFTSettings, EvalSettings):
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else f.default_factory()
+            if isinstance(default, bool) or not isinstance(default, (int, float, list)):
+                continue
+            if isinstance(default, list) and not all(isinstance(v, int) for v in default):
+                continue  # problem names
+            for bad in (float("nan"), float("inf"), float("-inf")):
+                value = [bad] if isinstance(default, list) else bad
+                with pytest.raises(ValueError, match=re.escape(f"{label(f)} must be a finite number")):
+                    cls(**{f.name: value}).check()
+
+
+def test_the_job_launcher_and_the_train_form_refuse_nan_and_inf_before_a_run_exists(store, tiny_model_dir,
+                                                                                   small_traces, tmp_path):
+    from algodistill import jobs
+    from algodistill.ui import common, train_tab
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="epochs must be a finite number"):
+            jobs.start_train(store, settings(tiny_model_dir, small_traces, tmp_path, epochs=bad))
+        values = {f: None for f in train_tab.FIELDS} | {"model": tiny_model_dir, "epochs": bad}
+        message, run = train_tab.start(*[values[f] for f in train_tab.FIELDS])
+        assert run is None and message.startswith("⚠️ Not started") and "epochs must be a finite number" in message
+    assert store.runs() == [] and common.store().runs() == []
+
+
+def test_a_stop_before_the_first_step_ends_the_run_at_once_with_nothing_kept(store, tiny_model_dir, small_traces,
+                                                                              tmp_path):
+    s = settings(tiny_model_dir, small_traces, tmp_path)
+    run = store.create_run("train", vars(s))
+    store.request_stop(run)  # e.g. while the model loads, which can take a minute for a GGUF
+    summary = run_training(store, run, s, log=lambda m: None)
+    row = store.get_run(run)
+    assert row["status"] == "stopped" and "no training step had completed" in row["error"]
+    assert "steps" not in summary and not (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_resume_refuses_what_it_cannot_continue_in_plain_words(store, tiny_model_dir, small_traces, tmp_path, capsys,
+                                                               monkeypatch):
+    from algodistill import cli
+    from algodistill.ui import common, train_tab
+    s = settings(tiny_model_dir, small_traces, tmp_path)
+    run = store.create_run("train", vars(s))
+    store.finish_run(run, "stopped", error="stopped before it started")
+    assert cli.main(["train", "--resume", str(run), "--db", store.path]) == 2
+    assert f"run {run} has no checkpoint in {tmp_path / 'adapter'}" in capsys.readouterr().err
+    (tmp_path / "adapter" / "checkpoint-2").mkdir(parents=True)
+    (tmp_path / "adapter" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    store.finish_run(run, "completed")
+    assert cli.main(["train", "--resume", str(run), "--db", store.path]) == 2
+    assert "only an interrupted, stopped or failed training resumes" in capsys.readouterr().err
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    common._stores.clear()
+    message, resumed = train_tab.resume(run)
+    assert resumed is None and "only an interrupted, stopped or failed" in message

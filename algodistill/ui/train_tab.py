@@ -1,10 +1,12 @@
-"""Train tab: a form with the reference recipe, launched as a background job; status, progress, Stop."""
+"""Train tab: a form with the reference recipe, launched as a background job; status, progress, Stop (within
+seconds, keeping the last completed step) and Resume (from the last checkpoint)."""
 
 from __future__ import annotations
 
 from .. import jobs
 from ..models import DEFAULT_MODEL, offline_models
-from ..train_sft import SFTSettings
+from ..settings import number_problems, whole_numbers
+from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
 from .common import accept_upload, gpu_line, keep_upload, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
 
@@ -18,25 +20,30 @@ def model_choices() -> list[str]:
 
 
 def settings_from_form(*values) -> SFTSettings:
-    """The one place form values become settings (numbers arrive as floats; empty means default)."""
+    """The one place form values become settings (numbers arrive as floats; empty means default). Numbers
+    are checked here, by the same field ranges as everywhere (NaN, infinities, fractions of a whole number)."""
     form = dict(zip(FIELDS, values))
     defaults = SFTSettings()
-    ints = {"lora_r", "lora_alpha", "effective_batch", "batch_size", "max_length", "max_steps"}
     clean = {}
     for key, value in form.items():
         if value is None or value == "":
             continue
-        if key in ints:
-            if float(value) != int(float(value)):
-                raise ValueError(f"{key.replace('_', ' ')} must be a whole number")
-            value = int(float(value))
-        elif isinstance(getattr(defaults, key), float):
-            value = float(value)
+        default = getattr(defaults, key)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{key.replace('_', ' ')} must be a number, got {value!r}") from None
         else:
             value = str(value).strip()
         clean[key] = value
     clean["traces"] = trace_set(clean.get("traces"))
-    return SFTSettings.from_dict(clean)
+    settings = SFTSettings.from_dict(clean)
+    whole_numbers(settings)
+    problems = number_problems(settings)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return settings
 
 
 def start(*values) -> tuple[str, int | None]:
@@ -47,6 +54,18 @@ def start(*values) -> tuple[str, int | None]:
     except (ValueError, jobs.JobRefused) as exc:
         return f"⚠️ Not started: {exc}", None
     return f"Started run #{run_id}.", run_id
+
+
+def resume(run_id) -> tuple[str, int | None]:
+    """Continue the followed run (interrupted, stopped or failed) from its last checkpoint, as a job."""
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return "Choose the run to resume under Follow run.", None
+    try:
+        jobs.resume_train(store(), run_id)
+    except (ValueError, KeyError, jobs.JobRefused) as exc:
+        return f"⚠️ Not resumed: {exc.args[0] if exc.args else exc}", None
+    return f"Resuming run #{run_id} from its last checkpoint.", run_id
 
 
 def stop(run_id) -> str:
@@ -69,7 +88,10 @@ def poll(run_id) -> tuple[str, str]:
         run = s.get_run(run_id)
     except KeyError as exc:
         return str(exc), ""
-    return status_markdown(run), jobs.log_tail(s, run_id, 3000)
+    text = status_markdown(run)
+    if run["kind"] == "train" and run["status"] in RESUMABLE and (checkpoint := latest_checkpoint(run_dir(run))):
+        text += f"  \nA checkpoint at step {checkpoint[0]} is kept: **Resume** continues from it."
+    return text, jobs.log_tail(s, run_id, 3000)
 
 
 def build(gr) -> dict:
@@ -103,6 +125,7 @@ def build(gr) -> dict:
             with gr.Row():
                 go = gr.Button("Start training", variant="primary", elem_id="train-start")
                 halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
+                again = gr.Button("Resume", elem_id="train-resume")
         with gr.Column(scale=2):
             message = gr.Markdown(elem_id="train-message")
             status = gr.Markdown("No training run yet.", elem_id="train-status")
@@ -123,6 +146,12 @@ def build(gr) -> dict:
     upload.upload(uploaded, [upload], [traces, message], api_visibility="private")
     traces.focus(lambda: gr.update(choices=trace_sets()), None, [traces], api_visibility="private")
     halt.click(stop, [follow], [message], api_name="stop_training")
+
+    def relaunch(run_id):
+        text, resumed = resume(run_id)
+        return text, gr.update(choices=run_choices("train"), value=resumed) if resumed else gr.update()
+
+    again.click(relaunch, [follow], [message, follow], api_name="resume_training")
     timer = gr.Timer(2.0)
     timer.tick(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
     follow.focus(lambda: gr.update(choices=run_choices("train")), None, [follow], api_visibility="private")
