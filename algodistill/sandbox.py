@@ -123,7 +123,7 @@ def emit(**record):
         data = data[_write(out, data):]
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
-NEWNS, NEWUSER, NEWPID, NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+NEWNS, NEWIPC, NEWUSER, NEWPID, NEWNET = 0x00020000, 0x08000000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 applied = []
 def try_unshare(flags):
@@ -140,16 +140,17 @@ uid, gid = os.getuid(), os.getgid()
 fs = job["fs"]
 mode = job["isolate"]  # "all", "landlock" (no namespaces: what a container without them gets) or "none"
 if mode == "all":
-    if root and try_unshare(NEWNET | NEWPID | NEWNS):
-        applied += ["network", "pid", "mount"]
-    elif not root and try_unshare(NEWUSER | NEWNET | NEWPID | NEWNS):
+    # IPC too: SysV shared memory outlives its creator and is shared by every sample otherwise
+    if root and try_unshare(NEWNET | NEWPID | NEWNS | NEWIPC):
+        applied += ["network", "pid", "mount", "ipc"]
+    elif not root and try_unshare(NEWUSER | NEWNET | NEWPID | NEWNS | NEWIPC):
         try:
             write("/proc/self/setgroups", "deny")
             write("/proc/self/uid_map", "%d %d 1" % (uid, uid))
             write("/proc/self/gid_map", "%d %d 1" % (gid, gid))
-            applied += ["user", "network", "pid", "mount"]
+            applied += ["user", "network", "pid", "mount", "ipc"]
         except OSError:
-            applied += ["user", "network", "pid"]
+            applied += ["user", "network", "pid", "ipc"]
     elif try_unshare(NEWNET):
         applied.append("network")
 lim = job["limits"]
@@ -236,6 +237,9 @@ if "user" in applied:  # the user namespace gave us capabilities in it: drop eve
     header, data = struct.pack("Ii", 0x20080522, 0), ctypes.create_string_buffer(24)
     if libc.capset(header, data) == 0:
         applied.append("no-caps")
+# the kernel clears the parent-death signal when credentials change: set it again after the last change
+# (until the program runs it is still in the process group the parent kills, so no window is left)
+libc.prctl(1, 9)
 
 def landlock():
     """Allow reading only the standard library (and the shared libraries it loads), writing only /tmp
@@ -623,10 +627,23 @@ def run_program(code: str, entry_point: str, calls: list[list], limits: Limits =
             if outcome.load_error is not None or outcome.missing_function:
                 break
     finally:
+        if uid is not None and "pid" not in outcome.isolation:
+            _sweep(uid)
         _slots.give(slot)
         shutil.rmtree(workdir, ignore_errors=True)
     outcome.calls = [r or CallResult(status="crash", error="not run") for r in results]
     return outcome
+
+
+def _sweep(uid: int) -> None:
+    """Without a PID namespace a descendant can leave the process group (setsid) and outlive the program.
+    As root every program has a uid of its own slot, so kill whatever still runs as that uid."""
+    try:
+        subprocess.run([sandbox_python(), "-I", "-S", "-c", "import os\ntry:\n    os.kill(-1, 9)\nexcept OSError:\n    pass"],
+                       user=uid, group=uid, extra_groups=[], env=_env(), cwd="/", timeout=10,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        pass
 
 
 def _run_child(job: dict, workdir: str, limits: Limits, results: list, outcome: ProgramResult) -> int:

@@ -85,7 +85,7 @@ def load(path: str | Path) -> tuple[list[tuple[int, dict]], list[TraceCheck]]:
     if not path.is_file():
         raise FileNotFoundError(f"trace file not found: {path}")
     records, bad = [], []
-    with path.open("r", encoding="utf-8", errors="replace") as f:
+    with path.open("r", encoding="utf-8-sig", errors="replace") as f:  # -sig: a BOM is not part of line 1
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue

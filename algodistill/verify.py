@@ -30,7 +30,10 @@ MAX_LINE_CHARS = 2_000_000  # one JSONL line (a trace or a completion record)
 MAX_STORED_VALUE_CHARS = 10_000  # of one test's actual value as JSON, in runs.db
 _MAX_PREFIX_TRIES = 200  # cut points tried when the end of a block does not parse
 
-_FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+#.-]*)\s*$")
+# matched against stripped lines, and written so that no two parts can match the same characters: untrusted
+# text must not make a regex backtrack quadratically (a fence followed by 100k spaces took 25 s)
+_FENCE = re.compile(r"(```+|~~~+)\s*([\w+#.-]*)$")
+_MAX_NOTES = 12
 _CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@)")
 
 
@@ -80,7 +83,7 @@ class Verdict:
 def _blocks(text: str) -> tuple[list[str], list[str]]:
     """Fenced code blocks in order, tolerating a missing opening or closing fence."""
     lines = text.splitlines()
-    fences = [(i, m.group(2)) for i, line in enumerate(lines) if (m := _FENCE.match(line))]
+    fences = [(i, m.group(2)) for i, line in enumerate(lines) if (m := _FENCE.match(line.strip()))]
     notes: list[str] = []
     if not fences:
         return [], notes
@@ -133,7 +136,7 @@ def _parse_prefix(code: str) -> tuple[str | None, str | None, bool]:
 
 
 def _defines(code: str, name: str) -> bool:
-    return re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
+    return re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", code, re.M) is not None
 
 
 def extract_code(completion: str, entry_point: str) -> Extraction:
@@ -165,13 +168,14 @@ def _extract(completion: str, entry_point: str) -> Extraction:
         if code is None or (trimmed and _defines(block, entry_point) and not _defines(code, entry_point)):
             first_error = first_error or error
             if _defines(block, entry_point):
-                return Extraction(None, "syntax_error", notes + ["the block defining the function does not parse"],
+                return Extraction(None, "syntax_error", _few(notes + ["the block defining the function does not parse"]),
                                   error)
             notes.append(f"skipped a block that does not parse ({error})")
             continue
         if trimmed:
             notes.append(f"dropped unparseable text after the code ({error})")
         kept.append(code)
+    notes = _few(notes)
     if not kept:
         return Extraction(None, "syntax_error", notes, first_error)
     if not any(_defines(code, entry_point) for code in kept):
@@ -183,6 +187,13 @@ def _extract(completion: str, entry_point: str) -> Extraction:
     if dropped:
         notes.append("dropped top-level code: " + "; ".join(dropped[:5]) + (" ..." if len(dropped) > 5 else ""))
     return Extraction(code, "ok", notes)
+
+
+def _few(notes: list[str]) -> list[str]:
+    """Notes as stored: a crafted completion can produce one per block, thousands of them."""
+    if len(notes) <= _MAX_NOTES:
+        return notes
+    return notes[:_MAX_NOTES - 1] + [f"... and {len(notes) - _MAX_NOTES + 1} more notes like these"]
 
 
 def _names_used(node: ast.AST) -> set[str]:
@@ -229,13 +240,18 @@ def sanitize(code: str, entry_point: str) -> tuple[str, list[str]]:
 # ---------------------------------------------------------------------------------------------- comparison
 
 def same(actual: Any, expected: Any) -> bool:
-    """Equality of plain JSON values; bools only equal bools, ints and floats compare as numbers."""
+    """Equality of plain JSON values; bools only equal bools. An expected int is met only by that exact
+    integer (5.0 for 5, never 5.0000000001, nor a float approximation of a 90-digit Fibonacci number); an
+    expected float by a number within 1e-9."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return type(actual) is type(expected) and actual == expected
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
-        if isinstance(expected, float) or isinstance(actual, float):
-            return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
-        return actual == expected
+        if isinstance(expected, int):
+            if isinstance(actual, float):
+                # beyond 2**53 a float is an approximation whatever its value
+                return math.isfinite(actual) and actual.is_integer() and abs(actual) <= 2**53 and int(actual) == expected
+            return actual == expected
+        return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
     if isinstance(expected, list) and isinstance(actual, list):
         return len(actual) == len(expected) and all(same(a, e) for a, e in zip(actual, expected))
     if isinstance(expected, dict) and isinstance(actual, dict):

@@ -494,3 +494,53 @@ def test_the_app_warns_loudly_when_isolation_is_not_full(monkeypatch):
     monkeypatch.setattr(sandbox, "isolation", lambda: ["uid"])
     banner = sandbox_warning()
     assert banner.startswith("### ⚠ Sandbox isolation: none") and "checkout" in banner
+
+
+SURVIVOR = ("import os, time\n"
+            "def f(marker):\n"
+            "    os.setsid()\n"  # out of the process group the parent kills
+            "    os._exit = lambda code=0: time.sleep(300)\n"
+            "    if os.fork() == 0:\n"
+            "        os.setsid()\n"
+            "        os.execv('/usr/bin/sleep', ['sleep', marker]) if os.path.exists('/usr/bin/sleep') else time.sleep(300)\n"
+            "    return 1\n")
+
+
+@pytest.mark.parametrize("isolate", MODES)
+def test_nothing_it_starts_outlives_the_evaluation(isolate):
+    marker = "123457.25"
+    r = run_program(SURVIVOR, "f", [[marker]], limits=FAST, isolate=isolate)
+    assert r.calls[0].status in ("returned", "crash", "timeout")
+    deadline = time.monotonic() + 3
+    while (_marker_processes(marker) or _sandbox_uid_processes()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _marker_processes(marker) == [] and _sandbox_uid_processes() == []
+
+
+def _sandbox_uid_processes() -> list[int]:
+    from algodistill.sandbox import UID_BASE
+    if os.geteuid() != 0:
+        return []
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if os.stat(f"/proc/{pid}").st_uid >= UID_BASE and state != "Z":  # a zombie runs nothing
+                    found.append(int(pid))
+            except (OSError, IndexError):
+                pass
+    return found
+
+
+def test_sysv_shared_memory_does_not_outlive_the_program():
+    code = ("import ctypes\n"
+            "def f():\n"
+            "    libc = ctypes.CDLL(None, use_errno=True)\n"
+            "    return libc.shmget(0x7e57, 1 << 20, 0o1666)\n")  # IPC_CREAT | 0666
+    before = open("/proc/sysvipc/shm").read() if os.path.exists("/proc/sysvipc/shm") else ""
+    r = one(code)
+    assert r.calls[0].status == "returned"
+    after = open("/proc/sysvipc/shm").read() if os.path.exists("/proc/sysvipc/shm") else ""
+    assert after == before

@@ -151,3 +151,23 @@ def test_text_that_is_not_valid_utf8_is_stored_not_fatal(tmp_path):
     rows = store.samples(result["run"])
     assert [r["status"] for r in rows] == ["exception", "wrong_answer", "passed"]
     assert rows[0]["tests"][0]["output"].strip() == "?" and rows[1]["tests"][0]["actual"] == "?"
+
+
+def test_an_expected_integer_is_met_only_by_that_exact_integer():
+    assert same(5.0, 5) and same(7, 7)
+    assert not same(5.0000000001, 5)  # close is not equal when the contract says "the exact integer"
+    assert not same(float(2**60), 2**60)  # a float that large is an approximation, whatever its value
+    assert not same(float("inf"), 10**400) and same(0.1 + 0.2, 0.3)  # expected floats keep a tolerance
+
+
+def test_a_float_approximation_of_fibonacci_gets_no_credit():
+    inst = make_instance("fibonacci", 10, 999, 0)
+    approx = (f"def {inst.entry_point}(n):\n    phi = (1 + 5 ** 0.5) / 2\n    v = phi ** n / 5 ** 0.5\n"
+              "    return float(round(v)) if n < 70 else v\n")
+    assert not verify(inst, fenced(approx)).solved
+
+
+@pytest.mark.parametrize("text", ["```" + " " * 99_000 + "!", "\n" * 99_000 + "x", "```\n(\n```\n" * 8000])
+def test_crafted_text_neither_stalls_extraction_nor_bloats_notes(text):
+    extraction = extract_code(text, "f")
+    assert len(extraction.notes) <= 12 and sum(map(len, extraction.notes)) < 5_000

@@ -33,10 +33,10 @@ def get(name: str) -> ProblemType:
 
 @lru_cache(maxsize=4096)
 def make_instance(problem: str, difficulty: int, seed: int = EVAL_SEED, index: int = 0) -> Instance:
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise ValueError(f"index must be a non-negative integer, got {index!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 2**31:
+        raise ValueError(f"index must be an integer from 0 to 2**31-1, got {index!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -2**63 <= seed < 2**63:
+        raise ValueError(f"seed must be a 64-bit integer, got {seed!r}")  # what runs.db can store
     return build_instance(get(problem), check_difficulty(difficulty), seed, index)
 
 
