@@ -21,6 +21,7 @@ from .models import ModelUnavailable, resolve
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
 from .sandbox import Limits, isolation_report
 from .settings import bounded, number_problems
+from .stopping import StopTraining, StopWatch
 from .store import Store
 from .verify import MAX_COMPLETION_CHARS, Verdict, fenced, parse_json_line, verify_many
 
@@ -304,7 +305,12 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
     def judge(rid: int, items: list[tuple[Instance, str]], extras: list[dict]) -> None:
         tracker.judged(rid, score_and_store(store, rid, items, settings.limits(), extras=extras))
 
+    # a Stop (store request or SIGTERM) interrupts the batch being generated within seconds, as in training;
+    # batches already generated are still judged and stored when the verifier pool closes below
+    watch = StopWatch(lambda: any(store.stop_requested(r) for r in tracker.ids))
     try:
+        watch.__enter__()
+        watch.arm()
         generator = Generator(settings.model, settings.adapter, device=settings.device, backend=settings.backend,
                               log=log)
         with ThreadPoolExecutor(1) as verifier:  # verification of batch k overlaps generation of batch k+1
@@ -337,12 +343,20 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
                 tracker.finish(rid, "completed", summary=summary)
                 results[rid] = summary
     except BaseException as exc:
-        message = OOM_HINT if "out of memory" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
-        status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+        watch.disarm()
+        if isinstance(exc, Exception):
+            status = "failed"
+            message = OOM_HINT if "out of memory" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
+        else:  # StopTraining (a stop request, SIGTERM) or Ctrl-C: what was judged is kept
+            status, message = "stopped", "stopped on request; the samples judged so far are kept: run it again to resume"
         for rid in tracker.ids:
             if rid not in results:
                 tracker.finish(rid, status, error=message if rid == current or status == "failed" else None)
+        if isinstance(exc, StopTraining):
+            return results
         raise
+    finally:
+        watch.__exit__(None, None, None)
     return results
 
 

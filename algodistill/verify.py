@@ -6,7 +6,11 @@ missing opening or closing fence, and trailing text after the last statement. Sa
 EvalPlus: keep imports and the definitions the entry point needs (transitively), drop top-level calls,
 prints, asserts and ``if __name__ == "__main__"`` demos, so a correct function is not failed by its own
 example code. Comparison happens here in the parent, on plain JSON values: a bool is never equal to an
-int, and the child never sees an expected value.
+int, an expected int is met only by that exact integer, and the child never sees an expected value.
+
+Everything here reads untrusted text, so nothing may be slower than linear in it (regexes are written
+without overlapping parts, prefix trimming is bounded) and nothing about one sample may stop the others
+being judged (``_judge_safely``).
 """
 
 from __future__ import annotations

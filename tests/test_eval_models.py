@@ -205,3 +205,35 @@ def test_resume_finishes_an_interrupted_base_twin_of_a_completed_run(store, tiny
     assert main(["eval", "--resume", str(base), "--db", store.path, "--json"]) == 0
     assert store.get_run(base)["status"] == "completed" and len(store.samples(base)) == 6
     assert main(["eval", "--resume", str(run), "--db", store.path]) == 2  # nothing left to do: said so
+
+
+def test_stop_interrupts_a_slow_batch_within_seconds_and_keeps_what_was_judged(store, tiny_model_dir, monkeypatch):
+    """On a CPU one batch of a real model takes minutes; Stop must not wait for it (nor be SIGKILLed)."""
+    import threading
+    import time
+
+    from algodistill import generation
+
+    real = generation.Generator.generate
+
+    def slow_after_first(self, prompts, *args, **kwargs):
+        for k, batch in enumerate(real(self, prompts, *args, **kwargs)):
+            if k == 1:
+                time.sleep(120)  # a batch that takes minutes
+            yield batch
+    monkeypatch.setattr(generation.Generator, "generate", slow_after_first)
+    settings = EvalSettings(model=tiny_model_dir, batch_size=2, **GRID)
+    run = store.create_run("eval", vars(settings), model=settings.model)
+
+    def stop_when_first_batch_is_stored():
+        while not store.samples(run):
+            time.sleep(0.2)
+        stopped_at.append(time.monotonic())
+        store.request_stop(run)
+    stopped_at: list[float] = []
+    threading.Thread(target=stop_when_first_batch_is_stored, daemon=True).start()
+    evaluate_model(store, run, settings, log=lambda m: None)
+    assert time.monotonic() - stopped_at[0] < 10
+    row = store.get_run(run)
+    assert row["status"] == "stopped" and "kept" in row["error"]
+    assert len(store.samples(run)) == 2  # the first batch, judged and stored
