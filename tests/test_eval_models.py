@@ -128,7 +128,11 @@ def test_an_adapter_directory_is_not_a_model(tmp_path):
 
 
 def test_unreachable_hub_id_names_the_alternatives(monkeypatch):
+    import huggingface_hub.constants
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # read once at import: when an earlier test imported the hub library, the variable alone came too late
+    # and this test spent 46 s in network retries
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     from algodistill.models import load_tokenizer
     with pytest.raises(ModelUnavailable) as err:
         load_tokenizer(resolve("someone/not-cached-model-xyz"))
