@@ -184,7 +184,7 @@ def cmd_eval_model(args) -> int:
     bar = _bar(not args.json and sys.stderr.isatty(), "generating")
     try:
         evaluate_model(store, run_id, settings, base_run=base_run,
-                       should_stop=_stop_on_request(store, run_id),  # SIGTERM: after the current batch
+                       should_stop=_stop_on_request(store, run_id),  # also between batches; SIGTERM interrupts one
                        progress=bar.update_to if bar is not None else None, log=lambda m: print(m, file=sys.stderr))
     finally:
         if bar is not None:

@@ -11,7 +11,8 @@ trainings on one GPU would fight for memory, and on a CPU they would each run at
 the new run rows are one transaction in the store (``Store.exclusive``), so two launches at the same
 instant give one job and one refusal.
 Stopping writes a stop request to the run; a training job interrupts its step in progress within seconds
-and saves the adapter as of its last completed step (``stopping``), an evaluation ends after its batch. If
+and saves the adapter as of its last completed step (``stopping``), an evaluation abandons the batch it
+is generating, equally fast, and keeps every sample judged so far. If
 the process is still there after a grace period: SIGTERM (the same stop), and much later SIGKILL, after
 which the run says it was killed and what was kept (the last checkpoint, or nothing). ``resume_train``
 continues a training from its last checkpoint on the same run.
@@ -143,8 +144,8 @@ def resume_train(store: Store, run_id: int) -> int:
 
 def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float = 90.0, wait: bool = False) -> str:
     """Ask a run to stop. Returns a message. A training ends within seconds, whatever its step time, and
-    keeps the adapter as of its last completed optimizer step; an evaluation ends after its current batch
-    and keeps every sample judged so far. Still running after ``grace_s``: SIGTERM (the same stop); after
+    keeps the adapter as of its last completed optimizer step; an evaluation abandons the batch it is
+    generating and keeps every sample judged so far. Still running after ``grace_s``: SIGTERM (the same stop); after
     ``kill_after_s`` more: SIGKILL, and the run records that it was killed and what was kept."""
     run = store.get_run(run_id)
     if run["status"] not in ACTIVE:
@@ -180,7 +181,7 @@ def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float =
     if run["kind"] == "train":
         return (f"stop requested for run {run_id}: it ends within seconds and keeps the adapter as of its last "
                 "completed step")
-    return f"stop requested for run {run_id}: it ends after its current batch and keeps every judged sample"
+    return f"stop requested for run {run_id}: it ends within seconds and keeps every judged sample"
 
 
 def _ends_within(store: Store, run_id: int, seconds: float) -> bool:
