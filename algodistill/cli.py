@@ -13,7 +13,8 @@ import sys
 from dataclasses import asdict
 
 from . import problems
-from .evaluate import EvalSettings, compare, create_eval_runs, load_completions, reference_items, run_scoring
+from .evaluate import (BENCHMARKS, EvalSettings, compare, create_eval_runs, load_completions, reference_items,
+                       run_scoring)
 from .sandbox import Limits, SandboxUnavailable
 from .models import DEFAULT_MODEL, ModelUnavailable
 from .store import Store, default_path
@@ -88,9 +89,12 @@ def cmd_traces_verify(args) -> int:
 # ------------------------------------------------------------------------------------------ eval
 
 def _eval_settings(args) -> EvalSettings:
-    settings = EvalSettings(problems=args.problems or list(problems.PROBLEM_TYPES),
-                            difficulties=args.difficulties or list(problems.REFERENCE_DIFFICULTIES),
-                            seed=args.seed, per_cell=args.per_cell, timeout_s=args.timeout, model=args.model,
+    humaneval = args.benchmark == "humaneval"  # its own problems: the grid's options do not apply
+    settings = EvalSettings(benchmark=args.benchmark,
+                            problems=["humaneval"] if humaneval else args.problems or list(problems.PROBLEM_TYPES),
+                            difficulties=[1] if humaneval else (args.difficulties
+                                                                or list(problems.REFERENCE_DIFFICULTIES)),
+                            seed=0 if humaneval else args.seed, per_cell=args.per_cell, timeout_s=args.timeout, model=args.model,
                             adapter=args.adapter, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                             backend=args.backend, device=args.device)
     settings.check()
@@ -138,7 +142,7 @@ def cmd_eval(args) -> int:
     if args.reference:
         items, model, name = reference_items(settings), "reference", args.name or "reference solutions"
     else:
-        items, extras, skipped = load_completions(args.completions)
+        items, extras, skipped = load_completions(args.completions, settings.benchmark)
         model, name = f"completions:{args.completions}", args.name or f"completions {args.completions}"
         for line in skipped:
             print(f"warning: line {line['line']} skipped: {line['reason']}", file=sys.stderr)
@@ -366,7 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="score the problem-type x difficulty grid")
+    e = sub.add_parser("eval", help="score the problem-type x difficulty grid (or HumanEval)")
+    e.add_argument("--benchmark", choices=BENCHMARKS, default="grid",
+                   help="grid: the problem-type x difficulty grid (default); humaneval: HumanEval's 164 problems "
+                        '(completions lines: {"task_id": "HumanEval/N", "completion"})')
     source = e.add_mutually_exclusive_group(required=True)
     source.add_argument("--reference", action="store_true", help="score the reference solutions (must be 100%%)")
     source.add_argument("--completions", metavar="FILE",

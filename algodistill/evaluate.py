@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .benchmarks import humaneval
 from .models import ModelUnavailable, resolve
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
 from .sandbox import Limits, isolation_report
@@ -26,8 +27,14 @@ from .store import Store
 from .verify import MAX_COMPLETION_CHARS, Verdict, fenced, parse_json_line, verify_many
 
 
+BENCHMARKS = ("grid", "humaneval")
+
+
 @dataclass
 class EvalSettings:
+    # "grid": the problem-type x difficulty grid below; "humaneval": HumanEval's 164 problems (problems,
+    # difficulties, seed and per_cell do not apply)
+    benchmark: str = "grid"
     problems: list[str] = field(default_factory=lambda: list(PROBLEM_TYPES))
     difficulties: list[int] = bounded(lo=1, hi=10, each=True, default_factory=lambda: list(REFERENCE_DIFFICULTIES))
     seed: int = bounded(EVAL_SEED, 0, 2**32 - 1)
@@ -53,8 +60,10 @@ class EvalSettings:
         unknown problem types, and for a model evaluation a model spec that does not resolve or an adapter
         directory without adapter_config.json. Cheap: callers run it before a run row exists."""
         problems = number_problems(self)
-        unknown = [p for p in self.problems if p not in PROBLEM_TYPES]
-        if unknown or not self.problems:
+        unknown = [p for p in self.problems if p not in PROBLEM_TYPES] if self.benchmark == "grid" else []
+        if self.benchmark not in BENCHMARKS:
+            problems.append(f"unknown benchmark {self.benchmark!r}; choose from {', '.join(BENCHMARKS)}")
+        elif unknown or not self.problems:
             problems.append(f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
                             if unknown else "choose at least one problem type")
         if not self.difficulties:
@@ -72,10 +81,14 @@ class EvalSettings:
             raise ValueError("; ".join(problems))
 
     def instances(self) -> list[Instance]:
+        if self.benchmark == "humaneval":
+            return list(humaneval.instances())
         return grid(self.problems, self.difficulties, self.seed, self.per_cell)
 
     def describe(self) -> str:
         """The grid in words, for model cards and reports."""
+        if self.benchmark == "humaneval":
+            return f"HumanEval (164 problems), at most {self.max_new_tokens} new tokens"
         return (f"{len(self.problems)} problem type(s) x difficulties {', '.join(map(str, self.difficulties))}, "
                 f"{self.per_cell} instance(s) per cell, seed {self.seed}, at most {self.max_new_tokens} new tokens")
 
@@ -203,9 +216,11 @@ def reference_items(settings: EvalSettings) -> list[tuple[Instance, str]]:
     return [(inst, fenced(inst.reference)) for inst in settings.instances()]
 
 
-def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list[dict], list[dict]]:
-    """Completions JSONL ``{"problem", "difficulty", "seed", "index", "sample", "completion"}``: every line is
-    one sample. Returns (items, extras, skipped): ``extras[i]`` is item i's ``{"sample": n}``; a line without
+def load_completions(path: str | Path, benchmark: str = "grid") -> tuple[list[tuple[Instance, str]], list[dict],
+                                                                      list[dict]]:
+    """Completions JSONL ``{"problem", "difficulty", "seed", "index", "sample", "completion"}`` (for HumanEval
+    ``{"task_id": "HumanEval/N", "sample", "completion"}``): every line is one sample. Returns (items, extras,
+    skipped): ``extras[i]`` is item i's ``{"sample": n}``; a line without
     ``sample`` gets its instance's next free number (0, 1, 2 ... in file order). ``skipped`` lists each line
     not scored as ``{"line", "reason"}``: malformed, or an explicit sample number an earlier line already has."""
     path = Path(path)
@@ -220,7 +235,8 @@ def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list
                 record = parse_json_line(line)
                 if not isinstance(record, dict):
                     raise ValueError("expected a JSON object")
-                missing = [k for k in ("problem", "difficulty", "completion") if k not in record]
+                required = ("task_id",) if benchmark == "humaneval" else ("problem", "difficulty")
+                missing = [k for k in required + ("completion",) if k not in record]
                 if missing:
                     raise ValueError(f"missing field(s): {', '.join(missing)}")
                 if not isinstance(record["completion"], str):
@@ -228,8 +244,9 @@ def load_completions(path: str | Path) -> tuple[list[tuple[Instance, str]], list
                 sample = record.get("sample")
                 if sample is not None and (type(sample) is not int or not 0 <= sample < 2**31):
                     raise ValueError(f"'sample' must be a whole number from 0 to 2**31-1, got {sample!r}")
-                instance = make_instance(record["problem"], record["difficulty"],
-                                         record.get("seed", EVAL_SEED), record.get("index", 0))
+                instance = (humaneval.instance(record["task_id"]) if benchmark == "humaneval" else
+                            make_instance(record["problem"], record["difficulty"], record.get("seed", EVAL_SEED),
+                                          record.get("index", 0)))
                 if sample is not None and (instance.key, sample) in taken:
                     raise ValueError(f"sample {sample} of {instance.key} is already given by line "
                                      f"{taken[instance.key, sample]}")

@@ -8,6 +8,11 @@ prints, asserts and ``if __name__ == "__main__"`` demos, so a correct function i
 example code. Comparison happens here in the parent, on plain JSON values: a bool is never equal to an
 int, an expected int is met only by that exact integer, and the child never sees an expected value.
 
+A benchmark instance (HumanEval) may add two things: a ``stub``, so that an answer defining no entry point is
+read as the stub's body (base models continue the prompt; ``extract_for``), and a ``checker`` appended to
+the program, whose dispatcher the sandbox calls with each test's args instead of the entry point
+(``program``; see ``benchmarks/humaneval.py``).
+
 Everything here reads untrusted text, so nothing may be slower than linear in it (regexes are written
 without overlapping parts, prefix trimming is bounded) and nothing about one sample may stop the others
 being judged (``_judge_safely``).
@@ -23,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from .problems import Instance
+from .problems.base import CHECKER_ENTRY
 from .sandbox import CallResult, Limits, ProgramResult, run_many
 
 FAILURE_KINDS = ("no_code", "syntax_error", "missing_function", "exception", "wrong_answer", "timeout", "crash")
@@ -329,12 +335,38 @@ def verify_many(items: Iterable[tuple[Instance, str]], limits: Limits = Limits()
                 workers: int | None = None) -> list[Verdict]:
     """Verify (instance, completion) pairs; programs run in parallel, results come back in input order."""
     items = list(items)
-    extractions = [extract_code(completion, inst.entry_point) for inst, completion in items]
+    extractions = [extract_for(inst, completion) for inst, completion in items]
     runnable = [k for k, e in enumerate(extractions) if e.status == "ok"]
-    runs = run_many([(extractions[k].code, items[k][0].entry_point, [t.args for t in items[k][0].tests])
-                     for k in runnable], limits=limits, workers=workers)
+    runs = run_many([program(items[k][0], extractions[k].code) for k in runnable], limits=limits, workers=workers)
     by_index = dict(zip(runnable, runs))
     return [_judge_safely(inst, extractions[k], by_index.get(k)) for k, (inst, _) in enumerate(items)]
+
+
+def extract_for(instance: Instance, completion: str) -> Extraction:
+    """``extract_code``, and for an instance with a stub (HumanEval) whose answer defines no entry point, the
+    answer read as the stub's body: base models continue the prompt rather than repeat the function."""
+    first = extract_code(completion, instance.entry_point)
+    if first.status == "ok" or not instance.stub or not isinstance(completion, str) or not completion.strip() \
+            or len(completion) > MAX_COMPLETION_CHARS:
+        return first
+    blocks, _ = _blocks(completion)
+    body = "\n".join(blocks) if blocks else completion
+    second = extract_code(instance.stub.rstrip("\n") + "\n" + body, instance.entry_point)
+    # prose after the stub leaves the docstring-only stub itself: that is no answer
+    if second.status != "ok" or second.code == extract_code(instance.stub, instance.entry_point).code:
+        return first
+    second.notes.insert(0, f"the answer does not define `{instance.entry_point}`: read as the body of the "
+                           "prompt's function")
+    return second
+
+
+def program(instance: Instance, code: str) -> tuple[str, str, list[list]]:
+    """(code, entry point, calls) as the sandbox runs them. An instance with a ``checker`` has it appended,
+    and its dispatcher is called with each test's args instead of the entry point (it routes them)."""
+    calls = [t.args for t in instance.tests]
+    if instance.checker:
+        return code.rstrip("\n") + "\n" + instance.checker, CHECKER_ENTRY, calls
+    return code, instance.entry_point, calls
 
 
 def _judge_safely(instance: Instance, extraction: Extraction, run: ProgramResult | None) -> Verdict:

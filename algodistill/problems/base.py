@@ -21,6 +21,7 @@ N_TESTS = 5
 DIFFICULTIES = tuple(range(1, 11))
 TRAIN_SEED = 42
 EVAL_SEED = 999
+CHECKER_ENTRY = "__algodistill_check__"  # what an instance's ``checker`` defines (see Instance)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class Instance:
     example: TestCase
     tests: tuple[TestCase, ...]
     reference: str
+    # Benchmarks (HumanEval) only. ``stub``: the code the answer continues (imports, helpers, signature and
+    # docstring); an answer that does not define the entry point is read as the stub's body. ``checker``:
+    # code appended to the program that defines CHECKER_ENTRY, which the verifier then calls with each
+    # test's args instead of the entry point, so tests may be asserts run in the child (see verify.py).
+    stub: str = ""
+    checker: str = ""
 
     @property
     def key(self) -> tuple[str, int, int, int]:

