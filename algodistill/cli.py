@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, metavar="M",
                     help="... or every M minutes, whichever comes first (0: off; default %(default)s); only the "
                          "latest is kept, and it is removed once the run completes")
-    tr.add_argument("--output-dir", help="adapter directory (default outputs/<run>-<experiment>)")
+    tr.add_argument("--output-dir", help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
     tr.add_argument("--resume", type=int, metavar="RUN",
                     help="continue an interrupted, stopped or failed training from its last checkpoint, with its "
                          "stored settings (other flags are ignored), on the same run and loss curve")

@@ -354,7 +354,7 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
                 if stopped:
                     for r in tracker.ids:
                         if r not in results:
-                            tracker.finish(r, "stopped", error="stopped on request; run it again to resume")
+                            tracker.finish(r, "stopped", error="stopped on request; Resume (or eval --resume) finishes it")
                     return results
                 summary = summarize(store.samples(rid))
                 tracker.finish(rid, "completed", summary=summary)
@@ -365,7 +365,7 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
             status = "failed"
             message = OOM_HINT if "out of memory" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
         else:  # StopTraining (a stop request, SIGTERM) or Ctrl-C: what was judged is kept
-            status, message = "stopped", "stopped on request; the samples judged so far are kept: run it again to resume"
+            status, message = "stopped", "stopped on request; the samples judged so far are kept: Resume (or eval --resume) finishes it"
         for rid in tracker.ids:
             if rid not in results:
                 tracker.finish(rid, status, error=message if rid == current or status == "failed" else None)
@@ -441,7 +441,7 @@ class _Progress:
         with self.lock:
             self.finished.add(rid)
             message = {"completed": f"completed: {self.counts(rid)}",
-                       "stopped": f"stopped: {self.counts(rid)}; run it again to resume",
+                       "stopped": f"stopped: {self.counts(rid)}; Resume (or eval --resume) finishes it",
                        }.get(status, f"{status} after {self.counts(rid)}")
             self.store.update_run(rid, progress=self.judge_count[rid] / self.total if self.total else 0.0, eta=None)
             self.store.finish_run(rid, status, error=error, summary=summary, message=message)

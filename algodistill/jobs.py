@@ -142,6 +142,30 @@ def resume_train(store: Store, run_id: int) -> int:
     return run_id
 
 
+def resume_eval(store: Store, run_id: int) -> list[int]:
+    """Finish a stopped, interrupted or failed model evaluation (and its base-model twin) as a job: what is
+    judged is kept, the rest is generated. Either run of a comparison may be given. ValueError says why not."""
+    from .evaluate import EvalSettings
+    run = store.get_run(run_id)
+    head = store.get_run(run["parent"]) if run["kind"] == "eval" and run.get("parent") else run
+    if head["kind"] != "eval" or not head["settings"].get("model"):
+        raise ValueError(f"run {run_id} is not a model evaluation (scored completions have nothing to resume)")
+    group = [head] + [r for r in store.children(head["id"]) if r["kind"] == "eval"]
+    if any(r["status"] in ACTIVE for r in group):
+        raise ValueError(f"evaluation #{head['id']} is still running")
+    todo = [r for r in group if r["status"] != "completed"]
+    if not todo:
+        raise ValueError(f"evaluation #{head['id']} is complete: nothing to resume")
+    EvalSettings.from_dict(head["settings"]).check()  # the model and adapter must still be there
+    with _exclusive(store):
+        for r in todo:
+            store.update_run(r["id"], status="queued", stop_requested=None, finished=None, error=None,
+                             message="resuming")
+            store.attach_process(r["id"])  # this process until the job's own takes over, so it reads as alive
+    _launch(store, [r["id"] for r in group], ["eval"])
+    return [r["id"] for r in group]
+
+
 def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float = 90.0, wait: bool = False) -> str:
     """Ask a run to stop. Returns a message. A training ends within seconds, whatever its step time, and
     keeps the adapter as of its last completed optimizer step; an evaluation abandons the batch it is
@@ -210,5 +234,9 @@ def log_tail(store: Store, run_id: int, chars: int = 4000) -> str:
     if not path.is_file():
         return ""
     with open(path, "rb") as f:
-        f.seek(max(0, path.stat().st_size - chars))
-        return f.read().decode("utf-8", "replace")
+        start = max(0, path.stat().st_size - chars)
+        f.seek(start)
+        data = f.read()
+    if start:  # the cut may fall inside a multi-byte character: start at the next whole one
+        data = data.lstrip(bytes(range(0x80, 0xC0)))
+    return data.decode("utf-8", "replace")

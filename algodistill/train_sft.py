@@ -107,8 +107,15 @@ class SFTSettings:
 
 
 def create_train_run(store: Store, settings: SFTSettings) -> int:
-    """Queue a training run; its stored settings are what the job process trains with."""
-    return store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
+    """Queue a training run; its stored settings are what the job process trains with. Without an output
+    directory, the adapter goes to ``outputs/<run>-<experiment>`` next to runs.db (as logs and uploads do),
+    not under whatever directory the app happened to start in: two stores must never share adapters."""
+    run_id = store.create_run("train", asdict(settings), name=settings.experiment, model=settings.model)
+    if not settings.output_dir:
+        base = Path(store.path).resolve().parent if store.path != ":memory:" else Path.cwd()
+        settings.output_dir = str(base / OUTPUTS / f"{run_id}-{settings.experiment}")
+        store.update_run(run_id, settings=asdict(settings))
+    return run_id
 
 
 # ------------------------------------------------------------------------------------------ checkpoints

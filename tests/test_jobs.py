@@ -216,3 +216,21 @@ def test_a_run_that_ignores_stop_is_killed_and_says_what_was_kept(store, tmp_pat
     row = store.get_run(run)
     assert row["status"] == "interrupted" and row["error"].startswith("killed")
     assert "the checkpoint at step 4" in row["error"] and f"train --resume {run}" in row["error"]
+
+
+def test_resume_finishes_a_stopped_evaluation_as_a_job_keeping_what_was_judged(store, tiny_model_dir):
+    from algodistill.evaluate import create_eval_runs, score_and_store
+    settings = EvalSettings(model=tiny_model_dir, problems=["fizzbuzz"], difficulties=[1, 2, 3], max_new_tokens=8,
+                            device="cpu")
+    (run,) = create_eval_runs(store, settings)
+    first = settings.instances()[0]
+    score_and_store(store, run, [(first, "```python\n" + first.reference + "\n```")], settings.limits())
+    store.finish_run(run, "stopped", error="stopped on request")
+    ids = jobs.resume_eval(store, run)
+    assert ids == [run]
+    row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
+    assert row["status"] == "completed", jobs.log_tail(store, run)
+    samples = store.samples(run)
+    assert len(samples) == 3 and samples[0]["status"] == "passed"  # the judged one kept, not regenerated
+    with pytest.raises(ValueError, match="complete"):
+        jobs.resume_eval(store, run)

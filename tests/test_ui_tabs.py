@@ -1,5 +1,7 @@
 """Train, Loss, Eval and Inspect handlers called as plain functions against a real store."""
 
+from pathlib import Path
+
 import pytest
 
 from algodistill.evaluate import run_scoring
@@ -36,6 +38,25 @@ def test_train_form_becomes_settings_in_one_place(db):
     assert s.traces.endswith("reference.jsonl")
     with pytest.raises(ValueError, match="whole number"):
         train_tab.settings_from_form(*[dict(values, lora_r=8.5)[f] for f in train_tab.FIELDS])
+    # the browser sends an empty value for a number it cannot hold (1e999): refused, never the default
+    with pytest.raises(ValueError, match="learning rate is empty"):
+        train_tab.settings_from_form(*[dict(values, learning_rate=None)[f] for f in train_tab.FIELDS])
+
+
+def test_train_form_leaves_rounding_and_ranges_to_the_server():
+    """gr.Number(precision=0) rounded 2.5 to 2 in the browser and minimum=0 answered -1 with Gradio's own
+    toast: the user never saw our check. No number field may do either."""
+    import gradio as gr
+    with gr.Blocks():
+        train_tab.build(gr)
+        numbers = [c for c in gr.context.Context.root_block.blocks.values() if isinstance(c, gr.Number)]
+    assert numbers and all(n.precision is None and n.minimum is None for n in numbers)
+
+
+def test_a_training_adapter_goes_next_to_its_store(db):
+    from algodistill.train_sft import SFTSettings, create_train_run, run_dir
+    run = create_train_run(db, SFTSettings(experiment="where"))
+    assert run_dir(db.get_run(run)) == Path(db.path).resolve().parent / "outputs" / f"{run}-where"
 
 
 def test_train_start_refuses_impossible_settings_in_plain_words(db):

@@ -70,6 +70,18 @@ def stop(run_id) -> str:
     return jobs.stop(store(), busy[0]["id"]) if busy else "No evaluation to stop."
 
 
+def resume(run_id, shown) -> tuple[str, int | None]:
+    """Finish the evaluation shown (or followed) from where it stopped: (message, run id to follow)."""
+    run_id = parse_run(shown) or followed(run_id)
+    if run_id is None:
+        return "Choose the evaluation to resume under Evaluation.", None
+    try:
+        ids = jobs.resume_eval(store(), run_id)
+    except (ValueError, KeyError, jobs.JobRefused) as exc:
+        return f"⚠️ Not resumed: {exc.args[0] if exc.args else exc}", None
+    return f"Resuming evaluation #{ids[0]}: the samples already judged are kept.", ids[0]
+
+
 def run_status(run_id) -> str:
     """The status block: one entry per run of the evaluation, each with its own progress, ETA and message."""
     run_id = followed(run_id)
@@ -232,6 +244,7 @@ def build(gr) -> dict:
         with gr.Row():
             go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
             halt = gr.Button("Stop", variant="stop")
+            again = gr.Button("Resume", elem_id="eval-resume")
         status = gr.Markdown(elem_id="eval-status")
     with gr.Row():
         run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation", allow_custom_value=True,
@@ -257,6 +270,12 @@ def build(gr) -> dict:
     go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch],
              [status, following, run_a, run_b], api_name="start_evaluation")
     halt.click(stop, [following], [status], api_name="stop_evaluation")
+
+    def relaunch(run_id, shown):
+        text, resumed = resume(run_id, shown)
+        return (f"{text}\n\n{run_status(resumed)}" if resumed else text), resumed or run_id
+
+    again.click(relaunch, [following, run_a], [status, following], api_name="resume_evaluation")
     adapter.change(model_for_adapter, [adapter, model], [model], api_visibility="private")
 
     def poll(run_id, a, b, last_view, last_labels):

@@ -20,16 +20,21 @@ def model_choices() -> list[str]:
 
 
 def settings_from_form(*values) -> SFTSettings:
-    """The one place form values become settings (numbers arrive as floats; empty means default). Numbers
-    are checked here, by the same field ranges as everywhere (NaN, infinities, fractions of a whole number)."""
+    """The one place form values become settings. Numbers are checked here, by the same field ranges as
+    everywhere (NaN, infinities, fractions of a whole number). An empty number is refused, not replaced by
+    the default: the browser empties a field it cannot hold (1e999), and a silent default trains with a
+    value the user never chose. Empty text (model, traces, device) means the default."""
     form = dict(zip(FIELDS, values))
     defaults = SFTSettings()
     clean = {}
     for key, value in form.items():
-        if value is None or value == "":
-            continue
         default = getattr(defaults, key)
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if value is None or value == "":
+            if numeric:
+                raise ValueError(f"{key.replace('_', ' ')} is empty or not a number (the default is {default})")
+            continue
+        if numeric:
             try:
                 value = float(value)
             except (TypeError, ValueError):
@@ -63,9 +68,13 @@ def resume(run_id) -> tuple[str, int | None]:
         return "Choose the run to resume under Follow run.", None
     try:
         jobs.resume_train(store(), run_id)
+        run = store().get_run(run_id)
     except (ValueError, KeyError, jobs.JobRefused) as exc:
         return f"⚠️ Not resumed: {exc.args[0] if exc.args else exc}", None
-    return f"Resuming run #{run_id} from its last checkpoint.", run_id
+    checkpoint, logged = latest_checkpoint(run_dir(run)), store().last_step(run_id) or 0
+    step = checkpoint[0] if checkpoint else 0
+    redo = f"; steps {step + 1}-{logged} run again (they came after it)" if logged > step else ""
+    return f"Resuming run #{run_id} from its checkpoint at step {step}{redo}.", run_id
 
 
 def stop(run_id) -> str:
@@ -109,18 +118,20 @@ def build(gr) -> dict:
                 upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1)
                 experiment = gr.Textbox(value=d.experiment, label="Experiment name", scale=2)
             with gr.Row():
-                epochs = gr.Number(value=d.epochs, label="Epochs", minimum=0)
+                # no minimum/precision on these: the browser would round 2.5 or block -1 with its own
+                # message; settings_from_form refuses them in words, like every other check
+                epochs = gr.Number(value=d.epochs, label="Epochs")
                 lr = gr.Number(value=d.learning_rate, label="Learning rate")
                 warmup = gr.Number(value=d.warmup_ratio, label="Warmup ratio")
-                max_steps = gr.Number(value=d.max_steps, precision=0, label="Max steps (-1: epochs decide)")
+                max_steps = gr.Number(value=d.max_steps, label="Max steps (-1: epochs decide)")
             with gr.Row():
-                lora_r = gr.Number(value=d.lora_r, precision=0, label="LoRA r")
-                lora_alpha = gr.Number(value=d.lora_alpha, precision=0, label="LoRA alpha")
+                lora_r = gr.Number(value=d.lora_r, label="LoRA r")
+                lora_alpha = gr.Number(value=d.lora_alpha, label="LoRA alpha")
                 dropout = gr.Number(value=d.lora_dropout, label="LoRA dropout")
             with gr.Row():
-                eff = gr.Number(value=d.effective_batch, precision=0, label="Effective batch")
-                batch = gr.Number(value=d.batch_size, precision=0, label="Per-device batch (rest: accumulation)")
-                max_len = gr.Number(value=d.max_length, precision=0, label="Max length (tokens)")
+                eff = gr.Number(value=d.effective_batch, label="Effective batch")
+                batch = gr.Number(value=d.batch_size, label="Per-device batch (rest: accumulation)")
+                max_len = gr.Number(value=d.max_length, label="Max length (tokens)")
                 device = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", label="Device", elem_id="train-device")
             with gr.Row():
                 go = gr.Button("Start training", variant="primary", elem_id="train-start")
@@ -154,5 +165,12 @@ def build(gr) -> dict:
     again.click(relaunch, [follow], [message, follow], api_name="resume_training")
     timer = gr.Timer(2.0)
     timer.tick(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
+    shown = gr.State([])  # the run labels this page shows: refreshed when a status changes, not every tick
+
+    def relabel(choices_shown):
+        choices = run_choices("train")
+        return (gr.skip(), choices_shown) if choices == choices_shown else (gr.update(choices=choices), choices)
+
+    timer.tick(relabel, [shown], [follow, shown], show_progress="hidden", api_visibility="private")
     follow.focus(lambda: gr.update(choices=run_choices("train")), None, [follow], api_visibility="private")
     return {"follow": follow}
