@@ -359,15 +359,15 @@ def _describe_exit(code: int) -> str:
     return f"the process exited with status {code} before returning"
 
 
-_MODES = {True: "all", False: "none", "all": "all", "none": "none", "landlock": "landlock"}
+_MODES = {True: "all", False: "none", "all": "all", "none": "none", "landlock": "landlock", "namespaces": "namespaces"}
 
 
 def run_program(code: str, entry_point: str, calls: list[list], limits: Limits = Limits(),
                 isolate: bool | str = True) -> ProgramResult:
     """Define ``code`` in a sandboxed child and call ``entry_point(*args)`` for each args list in ``calls``.
 
-    ``isolate``: True (every layer this machine offers), False (limits and deadlines only), or "landlock"
-    (no namespaces: what a host that forbids them gets; for tests of that fallback)."""
+    ``isolate``: True (every layer this machine offers), False (limits and deadlines only), or, for tests of
+    the fallbacks other hosts get, "landlock" (no namespaces) or "namespaces" (no Landlock)."""
     encoded = json.loads(json.dumps(calls))  # what the child gets is plain JSON data, as before
     results: list[CallResult | None] = [None] * len(calls)
     outcome = ProgramResult(calls=[], children=0)

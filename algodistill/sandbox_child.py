@@ -40,8 +40,10 @@ def mount(src, target, fstype, flags, data=None):
 root = os.geteuid() == 0
 uid, gid = os.getuid(), os.getgid()
 fs = job["fs"]
-mode = job["isolate"]  # "all", "landlock" (no namespaces: what a container without them gets) or "none"
-if mode == "all":
+# "all"; "landlock" (no namespaces: a container without them); "namespaces" (no Landlock: a kernel before
+# 5.13); "none"
+mode = job["isolate"]
+if mode in ("all", "namespaces"):
     # IPC too: SysV shared memory outlives its creator and is shared by every sample otherwise
     if root and try_unshare(NEWNET | NEWPID | NEWNS | NEWIPC):
         applied += ["network", "pid", "mount", "ipc"]
@@ -180,7 +182,7 @@ def landlock():
     os.close(ruleset)
     return ["landlock"] + (["landlock-net"] if net else []) + (["landlock-scope"] if scoped else [])
 
-if mode != "none" and fs.get("read"):
+if mode in ("all", "landlock") and fs.get("read"):
     applied += landlock()
 os.closerange(3, out)
 os.closerange(out + 1, 1024)

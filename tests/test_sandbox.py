@@ -283,16 +283,23 @@ def test_without_namespaces_results_and_deadlines_still_hold():
 
 
 # ------------------------------------------------------------------------------------------ file system
-# Isolation modes: "all" (this machine's full set: namespaces + private root + Landlock) and "landlock" (what a
-# host without namespaces gets). Each attack must fail in both; the unconfined run shows the attack is real.
+# Isolation modes: "all" (this machine's full set: namespaces + private root + Landlock), "landlock" (what a
+# host without namespaces gets) and "namespaces" (a kernel without Landlock). Each attack must fail in every
+# one; the unconfined run shows the attack is real.
 
 def _landlock_available() -> bool:
     return "landlock" in run_program("def f():\n    return 1\n", "f", [[]], isolate="landlock").isolation
 
 
+def _namespaces_available() -> bool:
+    return "root" in run_program("def f():\n    return 1\n", "f", [[]], isolate="namespaces").isolation
+
+
 MODES = [pytest.param(True, id="all"),
          pytest.param("landlock", id="landlock-only",
-                      marks=pytest.mark.skipif(not _landlock_available(), reason="no Landlock in this kernel"))]
+                      marks=pytest.mark.skipif(not _landlock_available(), reason="no Landlock in this kernel")),
+         pytest.param("namespaces", id="namespaces-only",
+                      marks=pytest.mark.skipif(not _namespaces_available(), reason="no namespaces on this host"))]
 
 WRITER = ("import os\n"
           "def f(paths):\n"
@@ -426,7 +433,7 @@ def test_only_the_standard_library_is_visible(isolate):
             "    import json, collections, decimal, fractions, heapq, re\n"  # the stdlib still works
             "    return seen\n")
     private = [here, os.path.join(here, "algodistill", "problems", "rpn.py"), sys.prefix, os.path.expanduser("~"),
-               "/etc/passwd", "/proc/1/environ"] + [p for p in sys.path if "-packages" in p]
+               "/etc/passwd", f"/proc/{os.getpid()}/environ"] + [p for p in sys.path if "-packages" in p]
     r = run_program(code, "f", [[private]], limits=Limits(timeout_s=10), isolate=isolate)
     assert r.calls[0].status == "returned", r.calls[0].error
     assert r.calls[0].value == []
