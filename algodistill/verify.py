@@ -11,7 +11,9 @@ int, an expected int is met only by that exact integer, and the child never sees
 A benchmark instance (HumanEval) may add two things: a ``stub``, so that an answer defining no entry point is
 read as the stub's body (base models continue the prompt; ``extract_for``), and a ``checker`` appended to
 the program, whose dispatcher the sandbox calls with each test's args instead of the entry point
-(``program``; see ``benchmarks/humaneval.py``).
+(``program``; see ``benchmarks/humaneval.py``). A ``stdio``-style instance (``problems/styles.py``) asks for a
+whole program: extraction keeps its top-level code, a driver runs it once per test with the test's args as
+JSON on stdin, and the parent reads the last line it printed as JSON before comparing.
 
 Everything here reads untrusted text, so nothing may be slower than linear in it (regexes are written
 without overlapping parts, prefix trimming is bounded) and nothing about one sample may stop the others
@@ -24,11 +26,12 @@ import ast
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
 from .problems import Instance
-from .problems.base import CHECKER_ENTRY
+from .problems.base import CHECKER_ENTRY, STDIO_ENTRY
+from .problems.styles import printed_answer, stdin_text, stdio_program
 from .sandbox import CallResult, Limits, ProgramResult, run_many
 
 FAILURE_KINDS = ("no_code", "syntax_error", "missing_function", "exception", "wrong_answer", "timeout", "crash")
@@ -149,21 +152,22 @@ def _defines(code: str, name: str) -> bool:
     return re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", code, re.M) is not None
 
 
-def extract_code(completion: str, entry_point: str) -> Extraction:
-    """Find the program in a raw completion and sanitize it."""
+def extract_code(completion: str, entry_point: str, whole_program: bool = False) -> Extraction:
+    """Find the program in a raw completion and sanitize it. ``whole_program`` (a ``stdio`` answer): the
+    program is its top-level code, so nothing is dropped and no entry point is required."""
     if not isinstance(completion, str) or not completion.strip():
         return Extraction(None, "no_code", ["empty completion"])
     if len(completion) > MAX_COMPLETION_CHARS:
         return Extraction(None, "no_code", [f"the completion is {len(completion):,} characters; longer than "
                                             f"{MAX_COMPLETION_CHARS:,} is not judged"])
     try:
-        return _extract(completion, entry_point)
+        return _extract(completion, entry_point, whole_program)
     except (RecursionError, MemoryError, ValueError) as exc:  # thousands of nested brackets, NUL bytes
         return Extraction(None, "syntax_error", [f"the code cannot be parsed ({type(exc).__name__})"],
                           f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
-def _extract(completion: str, entry_point: str) -> Extraction:
+def _extract(completion: str, entry_point: str, whole_program: bool = False) -> Extraction:
     blocks, notes = _blocks(completion)
     if not blocks:
         lines = completion.splitlines()
@@ -188,6 +192,10 @@ def _extract(completion: str, entry_point: str) -> Extraction:
     notes = _few(notes)
     if not kept:
         return Extraction(None, "syntax_error", notes, first_error)
+    if len(kept) > 1 and whole_program:
+        notes.append(f"joined {len(kept)} code blocks")
+    if whole_program:
+        return Extraction("\n\n".join(kept) + "\n", "ok", notes)
     if not any(_defines(code, entry_point) for code in kept):
         return Extraction("\n\n".join(kept), "missing_function",
                           notes + [f"no block defines `{entry_point}`"])
@@ -295,8 +303,13 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def _outcome(test, call: CallResult) -> TestOutcome:
+def _outcome(test, call: CallResult, stdio: bool = False) -> TestOutcome:
     common = {"args": test.args, "expected": test.expected, "time_s": call.time_s, "output": scrub(call.output)}
+    if call.status == "returned" and stdio:  # the value is what the program printed
+        value, why = printed_answer(call.value)
+        if why is not None:
+            return TestOutcome(status="wrong_answer", actual=stored_value(scrub(call.value))[0], error=why, **common)
+        call = replace(call, value=value)
     if call.status == "returned":
         ok = same(call.value, test.expected)
         actual, note = stored_value(scrub(call.value))
@@ -323,7 +336,7 @@ def _judge(instance: Instance, extraction: Extraction, run: ProgramResult | None
         return Verdict("exception", 0, total, extraction.code,
                        _not_run(instance, "exception", "while defining the program: " + error),
                        extraction.notes, error)
-    tests = [_outcome(t, c) for t, c in zip(instance.tests, run.calls)]
+    tests = [_outcome(t, c, instance.style == "stdio") for t, c in zip(instance.tests, run.calls)]
     passed = sum(t.status == "pass" for t in tests)
     failures = {t.status for t in tests} - {"pass"}
     status = next((s for s in _SEVERITY if s in failures), "passed")
@@ -345,6 +358,8 @@ def verify_many(items: Iterable[tuple[Instance, str]], limits: Limits = Limits()
 def extract_for(instance: Instance, completion: str) -> Extraction:
     """``extract_code``, and for an instance with a stub (HumanEval) whose answer defines no entry point, the
     answer read as the stub's body: base models continue the prompt rather than repeat the function."""
+    if instance.style == "stdio":
+        return extract_code(completion, instance.entry_point, whole_program=True)
     first = extract_code(completion, instance.entry_point)
     if first.status == "ok" or not instance.stub or not isinstance(completion, str) or not completion.strip() \
             or len(completion) > MAX_COMPLETION_CHARS:
@@ -364,6 +379,8 @@ def program(instance: Instance, code: str) -> tuple[str, str, list[list]]:
     """(code, entry point, calls) as the sandbox runs them. An instance with a ``checker`` has it appended,
     and its dispatcher is called with each test's args instead of the entry point (it routes them)."""
     calls = [t.args for t in instance.tests]
+    if instance.style == "stdio":  # a whole program: the driver runs it once per test on that test's stdin
+        return stdio_program(code), STDIO_ENTRY, [[stdin_text(args)] for args in calls]
     if instance.checker:
         return code.rstrip("\n") + "\n" + instance.checker, CHECKER_ENTRY, calls
     return code, instance.entry_point, calls

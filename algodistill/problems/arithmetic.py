@@ -7,7 +7,7 @@ test where evaluating strictly left to right gives a different answer, so ignori
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def evaluate(expression):
@@ -78,6 +78,20 @@ operators + - * /, parentheses, and unary minus (as in "-(2+3)" or "4*-2"). Spac
 between tokens, or not at all. * and / bind tighter than + and -; operators of equal precedence apply
 left to right. "/" is integer division that truncates toward zero (-7/2 == -3). The expression never
 divides by zero. Return its value as an int."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns the int value of an infix arithmetic expression string with non-negative integers, + - * /, '
+           'parentheses, unary minus and any spacing, with the usual precedence and left-to-right order; `/` is '
+           'integer division truncating toward zero'),
+    stub_name='calculate', stub_args=('text',),
+    docstring="""\
+Return the value (an int) of the arithmetic expression in `text`.
+
+`text` uses non-negative integer literals, the binary operators + - * /, parentheses and unary minus
+("-(2+3)", "4*-2"), with spaces anywhere between tokens or none. * and / bind tighter than + and -;
+equal precedence applies left to right. "/" is integer division that truncates toward zero
+(-7/2 == -3); there is never a division by zero.""",
+)
 
 PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
@@ -192,7 +206,7 @@ def accept(tests, difficulty: int) -> bool:
 
 PROBLEM = ProblemType(
     name="arithmetic", entry_point="evaluate", signature="def evaluate(expression: str) -> int:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case, accept=accept,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case, accept=accept,
     scale=lambda d: {"operators": _operators(d), "max_ops": lerp(d, 2, 12), "max_paren_depth": lerp(d, 0, 4),
                      "max_number": lerp(d, 9, 999), "unary_minus": d >= 8, "ragged_spaces": d >= 6},
 )

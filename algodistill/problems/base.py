@@ -22,6 +22,7 @@ DIFFICULTIES = tuple(range(1, 11))
 TRAIN_SEED = 42
 EVAL_SEED = 999
 CHECKER_ENTRY = "__algodistill_check__"  # what an instance's ``checker`` defines (see Instance)
+STDIO_ENTRY = "__algodistill_stdio__"  # what the driver of a ``stdio``-style program defines (styles.py)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,19 @@ class TestCase:
 
     def call_repr(self, entry_point: str) -> str:
         return f"{entry_point}({', '.join(_py(a) for a in self.args)})"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The short pieces the other prompt styles are built from (``styles.py``), declared by each problem
+    module next to its contract. ``terse`` completes "Write a Python function `f(args)` that ..." and must
+    still state everything the tests depend on; the stub renames the function and its arguments, and its
+    ``docstring`` restates the contract with those names."""
+
+    terse: str
+    stub_name: str
+    stub_args: tuple[str, ...]
+    docstring: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class ProblemType:
     # Optional check that a set of generated tests is good enough (e.g. mixes True and False answers,
     # contains a case where operator precedence matters). Generation retries until it holds.
     accept: Callable[[list["TestCase"], int], bool] | None = None
+    wording: Wording | None = None
     _fn: list = field(default_factory=list, repr=False, compare=False)
 
     def solve(self, *args):
@@ -78,6 +93,8 @@ class Instance:
     # test's args instead of the entry point, so tests may be asserts run in the child (see verify.py).
     stub: str = ""
     checker: str = ""
+    # how the prompt asks for the skill (``styles.STYLES``); the tests and their expected values never change
+    style: str = "contract"
 
     @property
     def key(self) -> tuple[str, int, int, int]:
@@ -99,6 +116,8 @@ class Instance:
             "example": {"args": self.example.args, "expected": self.example.expected},
             "tests": [{"args": t.args, "expected": t.expected} for t in self.tests],
         }
+        if self.style != "contract":
+            d["style"] = self.style
         if with_reference:
             d["reference"] = self.reference
         return d

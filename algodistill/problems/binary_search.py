@@ -7,7 +7,7 @@ empty list and a single element (from 6).
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def binary_search(nums, target):
@@ -26,6 +26,16 @@ def binary_search(nums, target):
 CONTRACT = """\
 `nums` is sorted in strictly increasing order (no duplicates) and may be empty. Return the index i with
 nums[i] == target, or -1 if target is not in nums. Use binary search: the list can be long."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns the index of `target` in `nums`, a sorted list of distinct ints (possibly empty), or -1 if '
+           'it is not there, using binary search'),
+    stub_name='find_index', stub_args=('sorted_values', 'wanted'),
+    docstring="""\
+Return the position i with sorted_values[i] == wanted, or -1 if `wanted` is absent.
+
+`sorted_values` is strictly increasing (no repeats) and may be empty or long: use binary search.""",
+)
 
 
 def make_case(rng, difficulty: int, k: int) -> list:
@@ -49,7 +59,7 @@ def make_case(rng, difficulty: int, k: int) -> list:
 PROBLEM = ProblemType(
     name="binary_search", entry_point="binary_search",
     signature="def binary_search(nums: list[int], target: int) -> int:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case,
     scale=lambda d: {"max_length": lerp(d, 8, 2000), "negatives": d >= 4, "boundary_targets": d >= 3,
                      "empty_or_single": d >= 6},
 )

@@ -6,7 +6,7 @@ and results outgrow 64-bit integers from about 5. n = 0 and n = 1 appear as edge
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def fibonacci(n):
@@ -20,6 +20,16 @@ CONTRACT = """\
 Return the n-th Fibonacci number, where fibonacci(0) == 0, fibonacci(1) == 1 and
 fibonacci(n) == fibonacci(n - 1) + fibonacci(n - 2). n is a non-negative integer and may be large enough
 that the answer has many digits: return the exact integer, and do it efficiently (well under a second)."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns the n-th Fibonacci number exactly (fibonacci(0) == 0, fibonacci(1) == 1), fast enough for n '
+           'in the hundreds'),
+    stub_name='fib', stub_args=('k',),
+    docstring="""\
+Return the k-th Fibonacci number: fib(0) == 0, fib(1) == 1, fib(k) == fib(k - 1) + fib(k - 2).
+
+k >= 0 may be in the hundreds: return the exact integer, computed in well under a second.""",
+)
 
 
 def _top(difficulty: int) -> int:
@@ -39,6 +49,6 @@ def make_case(rng, difficulty: int, k: int) -> list:
 
 PROBLEM = ProblemType(
     name="fibonacci", entry_point="fibonacci", signature="def fibonacci(n: int) -> int:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case,
     scale=lambda d: {"max_n": _top(d), "zero_or_one": d >= 4},
 )

@@ -6,7 +6,7 @@ just around a multiple of 15.
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def fizzbuzz(n):
@@ -28,6 +28,17 @@ Return a list of n strings, one for each integer i from 1 to n in order: "FizzBu
 both 3 and 5, "Fizz" if only by 3, "Buzz" if only by 5, and otherwise i written in decimal (for
 example "7"). n >= 0; for n = 0 return an empty list."""
 
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns the FizzBuzz list of strings for 1 to n ("Fizz" for multiples of 3, "Buzz" for multiples of '
+           '5, "FizzBuzz" for both, otherwise the number itself as a string; an empty list for n = 0)'),
+    stub_name='fizz_buzz_list', stub_args=('count',),
+    docstring="""\
+Return a list of `count` strings, one per integer i = 1 .. count in order.
+
+The string is "FizzBuzz" if i is divisible by 3 and 5, "Fizz" if only by 3, "Buzz" if only by 5, and
+otherwise i in decimal (e.g. "7"). count >= 0; for 0 the list is empty.""",
+)
+
 
 def make_case(rng, difficulty: int, k: int) -> list:
     top = lerp(difficulty, 15, 300)
@@ -42,6 +53,6 @@ def make_case(rng, difficulty: int, k: int) -> list:
 
 PROBLEM = ProblemType(
     name="fizzbuzz", entry_point="fizzbuzz", signature="def fizzbuzz(n: int) -> list[str]:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case,
     scale=lambda d: {"max_n": lerp(d, 15, 300), "zero_or_one": d >= 6, "around_multiple_of_15": d >= 3},
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def is_palindrome(s):
@@ -22,6 +22,19 @@ CONTRACT = """\
 Return True if `s` reads the same forwards and backwards when only its ASCII letters and digits are
 considered and upper/lower case is ignored; otherwise return False. Spaces, punctuation and any other
 characters are skipped. A string with no letters or digits (including "") is a palindrome."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns True if the string `s` reads the same forwards and backwards when only its ASCII letters and'
+           ' digits are compared, ignoring case, and False otherwise (a string with no letters or digits counts '
+           'as a palindrome)'),
+    stub_name='reads_same_both_ways', stub_args=('text',),
+    docstring="""\
+Return True if `text` is a palindrome, else False.
+
+Only the ASCII letters and digits of `text` are compared, and upper/lower case does not matter; spaces,
+punctuation and other characters are skipped. A text with no letters or digits (even "") is a
+palindrome.""",
+)
 
 PUNCTUATION = ",.!?;:'-"
 
@@ -68,7 +81,7 @@ def accept(tests, difficulty: int) -> bool:
 
 PROBLEM = ProblemType(
     name="is_palindrome", entry_point="is_palindrome", signature="def is_palindrome(s: str) -> bool:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case, accept=accept,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case, accept=accept,
     scale=lambda d: {"max_letters": lerp(d, 6, 60), "spaces": d >= 3, "punctuation": d >= 5,
                      "digits": d >= 7, "no_letters": d >= 9},
 )

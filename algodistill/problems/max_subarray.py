@@ -6,7 +6,7 @@ cases: a single element (from 3) and all-negative lists, where the answer is the
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def max_subarray(nums):
@@ -22,6 +22,16 @@ CONTRACT = """\
 `nums` is a non-empty list of integers (possibly all negative). Return the largest sum of any non-empty
 contiguous subarray nums[i:j]. The list can be long, so aim for linear time."""
 
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns the largest sum of any non-empty contiguous subarray of the non-empty list of ints `nums` '
+           '(which may be all negative)'),
+    stub_name='best_run_sum', stub_args=('values',),
+    docstring="""\
+Return the largest sum of a non-empty run of consecutive entries values[i:j].
+
+`values` is a non-empty list of ints, possibly all negative, and may be long (aim for linear time).""",
+)
+
 
 def make_case(rng, difficulty: int, k: int) -> list:
     bound = lerp(difficulty, 9, 1000)
@@ -36,7 +46,7 @@ def make_case(rng, difficulty: int, k: int) -> list:
 
 PROBLEM = ProblemType(
     name="max_subarray", entry_point="max_subarray", signature="def max_subarray(nums: list[int]) -> int:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case,
     scale=lambda d: {"max_length": lerp(d, 8, 1000), "max_abs_value": lerp(d, 9, 1000),
                      "single_element": d >= 3, "all_negative": d >= 5},
 )

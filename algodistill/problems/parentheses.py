@@ -7,7 +7,7 @@ an unbalanced test whose bracket counts match, so counting alone fails.
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def is_balanced(s):
@@ -26,6 +26,17 @@ CONTRACT = """\
 Return True if every bracket in `s` is closed by a bracket of the same kind, in the correct order
 (properly nested), and False otherwise. The brackets are (), [] and {}; every other character is
 ignored. The empty string is balanced."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns True if the brackets (), [] and {} in the string `s` are all matched and properly nested, '
+           'ignoring every other character (so "" is balanced), and False otherwise'),
+    stub_name='brackets_match', stub_args=('text',),
+    docstring="""\
+Return True if every bracket in `text` is closed by a bracket of the same kind in the right order
+(properly nested), else False.
+
+The brackets are (), [] and {}; all other characters are ignored. An empty text is balanced.""",
+)
 
 PAIRS = ["()", "[]", "{}"]
 FILLER = "abcxyz0123+-*= "
@@ -102,7 +113,7 @@ def accept(tests, difficulty: int) -> bool:
 
 PROBLEM = ProblemType(
     name="parentheses", entry_point="is_balanced", signature="def is_balanced(s: str) -> bool:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case, accept=accept,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case, accept=accept,
     scale=lambda d: {"bracket_kinds": "".join(_kinds(d)), "max_pairs": lerp(d, 2, 30),
                      "max_depth": lerp(d, 2, 10), "other_characters": d >= 7, "empty_string": d >= 6},
 )

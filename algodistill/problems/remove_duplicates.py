@@ -8,7 +8,7 @@ share of repeats, negatives (from 4), and edge cases: an empty list and a list o
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def remove_duplicates(nums):
@@ -24,6 +24,17 @@ def remove_duplicates(nums):
 CONTRACT = """\
 Return a new list with the values of `nums` in their original order, keeping only the first occurrence of
 each value. Do not sort. An empty list gives an empty list. The list can be long, so aim for linear time."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns a new list of the values of `nums` without repeats, keeping the first occurrence of each in '
+           'the original order (no sorting)'),
+    stub_name='unique_in_order', stub_args=('values',),
+    docstring="""\
+Return a new list of the entries of `values` in their original order, keeping only the first
+occurrence of each value.
+
+Do not sort. An empty list gives an empty list; the list may be long (aim for linear time).""",
+)
 
 
 def make_case(rng, difficulty: int, k: int) -> list:
@@ -43,6 +54,6 @@ def accept(tests, difficulty: int) -> bool:
 PROBLEM = ProblemType(
     name="remove_duplicates", entry_point="remove_duplicates",
     signature="def remove_duplicates(nums: list[int]) -> list[int]:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case, accept=accept,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case, accept=accept,
     scale=lambda d: {"max_length": lerp(d, 8, 5000), "negatives": d >= 4, "empty_or_constant": d >= 6},
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def reverse_string(s):
@@ -20,6 +20,17 @@ CONTRACT = """\
 Return a new string with the characters of `s` in reverse order. Every character counts, including
 spaces, punctuation, digits and non-ASCII letters such as "é" or "ß"; case is preserved. The empty string
 reverses to itself."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns the string `s` reversed character by character (every character, including spaces, '
+           'punctuation and non-ASCII letters, keeps its case)'),
+    stub_name='backwards', stub_args=('text',),
+    docstring="""\
+Return a new string holding the characters of `text` in reverse order.
+
+Every character counts: spaces, punctuation, digits and non-ASCII letters (such as "é"); case is kept.
+The empty string reverses to itself.""",
+)
 
 
 def _alphabet(difficulty: int) -> str:
@@ -43,7 +54,7 @@ def make_case(rng, difficulty: int, k: int) -> list:
 
 PROBLEM = ProblemType(
     name="reverse_string", entry_point="reverse_string", signature="def reverse_string(s: str) -> str:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case,
     scale=lambda d: {"max_length": lerp(d, 6, 80), "spaces": d >= 3, "punctuation_digits_caps": d >= 5,
                      "non_ascii": d >= 7, "empty_or_single": d >= 8},
 )

@@ -7,7 +7,7 @@ where truncating division toward zero gives a different answer than Python's ``/
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def eval_rpn(tokens):
@@ -35,6 +35,18 @@ CONTRACT = """\
 (possibly negative, such as "-7") or one of the operators "+", "-", "*", "/". Apply each operator to the
 two values before it (left operand first). "/" is integer division that truncates toward zero
 (7 / -2 == -3). The expression never divides by zero. Return the value of the expression as an int."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('evaluates a Reverse Polish Notation expression given as a list of string tokens (integers, possibly '
+           'negative, and the operators + - * /) and returns its value as an int; `/` truncates toward zero'),
+    stub_name='postfix_value', stub_args=('items',),
+    docstring="""\
+Evaluate the postfix (RPN) expression `items` and return its value as an int.
+
+`items` is a list of string tokens: integer literals (possibly negative, like "-7") and the operators
+"+", "-", "*", "/". An operator applies to the two values before it, left operand first. "/" is
+integer division that truncates toward zero (7 / -2 == -3); there is never a division by zero.""",
+)
 
 
 def _operators(difficulty: int) -> str:
@@ -93,7 +105,7 @@ def accept(tests, difficulty: int) -> bool:
 
 PROBLEM = ProblemType(
     name="rpn", entry_point="eval_rpn", signature="def eval_rpn(tokens: list[str]) -> int:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case, accept=accept,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case, accept=accept,
     scale=lambda d: {"operators": _operators(d), "max_ops": lerp(d, 1, 12), "max_abs_number": lerp(d, 9, 99),
                      "negatives": d >= 4},
 )

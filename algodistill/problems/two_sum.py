@@ -7,7 +7,7 @@ answer, and every instance has a test where returning values instead of indices 
 
 from __future__ import annotations
 
-from .base import ProblemType, lerp
+from .base import ProblemType, Wording, lerp
 
 REFERENCE = '''\
 def two_sum(nums, target):
@@ -23,6 +23,17 @@ CONTRACT = """\
 Exactly one pair of positions i < j has nums[i] + nums[j] == target. Return the indices [i, j] (a list of
 two ints, smaller index first), not the values. Values may be negative or repeated. The list can be long,
 so aim for linear time."""
+
+WORDING = Wording(  # the other prompt styles (styles.py); the tests are the same
+    terse=('returns the indices [i, j] with i < j of the only two numbers in `nums` that add up to `target` '
+           '(indices, not values)'),
+    stub_name='pair_indices', stub_args=('values', 'goal'),
+    docstring="""\
+Return [i, j], the positions (not the values) of the two entries of `values` that sum to `goal`.
+
+Exactly one pair i < j has values[i] + values[j] == goal; return the smaller index first. Entries may
+be negative or repeated, and the list may be long (aim for linear time).""",
+)
 
 
 def _pairs(nums: list[int], target: int) -> int:
@@ -54,6 +65,6 @@ def accept(tests, difficulty: int) -> bool:
 
 PROBLEM = ProblemType(
     name="two_sum", entry_point="two_sum", signature="def two_sum(nums: list[int], target: int) -> list[int]:",
-    contract=CONTRACT, reference=REFERENCE, make_case=make_case, accept=accept,
+    contract=CONTRACT, reference=REFERENCE, wording=WORDING, make_case=make_case, accept=accept,
     scale=lambda d: {"max_length": lerp(d, 6, 400), "negatives": d >= 4, "equal_pair": d >= 5},
 )

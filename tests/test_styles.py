@@ -1,0 +1,128 @@
+"""Prompt styles (issue 10 §1): every style of every problem type is solvable and verified correctly, and
+each one really asks differently."""
+
+import ast
+import json
+import re
+
+import pytest
+
+from algodistill.problems import PROBLEM_TYPES, REGISTRY, make_instance
+from algodistill.problems.styles import STYLES, choose, printed_answer, styled
+from algodistill.verify import fenced, verify, verify_many
+
+DIFFICULTIES = (1, 4, 7, 10)
+
+
+def test_every_style_of_every_type_accepts_its_adapted_reference():
+    items = [(s, fenced(s.reference)) for p in PROBLEM_TYPES for d in DIFFICULTIES
+             for s in (styled(make_instance(p, d), style) for style in STYLES)]
+    verdicts = verify_many(items)
+    failed = [(i.problem, i.difficulty, i.style, v.status, v.error) for (i, _), v in zip(items, verdicts) if not v.solved]
+    assert not failed
+    assert {i.style for i, _ in items} == set(STYLES)
+
+
+@pytest.mark.parametrize("problem", PROBLEM_TYPES)
+def test_styles_keep_the_tests_and_change_the_prompt(problem):
+    base = make_instance(problem, 5)
+    versions = {style: styled(base, style) for style in STYLES}
+    assert versions["contract"] is base
+    assert len({v.prompt for v in versions.values()}) == len(STYLES)
+    for style, inst in versions.items():
+        assert inst.style == style and inst.tests == base.tests and inst.key == base.key
+        assert inst.fingerprint() == base.fingerprint()  # the same problem for the train/eval overlap check
+    wording = REGISTRY[problem].wording
+    assert f"`{base.entry_point}(" in versions["terse"].prompt
+    assert f"def {wording.stub_name}({', '.join(wording.stub_args)}):" in versions["stub"].prompt
+    assert versions["stub"].entry_point == wording.stub_name != base.entry_point
+    assert base.entry_point not in versions["stub"].prompt
+    assert not set(wording.stub_args) & set(_params(base.signature))
+    ast.parse(versions["stub"].stub)  # the stub itself is valid Python (its docstring holds the example)
+    assert "standard input" in versions["stdio"].prompt and "standard output" in versions["stdio"].prompt
+    assert json.dumps(base.example.expected) in versions["stdio"].prompt
+
+
+def _params(signature: str) -> list[str]:
+    return [a.arg for a in ast.parse(signature + "\n    pass").body[0].args.args]
+
+
+@pytest.mark.parametrize("problem", PROBLEM_TYPES)
+def test_terse_prompt_is_one_or_two_sentences(problem):
+    prompt = styled(make_instance(problem, 3), "terse").prompt
+    assert "\n" not in prompt and len(prompt) < 400
+    # sentence ends outside quotes and code: ". " followed by a capital letter
+    assert len(re.findall(r"[.!?](?:\s+[A-Z]|$)", prompt)) <= 2
+
+
+@pytest.mark.parametrize("problem, needs", [
+    ("rpn", ["toward zero", "negative"]), ("arithmetic", ["toward zero", "precedence", "unary minus"]),
+    ("is_palindrome", ["ignoring case", "letters and digits"]), ("two_sum", ["indices", "i < j"]),
+    ("binary_search", ["-1"]), ("fizzbuzz", ["n = 0", "FizzBuzz"]), ("fibonacci", ["fibonacci(0) == 0"]),
+    ("parentheses", ['""']), ("max_subarray", ["non-empty", "negative"]), ("remove_duplicates", ["first occurrence"]),
+])
+def test_terse_prompt_states_what_the_tests_depend_on(problem, needs):
+    prompt = styled(make_instance(problem, 10), "terse").prompt
+    assert all(n in prompt for n in needs), prompt
+
+
+def test_a_contract_answer_fails_the_stub_style_with_missing_function():
+    base = make_instance("rpn", 5)
+    v = verify(styled(base, "stub"), fenced(base.reference))
+    assert v.status == "missing_function" and v.passed == 0
+    assert verify(base, fenced(base.reference)).solved
+
+
+def test_stub_accepts_a_body_only_answer():
+    inst = styled(make_instance("fibonacci", 3), "stub")
+    body = "    a, b = 0, 1\n    for _ in range(k):\n        a, b = b, a + b\n    return a\n"
+    assert verify(inst, fenced(body)).solved
+
+
+STDIO = make_instance("two_sum", 4)
+
+
+@pytest.mark.parametrize("program, why", [
+    ("import json\nnums, target = json.loads(input())\nprint(json.dumps([0, 1]))\n", None),  # wrong answer
+    ("import json\nnums, target = json.loads(input())\n", "printed nothing"),
+    ("import json\nnums, target = json.loads(input())\nprint('the answer is', [0, 1])\n", "not JSON"),
+    ("def two_sum(nums, target):\n    return [0, 1]\n", "printed nothing"),  # a function but no program
+])
+def test_stdio_program_with_a_wrong_or_missing_answer_fails(program, why):
+    v = verify(styled(STDIO, "stdio"), fenced(program))
+    assert not v.solved and v.status == "wrong_answer"
+    assert all(t.status in ("wrong_answer", "pass") for t in v.tests)
+    if why:
+        assert all(why in (t.error or "") for t in v.tests), [t.error for t in v.tests]
+
+
+@pytest.mark.parametrize("program", [
+    # input(), sys.stdin.buffer, sys.exit() after printing, top-level code, extra lines before the answer
+    "import json\nnums, target = json.loads(input())\nseen = {}\nfor j, v in enumerate(nums):\n"
+    "    if target - v in seen:\n        print(json.dumps([seen[target - v], j]))\n        exit()\n    seen[v] = j\n",
+    "import json, sys\n\ndef solve(nums, target):\n    seen = {}\n    for j, v in enumerate(nums):\n"
+    "        if target - v in seen:\n            return [seen[target - v], j]\n        seen[v] = j\n\n"
+    "if __name__ == '__main__':\n    nums, target = json.loads(sys.stdin.buffer.read())\n    print('working')\n"
+    "    print(json.dumps(solve(nums, target)))\n    sys.exit(0)\n",
+])
+def test_stdio_programs_in_common_shapes_pass(program):
+    v = verify(styled(STDIO, "stdio"), "Here it is:\n" + fenced(program))
+    assert v.solved, (v.status, v.error, [t.error for t in v.tests])
+
+
+def test_stdio_exception_is_reported_per_test():
+    v = verify(styled(STDIO, "stdio"), fenced("raise ValueError('boom')\n"))
+    assert v.status == "exception" and "boom" in v.error
+
+
+def test_printed_answer_reads_the_last_nonempty_line():
+    assert printed_answer("debug\n[1, 2]\n\n") == ([1, 2], None)
+    assert printed_answer("")[1] and printed_answer("True\n")[1]
+
+
+def test_unknown_style_and_humaneval_are_refused():
+    with pytest.raises(ValueError):
+        choose("fancy")
+    assert choose("all") == list(STYLES)
+    with pytest.raises(ValueError):
+        styled(make_instance("rpn", 1), "fancy")
