@@ -34,6 +34,7 @@ DEFAULT_DB = "runs.db"
 ACTIVE = ("queued", "running")
 # progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
 RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
+RUN_LATER_COLUMNS = {"note": str}  # the user's own words about a run (Runs tab)
 SAMPLE_LATER_COLUMNS = {"cut_off": int}  # 1 when generation hit max_new_tokens
 SAMPLE_KEY = ("run", "problem", "difficulty", "seed", "idx", "sample")
 FINAL = ("completed", "failed", "stopped", "interrupted")
@@ -141,7 +142,7 @@ class Store:
                 "created": float, "started": float, "finished": float, "parent": int,
             }, pk="id", not_null={"kind", "status"})
             runs.create_index(["kind", "status"])
-        _add_missing_columns(runs, RUN_PROGRESS_COLUMNS)
+        _add_missing_columns(runs, RUN_PROGRESS_COLUMNS | RUN_LATER_COLUMNS)
         metrics = self.db["metrics"]
         if not metrics.exists():
             metrics.create({"run": int, "step": int, "epoch": float, "name": str, "value": float, "time": float},
@@ -275,6 +276,21 @@ class Store:
             return True  # another machine's process: we cannot tell, so trust the row
         start = process_start(row["pid"])
         return start is not None and (start == "?" or row.get("pid_start") in (None, "?", start))
+
+    @_locked
+    def delete_run(self, run_id: int) -> dict:
+        """Remove a finished run with its metrics and samples, in one transaction; runs started with it (a
+        base-model twin) are kept and lose the link. Returns the deleted row. Files are the caller's."""
+        run = self.get_run(run_id)
+        if run["status"] in ACTIVE:
+            raise ValueError(f"run {run_id} is {run['status']}: stop it before deleting it")
+        with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            for table in ("samples", "metrics"):
+                self.db.execute(f"delete from {table} where run = ?", [run_id])
+            self.db.execute("update runs set parent = null where parent = ?", [run_id])
+            self.db.execute("delete from runs where id = ?", [run_id])
+        return run
 
     @_locked
     def request_stop(self, run_id: int) -> None:

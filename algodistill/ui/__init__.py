@@ -12,7 +12,7 @@ ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 def build_app():
     import gradio as gr
 
-    from . import data_tab, eval_tab, inspect_tab, loss_tab, train_tab
+    from . import data_tab, eval_tab, inspect_tab, loss_tab, runs_tab, train_tab
     from .common import run_choices
 
     with gr.Blocks(title="algodistill") as demo:
@@ -32,6 +32,9 @@ def build_app():
                 inspect = inspect_tab.build(gr)
             with gr.Tab("Data", id="data") as data_page:
                 data = data_tab.build()
+            with gr.Tab("Runs", id="runs") as runs_page:
+                runs = runs_tab.build(gr)
+        runs_page.select(runs_tab.runs_rows, None, [runs["table"]], api_visibility="private")
         # verifying every trace set runs the sandbox, so the list is filled when the tab is opened
         data_page.select(data_tab.trace_set_rows, None, [data["sets"]], api_name="trace_sets")
 

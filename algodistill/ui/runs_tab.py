@@ -1,0 +1,199 @@
+"""Runs tab: every training and evaluation in one table; rename, note, delete, download.
+
+The table says what a user compares runs by: kind, name, model, adapter, status, start, duration, final
+loss or accuracy, and the settings that differ from the defaults (lr 2e-4 vs 1e-3 must be visible).
+Deleting needs the run's number typed again; it removes the run's rows, its log, and its adapter when the
+adapter lies in this store's ``outputs/`` (a directory the user chose elsewhere is never deleted). Downloads
+are written to a fresh temporary directory: the adapter as a zip in PEFT layout with its model card
+(``PeftModel.from_pretrained`` loads the unzipped folder), an evaluation's samples as JSON lines or CSV.
+"""
+
+import csv
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .common import duration, parse_run, store
+
+COLUMNS = ["run", "kind", "name", "model", "adapter", "status", "started", "duration", "result", "changed settings",
+           "note"]
+_SKIP = {"traces", "output_dir", "sandbox", "problems", "difficulties"}  # shown elsewhere or always different
+
+
+def _defaults(kind: str) -> dict:
+    if kind == "train":
+        from ..train_sft import SFTSettings
+        return asdict(SFTSettings())
+    from ..evaluate import EvalSettings
+    return asdict(EvalSettings())
+
+
+def changed_settings(run: dict) -> str:
+    """The settings of a run that differ from its kind's defaults, as 'name=value' pairs."""
+    defaults = _defaults(run["kind"])
+    changed = [f"{k}={v}" for k, v in run["settings"].items()
+               if k in defaults and k not in _SKIP and v != defaults[k] and k not in ("model", "adapter", "experiment")]
+    return ", ".join(changed)
+
+
+def result(run: dict) -> str:
+    summary = run.get("summary") or {}
+    if run["kind"] == "train" and isinstance(summary.get("final_loss"), (int, float)):
+        return f"loss {summary['final_loss']:.4f} after {summary.get('steps')} steps"
+    if run["kind"] == "eval" and summary.get("n"):
+        return f"{summary['solved']}/{summary['n']} ({summary['accuracy']:.1%})"
+    return ""
+
+
+def runs_rows() -> list[list]:
+    rows = []
+    for run in store().runs(limit=1000):
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"])) if run.get("started") else ""
+        took = duration((run.get("finished") or time.time()) - run["started"]) if run.get("started") else ""
+        rows.append([run["id"], run["kind"], run.get("name") or "", run.get("model") or "",
+                     Path(run["adapter"]).name if run.get("adapter") else "", run["status"], started, took,
+                     result(run), changed_settings(run), run.get("note") or ""])
+    return rows
+
+
+def rename(run_id, name: str) -> str:
+    run_id = parse_run(run_id)
+    name = (name or "").strip()
+    if run_id is None or not name:
+        return "Choose a run and type its new name."
+    if len(name) > 120:
+        return "A name has at most 120 characters."
+    store().update_run(run_id, name=name)
+    return f"Run #{run_id} is now called {name!r}."
+
+
+def annotate(run_id, note: str) -> str:
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return "Choose a run first."
+    note = (note or "").strip()
+    if len(note) > 2000:
+        return "A note has at most 2,000 characters."
+    store().update_run(run_id, note=note or None)
+    return f"Note saved for run #{run_id}." if note else f"Note removed from run #{run_id}."
+
+
+def _owned_adapter(run: dict) -> Path | None:
+    """The run's adapter directory when it lies in this store's outputs/ (created by this app), else None."""
+    if run["kind"] != "train" or not run.get("adapter"):
+        return None
+    adapter = Path(run["adapter"]).resolve()
+    outputs = (Path(store().path).resolve().parent / "outputs").resolve()
+    return adapter if adapter.parent == outputs and adapter.is_dir() else None
+
+
+def delete(run_id, typed: str) -> str:
+    """Delete a finished run once its number is typed again: rows, log, and the adapter this app created."""
+    from .. import jobs
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return "Choose a run first."
+    if str(typed or "").strip().lstrip("#") != str(run_id):
+        return f"To delete run #{run_id} with its samples, metrics and adapter, type {run_id} in the box first."
+    s = store()
+    try:
+        run = s.get_run(run_id)
+        adapter = _owned_adapter(run)
+        log = jobs.log_path(s, run_id)
+        s.delete_run(run_id)
+    except (KeyError, ValueError) as exc:
+        return f"⚠️ Not deleted: {exc.args[0] if exc.args else exc}"
+    removed = []
+    if adapter is not None:
+        shutil.rmtree(adapter, ignore_errors=True)
+        removed.append("its adapter")
+    if log.is_file():
+        log.unlink()
+        removed.append("its log")
+    kept = f"; the adapter in {run['adapter']} was not created here and is kept" if run.get("adapter") and \
+        adapter is None and run["kind"] == "train" else ""
+    return f"Deleted run #{run_id}" + (f" and {' and '.join(removed)}" if removed else "") + kept + "."
+
+
+def download(run_id, what: str) -> tuple[str | None, str]:
+    """(file path or None, message): 'adapter' (zip), 'jsonl' or 'csv' (an evaluation's samples)."""
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return None, "Choose a run first."
+    try:
+        run = store().get_run(run_id)
+    except KeyError as exc:
+        return None, str(exc.args[0])
+    folder = Path(tempfile.mkdtemp(prefix=f"algodistill-run{run_id}-"))
+    if what == "adapter":
+        adapter = Path(run["adapter"]) if run.get("adapter") else None
+        if run["kind"] != "train" or adapter is None or not (adapter / "adapter_config.json").is_file():
+            return None, f"Run #{run_id} has no saved adapter."
+        files = [p for p in adapter.iterdir() if p.is_file()]  # the PEFT layout, not its checkpoints
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / adapter.name
+            target.mkdir()
+            for f in files:
+                shutil.copy2(f, target / f.name)
+            path = shutil.make_archive(str(folder / f"run{run_id}-{adapter.name}"), "zip", tmp, adapter.name)
+        return path, f"Adapter of run #{run_id}: unzip it and load it with PeftModel.from_pretrained."
+    if run["kind"] != "eval":
+        return None, "Samples are downloadable for evaluations; for a training run, download its adapter."
+    samples = store().samples(run_id)
+    if what == "csv":
+        path = folder / f"run{run_id}-samples.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["problem", "difficulty", "seed", "index", "sample", "status", "passed", "total",
+                             "cut_off", "error", "code"])
+            for s in samples:
+                writer.writerow([s["problem"], s["difficulty"], s["seed"], s["idx"], s.get("sample", 0), s["status"],
+                                 s["passed"], s["total"], s.get("cut_off") or 0, s.get("error") or "", s.get("code") or ""])
+        return str(path), f"{len(samples)} samples of run #{run_id} as CSV (one row per sample)."
+    path = folder / f"run{run_id}-samples.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for s in samples:
+            f.write(json.dumps({k: v for k, v in s.items() if k != "run"}) + "\n")
+    return str(path), f"{len(samples)} samples of run #{run_id} as JSON lines (prompt, completion, code, tests)."
+
+
+def build(gr) -> dict:
+    table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it)",
+                         interactive=False, wrap=True, elem_id="runs-table")
+    with gr.Row():
+        chosen = gr.Number(label="Run", precision=0, elem_id="runs-chosen", scale=1)
+        name = gr.Textbox(label="Name", scale=2)
+        note = gr.Textbox(label="Note", scale=3)
+    with gr.Row():
+        save_name = gr.Button("Rename")
+        save_note = gr.Button("Save note")
+        refresh = gr.Button("Refresh")
+    with gr.Row():
+        typed = gr.Textbox(label="Type the run's number to confirm deleting it", scale=2)
+        remove = gr.Button("Delete run", variant="stop", scale=1)
+    with gr.Row():
+        get_adapter = gr.Button("Download adapter (zip)")
+        get_jsonl = gr.Button("Download samples (JSON lines)")
+        get_csv = gr.Button("Download samples (CSV)")
+    file = gr.File(label="Download", interactive=False)
+    message = gr.Markdown(elem_id="runs-message")
+
+    def choose(rows, evt: gr.SelectData):
+        row = rows.iloc[evt.index[0]] if hasattr(rows, "iloc") else rows[evt.index[0]]
+        return int(row[0]), row[2], row[10]
+
+    table.select(choose, [table], [chosen, name, note], api_visibility="private")
+    save_name.click(lambda r, n: (rename(r, n), runs_rows()), [chosen, name], [message, table], api_name="rename_run")
+    save_note.click(lambda r, n: (annotate(r, n), runs_rows()), [chosen, note], [message, table], api_name="note_run")
+    refresh.click(runs_rows, None, [table], api_visibility="private")
+    remove.click(lambda r, t: (delete(r, t), runs_rows(), ""), [chosen, typed], [message, table, typed],
+                 api_name="delete_run")
+    def downloader(what: str):
+        return lambda run_id: download(run_id, what)
+
+    for button, what in ((get_adapter, "adapter"), (get_jsonl, "jsonl"), (get_csv, "csv")):
+        button.click(downloader(what), [chosen], [file, message], api_name=f"download_{what}")
+    return {"table": table}
