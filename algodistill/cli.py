@@ -13,8 +13,9 @@ import sys
 from dataclasses import asdict
 
 from . import problems
-from .evaluate import (BENCHMARKS, EvalSettings, compare, create_eval_runs, load_completions, reference_items,
-                       run_scoring)
+from .evaluate import (BENCHMARKS, EvalSettings, by_style, compare, create_eval_runs, load_completions,
+                       reference_items, run_scoring, style_table, style_tag)
+from .problems.styles import ALL as ALL_STYLES, STYLES
 from .sandbox import Limits, SandboxUnavailable
 from .models import DEFAULT_MODEL, ModelUnavailable
 from .store import Store, default_path
@@ -96,7 +97,7 @@ def _eval_settings(args) -> EvalSettings:
                                                                 or list(problems.REFERENCE_DIFFICULTIES)),
                             seed=0 if humaneval else args.seed, per_cell=args.per_cell, timeout_s=args.timeout, model=args.model,
                             adapter=args.adapter, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                            backend=args.backend, device=args.device)
+                            backend=args.backend, device=args.device, prompt_style=args.prompt_style)
     settings.check()
     return settings
 
@@ -140,9 +141,11 @@ def cmd_eval(args) -> int:
     settings = _eval_settings(args)
     extras, skipped = None, None
     if args.reference:
-        items, model, name = reference_items(settings), "reference", args.name or "reference solutions"
-    else:
-        items, extras, skipped = load_completions(args.completions, settings.benchmark)
+        items = [item for each in settings.per_style() for item in reference_items(each)]
+        model, name = "reference", args.name or "reference solutions"
+    else:  # a line's own "style" wins; without one it answers --prompt-style (contract for 'all')
+        default = "contract" if settings.prompt_style == ALL_STYLES else settings.prompt_style
+        items, extras, skipped = load_completions(args.completions, settings.benchmark, default)
         model, name = f"completions:{args.completions}", args.name or f"completions {args.completions}"
         for line in skipped:
             print(f"warning: line {line['line']} skipped: {line['reason']}", file=sys.stderr)
@@ -150,20 +153,37 @@ def cmd_eval(args) -> int:
             print(f"error: no usable completions in {args.completions}", file=sys.stderr)
             return 2
     store = Store(args.db)
-    result = run_scoring(store, items, name=name, model=model, settings=asdict(settings) | {"source": model},
-                         limits=settings.limits(), progress=_progress(not args.json and sys.stderr.isatty()),
-                         extras=extras)
+    parts = by_style(items, extras)  # one run per prompt style, so a sample's key stays unique within its run
+    several, group, results = len(parts) > 1 or settings.prompt_style == ALL_STYLES, None, {}
+    for style, (part, part_extras) in parts.items():
+        stored = asdict(settings) | {"prompt_style": style, "source": model} | ({"style_group": group} if group else {})
+        results[style] = run_scoring(store, part, name=name + style_tag(style, several), model=model, settings=stored,
+                                     limits=settings.limits(), extras=part_extras,
+                                     progress=_progress(not args.json and sys.stderr.isatty()))
+        if several and group is None:  # the first run's id ties the styles of this evaluation together
+            group = results[style]["run"]
+            store.update_run(group, settings=store.get_run(group)["settings"] | {"style_group": group})
     errors = [f"line {line['line']}: {line['reason']}" for line in skipped or []]
-    report = _report(args, store, result["run"], result["summary"], result["samples"], model, errors, skipped)
+    reports = {style: _report(args, store, r["run"], r["summary"], r["samples"], model + style_tag(style, several),
+                              errors if not several else (), skipped if not several else None)
+               for style, r in results.items()}
+    if several:
+        table = style_table({style: r["summary"] for style, r in results.items()})
+        if not args.json:
+            _print_style_table(table)
+        report = {"styles": reports, "style_table": table, "errors": errors,
+                  **({"skipped": skipped} if skipped is not None else {})}
+    else:
+        report = next(iter(reports.values()))
     if args.json:
         _print_json(report)
     if args.reference:
-        return 0 if result["summary"]["solved"] == result["summary"]["n"] else 1
+        return 0 if all(r["summary"]["solved"] == r["summary"]["n"] for r in results.values()) else 1
     return 1 if skipped else 0
 
 
 def cmd_eval_model(args) -> int:
-    from .evaluate import evaluate_model
+    from .evaluate import evaluate_model, style_runs
     store = Store(args.db)
     if args.resume or args.run:  # an interrupted run, or one queued by the app: settings come from its row
         run = store.get_run(args.resume or args.run)
@@ -171,49 +191,74 @@ def cmd_eval_model(args) -> int:
             run = store.get_run(run["parent"])
         if run["kind"] != "eval" or not run["settings"].get("model"):
             raise ValueError(f"run {run['id']} is not a model evaluation")
-        if args.resume and run["status"] in ("running", "queued"):
-            raise ValueError(f"run {run['id']} is still {run['status']}")
-        settings, run_id = EvalSettings.from_dict(run["settings"]), run["id"]
-        base = [r for r in store.children(run_id) if r["kind"] == "eval" and r["status"] != "completed"]
-        base_run = base[0]["id"] if base else None
-        if run["status"] == "completed" and base_run is None:
+        passes = []  # (adapter run, its settings, its base twin) per prompt style still to finish
+        for head in style_runs(store, run["id"]):  # an evaluation in several prompt styles goes on with all
+            if args.resume and head["status"] in ("running", "queued"):
+                raise ValueError(f"run {head['id']} is still {head['status']}")
+            base = [r for r in store.children(head["id"]) if r["kind"] == "eval" and r["status"] != "completed"]
+            base_run = base[0]["id"] if base else None
+            if head["status"] != "completed" or base_run is not None:
+                passes.append((head["id"], EvalSettings.from_dict(head["settings"]), base_run))
+        if not passes:
             raise ValueError(f"run {run['id']} is already complete")
         if args.resume:  # an earlier stop request must not end the resumed run at once
-            for rid in [run_id] + ([base_run] if base_run else []):
-                store.update_run(rid, stop_requested=None)
+            for run_id, _, base_run in passes:
+                for rid in [run_id] + ([base_run] if base_run else []):
+                    store.update_run(rid, stop_requested=None)
     else:
         settings = _eval_settings(args)
-        run_id, *base = create_eval_runs(store, settings, compare_base=args.compare_base, name=args.name)
-        base_run = base[0] if base else None
-    bar = _bar(not args.json and sys.stderr.isatty(), "generating")
-    try:
-        evaluate_model(store, run_id, settings, base_run=base_run,
-                       should_stop=_stop_on_request(store, run_id),  # also between batches; SIGTERM interrupts one
-                       progress=bar.update_to if bar is not None else None, log=lambda m: print(m, file=sys.stderr))
-    finally:
-        if bar is not None:
-            bar.close()
-    status = {rid: store.get_run(rid)["status"] for rid in [run_id] + ([base_run] if base_run else [])}
-    if any(s != "completed" for s in status.values()):
-        print(f"not finished ({', '.join(f'run {r}: {s}' for r, s in status.items())}); resume with: "
-              f"python -m algodistill eval --resume {run_id}", file=sys.stderr)
-        return 1
-    reports = {}
-    for key, rid in (("base", base_run), ("adapter" if base_run else "run", run_id)):
-        if rid:
-            run = store.get_run(rid)
-            label = run["model"] + (f" + {run['adapter']}" if run.get("adapter") else "")
-            reports[key] = _report(args, store, rid, run["summary"], store.samples(rid), label)
-    diff = compare(store.samples(base_run), store.samples(run_id)) if base_run else None
+        ids = create_eval_runs(store, settings, compare_base=args.compare_base, name=args.name)
+        step = 2 if args.compare_base else 1  # adapter run, then its base twin, per prompt style
+        passes = [(ids[k], each, ids[k + 1] if args.compare_base else None)
+                  for k, each in zip(range(0, len(ids), step), settings.per_style())]
+    for run_id, settings, base_run in passes:  # one style after another (each loads the model anew)
+        bar = _bar(not args.json and sys.stderr.isatty(), "generating" + style_tag(settings.prompt_style))
+        try:
+            evaluate_model(store, run_id, settings, base_run=base_run,
+                           should_stop=_stop_on_request(store, run_id),  # also between batches; SIGTERM interrupts one
+                           progress=bar.update_to if bar is not None else None, log=lambda m: print(m, file=sys.stderr))
+        finally:
+            if bar is not None:
+                bar.close()
+        status = {rid: store.get_run(rid)["status"] for rid in [run_id] + ([base_run] if base_run else [])}
+        if any(s != "completed" for s in status.values()):
+            print(f"not finished ({', '.join(f'run {r}: {s}' for r, s in status.items())}); resume with: "
+                  f"python -m algodistill eval --resume {passes[0][0]}", file=sys.stderr)
+            return 1
+    heads = style_runs(store, passes[0][0])
+    out, done = {}, {p[0] for p in passes}
+    for head in heads:
+        run_id = head["id"]
+        twins = [r["id"] for r in store.children(run_id) if r["kind"] == "eval"]
+        base_run = twins[0] if twins else None
+        settings = EvalSettings.from_dict(store.get_run(run_id)["settings"])
+        reports = {}
+        for key, rid in (("base", base_run), ("adapter" if base_run else "run", run_id)):
+            if rid:
+                run = store.get_run(rid)
+                label = run["model"] + (f" + {run['adapter']}" if run.get("adapter") else "")
+                reports[key] = _report(args, store, rid, run["summary"], store.samples(rid),
+                                       label + style_tag(settings.prompt_style))
+        diff = compare(store.samples(base_run), store.samples(run_id)) if base_run else None
+        out[settings.prompt_style] = reports["run"] if not base_run else dict(reports, comparison=diff)
+        if diff and not args.json:
+            print(f"\nadapter vs base on the same {diff['n']} problems: {diff['solved_b']} vs {diff['solved_a']} "
+                  f"({diff['delta']:+d}); fixed {len(diff['fixed'])}, broken {len(diff['broken'])}")
+        if settings.adapter and run_id in done and (len(heads) == 1 or settings.prompt_style == "contract"):
+            from .train_sft import add_eval_to_card
+            asked = "" if settings.prompt_style == "contract" else f", prompt style {settings.prompt_style}"
+            add_eval_to_card(settings.adapter, store.get_run(run_id)["summary"], run_id,
+                             grid=settings.describe() + asked,
+                             base=(base_run, store.get_run(base_run)["summary"]) if base_run else None)
+    if len(heads) == 1:
+        if args.json:
+            _print_json(next(iter(out.values())))
+        return 0
+    table = style_table({h["settings"].get("prompt_style"): store.get_run(h["id"])["summary"] for h in heads})
     if args.json:
-        _print_json(reports["run"] if not base_run else dict(reports, comparison=diff))
-    elif diff:
-        print(f"\nadapter vs base on the same {diff['n']} problems: {diff['solved_b']} vs {diff['solved_a']} "
-              f"({diff['delta']:+d}); fixed {len(diff['fixed'])}, broken {len(diff['broken'])}")
-    if settings.adapter:
-        from .train_sft import add_eval_to_card
-        add_eval_to_card(settings.adapter, store.get_run(run_id)["summary"], run_id, grid=settings.describe(),
-                         base=(base_run, store.get_run(base_run)["summary"]) if base_run else None)
+        _print_json({"styles": out, "style_table": table})
+    else:
+        _print_style_table(table)
     return 0
 
 
@@ -236,6 +281,17 @@ def _bar(enabled: bool, what: str):
             self.total = total
             self.update(done - self.n)
     return Bar(desc=what, unit="problem", file=sys.stderr)
+
+
+def _print_style_table(table: dict) -> None:
+    """Prompt style x problem type, solved/n: where a skill depends on the wording it was asked in."""
+    styles = table["styles"]
+    print("\nsolved per prompt style x problem type")
+    print(f"{'problem':<18}" + "".join(f" {s:>9}" for s in styles))
+    for p in table["problems"]:
+        print(f"{p:<18}" + "".join(f" {'%d/%d' % tuple(table['solved'][s][p]) if p in table['solved'][s] else '-':>9}"
+                                   for s in styles))
+    print(f"{'accuracy':<18}" + "".join(f" {table['accuracy'][s]:>9.1%}" for s in styles))
 
 
 def _print_table(summary: dict) -> None:
@@ -399,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--difficulties", nargs="+", type=_difficulty, metavar="D", help="default: 1 3 5 7 10")
     e.add_argument("--seed", type=int, default=problems.EVAL_SEED, help="default %(default)s")
     e.add_argument("--per-cell", type=_positive, default=1, help="instances per cell (default 1)")
+    e.add_argument("--prompt-style", choices=STYLES + (ALL_STYLES,), default="contract",
+                   help="how the prompts ask: contract (the grid's own, default), terse (one sentence), stub (a "
+                        "docstring stub with other names), stdio (a program reading stdin); all: one run per style "
+                        "and a style x type table. Completions lines may carry their own \"style\"")
     e.add_argument("--timeout", type=float, default=Limits.timeout_s, help="seconds per test (default %(default)s)")
     e.add_argument("--name", help="a name for the stored run")
     e.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")

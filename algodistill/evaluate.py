@@ -13,13 +13,14 @@ import contextlib
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .benchmarks import humaneval
 from .models import ModelUnavailable, resolve
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
+from .problems.styles import ALL as ALL_STYLES, STYLES, choose as choose_styles, styled
 from .sandbox import Limits, isolation_report
 from .settings import bounded, number_problems
 from .stopping import StopTraining, StopWatch
@@ -39,6 +40,9 @@ class EvalSettings:
     difficulties: list[int] = bounded(lo=1, hi=10, each=True, default_factory=lambda: list(REFERENCE_DIFFICULTIES))
     seed: int = bounded(EVAL_SEED, 0, 2**32 - 1)
     per_cell: int = bounded(1, 1, 10_000, label="instances per cell")
+    # how the prompts ask (problems/styles.py): "contract" (the grid's own prompt), "terse", "stub", "stdio", or
+    # "all", which becomes one run per style (``per_style``), so a sample's key stays (problem, ..., sample)
+    prompt_style: str = "contract"
     timeout_s: float = bounded(Limits.timeout_s, 0, 3600, above=True, label="timeout (seconds per test)")
     # what generates the completions (model evaluations only)
     model: str | None = None
@@ -68,6 +72,11 @@ class EvalSettings:
                             if unknown else "choose at least one problem type")
         if not self.difficulties:
             problems.append("choose at least one difficulty (1 to 10)")
+        if self.prompt_style not in STYLES + (ALL_STYLES,):
+            problems.append(f"unknown prompt style {self.prompt_style!r}; choose from {', '.join(STYLES)} or "
+                            f"{ALL_STYLES}")
+        elif self.benchmark == "humaneval" and self.prompt_style != "contract":
+            problems.append("HumanEval has only its own prompts (prompt style contract)")
         if self.backend not in ("auto", "hf", "vllm"):
             problems.append("backend must be auto, hf or vllm")
         if self.model:
@@ -83,7 +92,13 @@ class EvalSettings:
     def instances(self) -> list[Instance]:
         if self.benchmark == "humaneval":
             return list(humaneval.instances())
-        return grid(self.problems, self.difficulties, self.seed, self.per_cell)
+        if self.prompt_style == ALL_STYLES:
+            raise ValueError("prompt style 'all' is one run per style: use per_style()")
+        return [styled(i, self.prompt_style) for i in grid(self.problems, self.difficulties, self.seed, self.per_cell)]
+
+    def per_style(self) -> list["EvalSettings"]:
+        """These settings once per style they name (one for a single style, every style for 'all')."""
+        return [replace(self, prompt_style=style) for style in choose_styles(self.prompt_style)]
 
     def describe(self) -> str:
         """The grid in words, for model cards and reports."""
@@ -216,13 +231,15 @@ def reference_items(settings: EvalSettings) -> list[tuple[Instance, str]]:
     return [(inst, fenced(inst.reference)) for inst in settings.instances()]
 
 
-def load_completions(path: str | Path, benchmark: str = "grid") -> tuple[list[tuple[Instance, str]], list[dict],
-                                                                      list[dict]]:
+def load_completions(path: str | Path, benchmark: str = "grid",
+                     style: str = "contract") -> tuple[list[tuple[Instance, str]], list[dict], list[dict]]:
     """Completions JSONL ``{"problem", "difficulty", "seed", "index", "sample", "completion"}`` (for HumanEval
     ``{"task_id": "HumanEval/N", "sample", "completion"}``): every line is one sample. Returns (items, extras,
     skipped): ``extras[i]`` is item i's ``{"sample": n}``; a line without
     ``sample`` gets its instance's next free number (0, 1, 2 ... in file order). ``skipped`` lists each line
-    not scored as ``{"line", "reason"}``: malformed, or an explicit sample number an earlier line already has."""
+    not scored as ``{"line", "reason"}``: malformed, or an explicit sample number an earlier line already has.
+    A grid line may carry ``"style"`` (the prompt style it answers; ``style`` when absent): its instance is
+    then that style's, and the same instance in two styles is two samples' worth of keys, not a repeat."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"completions file not found: {path}")
@@ -244,30 +261,59 @@ def load_completions(path: str | Path, benchmark: str = "grid") -> tuple[list[tu
                 sample = record.get("sample")
                 if sample is not None and (type(sample) is not int or not 0 <= sample < 2**31):
                     raise ValueError(f"'sample' must be a whole number from 0 to 2**31-1, got {sample!r}")
+                line_style = record.get("style", style)
+                if line_style not in STYLES or (benchmark == "humaneval" and line_style != "contract"):
+                    raise ValueError(f"unknown prompt style {line_style!r}; choose from "
+                                     f"{', '.join(STYLES) if benchmark == 'grid' else 'contract'}")
                 instance = (humaneval.instance(record["task_id"]) if benchmark == "humaneval" else
-                            make_instance(record["problem"], record["difficulty"], record.get("seed", EVAL_SEED),
-                                          record.get("index", 0)))
-                if sample is not None and (instance.key, sample) in taken:
+                            styled(make_instance(record["problem"], record["difficulty"], record.get("seed", EVAL_SEED),
+                                                 record.get("index", 0)), line_style))
+                if sample is not None and (_styled_key(instance), sample) in taken:
                     raise ValueError(f"sample {sample} of {instance.key} is already given by line "
-                                     f"{taken[instance.key, sample]}")
+                                     f"{taken[_styled_key(instance), sample]}")
             except (ValueError, TypeError) as exc:
                 skipped.append({"line": number, "reason": str(exc)})
                 continue
             if sample is not None:
-                taken[instance.key, sample] = number
+                taken[_styled_key(instance), sample] = number
             lines.append((instance, record["completion"], sample))
     # explicit numbers are known only once the whole file is read; lines without one fill the gaps in order
     items, extras, following = [], [], {}
     for instance, completion, sample in lines:
         if sample is None:
-            sample = following.get(instance.key, 0)
-            while (instance.key, sample) in taken:
+            key = _styled_key(instance)
+            sample = following.get(key, 0)
+            while (key, sample) in taken:
                 sample += 1
-            taken[instance.key, sample] = 0
-            following[instance.key] = sample + 1
+            taken[key, sample] = 0
+            following[key] = sample + 1
         items.append((instance, completion))
         extras.append({"sample": sample})
     return items, extras, skipped
+
+
+def _styled_key(instance: Instance) -> tuple:
+    return (instance.style, *instance.key)
+
+
+def by_style(items: list[tuple[Instance, str]], extras: list[dict] | None = None) -> dict[str, tuple]:
+    """(items, extras) split per prompt style, in ``STYLES`` order: each style is scored as its own run."""
+    out: dict[str, tuple[list, list | None]] = {}
+    for style in STYLES:
+        picked = [k for k, (inst, _) in enumerate(items) if inst.style == style]
+        if picked:
+            out[style] = ([items[k] for k in picked], [extras[k] for k in picked] if extras is not None else None)
+    return out
+
+
+def style_table(summaries: dict[str, dict]) -> dict:
+    """Prompt style x problem type from one summary per style: {"styles", "problems", "solved": {style:
+    {problem: [solved, n]}}, "accuracy": {style: overall}}: how much of the skill survives other wording."""
+    problems = list(dict.fromkeys(p for s in summaries.values() for p in s["per_problem"]))
+    return {"styles": list(summaries), "problems": problems,
+            "solved": {style: {p: [g["solved"], g["n"]] for p, g in s["per_problem"].items()}
+                       for style, s in summaries.items()},
+            "accuracy": {style: s["accuracy"] for style, s in summaries.items()}}
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -280,16 +326,44 @@ def create_eval_runs(store: Store, settings: EvalSettings, *, compare_base: bool
                      name: str | None = None) -> list[int]:
     """Queue a model evaluation run; with ``compare_base`` also its base-model twin (same settings without
     the adapter, ``parent`` = the adapter run) that ``evaluate_model`` does on the same instances.
-    Returns the run ids, adapter run first."""
+    With prompt style 'all', those runs once per style, named "... [style]" and tied by ``style_group`` (the
+    first run's id) in their settings. Returns the run ids, adapter run first (then its twin, then the next
+    style's)."""
     if compare_base and not settings.adapter:
         raise ValueError("comparing with the base model (--compare-base) needs an adapter (--adapter)")
     label = f"{settings.model} + {Path(settings.adapter).name}" if settings.adapter else settings.model
-    ids = [store.create_run("eval", asdict(settings), name=name or label, model=settings.model,
-                            adapter=settings.adapter)]
-    if compare_base:
-        ids.append(store.create_run("eval", asdict(settings) | {"adapter": None}, name=f"{settings.model} (base)",
-                                    model=settings.model, parent=ids[0]))
+    ids = []
+    for each in settings.per_style():
+        tag = style_tag(each.prompt_style, settings.prompt_style == ALL_STYLES)
+        ids.append(store.create_run("eval", asdict(each), name=(name or label) + tag, model=settings.model,
+                                    adapter=settings.adapter))
+        if compare_base:
+            ids.append(store.create_run("eval", asdict(each) | {"adapter": None}, name=f"{settings.model} (base){tag}",
+                                        model=settings.model, parent=ids[-1]))
+    if settings.prompt_style == ALL_STYLES:
+        for rid in ids:
+            store.update_run(rid, settings=store.get_run(rid)["settings"] | {"style_group": ids[0]})
     return ids
+
+
+def style_tag(style: str, several: bool = False) -> str:
+    """What a run's name says of its prompt style: nothing for the grid's own prompts alone."""
+    return f" [{style}]" if several or style != "contract" else ""
+
+
+def style_runs(store: Store, run_id: int) -> list[dict]:
+    """The runs of ``run_id``'s evaluation, one per prompt style (adapter runs, not base twins), in style
+    order; just that run when it was not part of an evaluation in several styles."""
+    run = store.get_run(run_id)
+    if run.get("parent"):
+        run = store.get_run(run["parent"])
+    group = run["settings"].get("style_group")
+    if group is None:
+        return [run]
+    found = [r for r in store.runs(kind="eval", limit=10_000)
+             if r["settings"].get("style_group") == group and not r.get("parent")]
+    order = {style: k for k, style in enumerate(STYLES)}
+    return sorted(found, key=lambda r: (order.get(r["settings"].get("prompt_style"), len(STYLES)), r["id"]))
 
 
 def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_run: int | None = None,

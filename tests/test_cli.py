@@ -177,3 +177,37 @@ def test_one_hostile_completion_does_not_sink_the_batch(tmp_path):
     assert stored < 50_000
     assert data["sandbox"]["level"] in ("full", "partial", "none")
     assert store.get_run(data["run"])["settings"]["sandbox"]["applied"] == data["sandbox"]["applied"]
+
+
+def test_eval_reference_in_every_prompt_style(tmp_path):
+    db = tmp_path / "runs.db"
+    r = cli("eval", "--reference", "--prompt-style", "all", "--problems", "rpn", "two_sum", "is_palindrome",
+            "--json", env_db=db)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert list(data["styles"]) == ["contract", "terse", "stub", "stdio"]
+    for style, report in data["styles"].items():
+        assert report["totals"]["n"] == 15 and report["totals"]["accuracy"] == 1.0, style
+        run = Store(db).get_run(report["run"])
+        assert run["settings"]["prompt_style"] == style and run["name"].endswith(f"[{style}]")
+        assert run["settings"]["style_group"] == data["styles"]["contract"]["run"]
+    assert data["style_table"]["accuracy"] == {s: 1.0 for s in data["styles"]}
+    assert data["style_table"]["solved"]["stdio"]["rpn"] == [5, 5]
+
+
+def test_eval_completions_carry_their_style(tmp_path):
+    base = make_instance("rpn", 3)
+    line = {"problem": "rpn", "difficulty": 3}
+    lines = [dict(line, completion=fenced(base.reference)),  # contract (no "style")
+             dict(line, style="stub", completion=fenced(base.reference)),  # wrong name for the stub
+             dict(line, style="stdio", completion=fenced(base.reference + "\nimport sys, json\n"
+                                                         "print(json.dumps(eval_rpn(*json.loads(input()))))\n")),
+             dict(line, style="fancy", completion="x")]
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    r = cli("eval", "--completions", str(path), "--json", env_db=tmp_path / "runs.db")
+    assert r.returncode == 1, r.stderr  # the unknown style's line was skipped
+    data = json.loads(r.stdout)
+    assert "unknown prompt style 'fancy'" in data["skipped"][0]["reason"]
+    got = {style: [s["status"] for s in rep["samples"]] for style, rep in data["styles"].items()}
+    assert got == {"contract": ["passed"], "stub": ["missing_function"], "stdio": ["passed"]}

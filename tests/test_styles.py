@@ -126,3 +126,27 @@ def test_unknown_style_and_humaneval_are_refused():
     assert choose("all") == list(STYLES)
     with pytest.raises(ValueError):
         styled(make_instance("rpn", 1), "fancy")
+
+
+def test_model_evaluation_in_every_style_is_one_run_per_style_and_resumes_as_a_group(store, tiny_model_dir, capsys):
+    from algodistill.cli import main
+    flags = ["eval", "--model", tiny_model_dir, "--problems", "rpn", "--difficulties", "1", "3",
+             "--max-new-tokens", "4", "--device", "cpu", "--db", store.path]
+    assert main(flags + ["--prompt-style", "all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data["styles"]) == list(STYLES) and data["style_table"]["styles"] == list(STYLES)
+    runs = {style: store.get_run(rep["run"]) for style, rep in data["styles"].items()}
+    for style, run in runs.items():
+        assert run["settings"]["prompt_style"] == style and run["status"] == "completed"
+        prompts = {s["prompt"] for s in store.samples(run["id"])}
+        assert prompts == {styled(make_instance("rpn", d), style).prompt for d in (1, 3)}
+    # the last style was interrupted: resuming by the first run's id finishes only that one
+    last = runs["stdio"]["id"]
+    store.db.execute("delete from samples where run = ? and difficulty = 3", [last])
+    store.finish_run(last, "interrupted", error="killed")
+    assert len(store.samples(last)) == 1
+    assert main(["eval", "--resume", str(runs["contract"]["id"]), "--db", store.path]) == 0
+    assert store.get_run(last)["status"] == "completed" and len(store.samples(last)) == 2
+    text = capsys.readouterr().out
+    assert "solved per prompt style x problem type" in text
+    assert main(["eval", "--resume", str(last), "--db", store.path]) == 2  # every style is complete
