@@ -104,8 +104,10 @@ def delete(run_id, typed: str) -> str:
         adapter = _owned_adapter(run)
         log = jobs.log_path(s, run_id)
         s.delete_run(run_id)
-    except (KeyError, ValueError) as exc:
-        return f"⚠️ Not deleted: {exc.args[0] if exc.args else exc}"
+    except KeyError:
+        return f"⚠️ Not deleted: there is no run #{run_id}."
+    except ValueError as exc:
+        return f"⚠️ Not deleted: {exc}"
     removed = []
     if adapter is not None:
         shutil.rmtree(adapter, ignore_errors=True)
@@ -125,8 +127,8 @@ def download(run_id, what: str) -> tuple[str | None, str]:
         return None, "Choose a run first."
     try:
         run = store().get_run(run_id)
-    except KeyError as exc:
-        return None, str(exc.args[0])
+    except KeyError:
+        return None, f"There is no run #{run_id}."  # the store's own message names its path on the server
     folder = Path(tempfile.mkdtemp(prefix=f"algodistill-run{run_id}-"))
     if what == "adapter":
         adapter = Path(run["adapter"]) if run.get("adapter") else None
@@ -164,7 +166,7 @@ def build(gr) -> dict:
     table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it)",
                          interactive=False, wrap=True, elem_id="runs-table")
     with gr.Row():
-        chosen = gr.Number(label="Run", precision=0, elem_id="runs-chosen", scale=1)
+        chosen = gr.Textbox(label="Run", placeholder="click a row above", elem_id="runs-chosen", scale=1)
         name = gr.Textbox(label="Name", scale=2)
         note = gr.Textbox(label="Note", scale=3)
     with gr.Row():
@@ -178,21 +180,24 @@ def build(gr) -> dict:
         get_adapter = gr.Button("Download adapter (zip)")
         get_jsonl = gr.Button("Download samples (JSON lines)")
         get_csv = gr.Button("Download samples (CSV)")
-    file = gr.File(label="Download", interactive=False)
+    file = gr.File(label="Download", interactive=False, visible=False)  # shown once there is a file
     message = gr.Markdown(elem_id="runs-message")
 
-    def choose(rows, evt: gr.SelectData):
-        row = rows.iloc[evt.index[0]] if hasattr(rows, "iloc") else rows[evt.index[0]]
-        return int(row[0]), row[2], row[10]
+    def choose(evt: gr.SelectData):
+        row = dict(zip(COLUMNS, evt.row_value))
+        return f"#{row['run']}", row["name"], row["note"]
 
-    table.select(choose, [table], [chosen, name, note], api_visibility="private")
+    table.select(choose, None, [chosen, name, note], api_visibility="private")
     save_name.click(lambda r, n: (rename(r, n), runs_rows()), [chosen, name], [message, table], api_name="rename_run")
     save_note.click(lambda r, n: (annotate(r, n), runs_rows()), [chosen, note], [message, table], api_name="note_run")
     refresh.click(runs_rows, None, [table], api_visibility="private")
     remove.click(lambda r, t: (delete(r, t), runs_rows(), ""), [chosen, typed], [message, table, typed],
                  api_name="delete_run")
     def downloader(what: str):
-        return lambda run_id: download(run_id, what)
+        def get(run_id):
+            path, text = download(run_id, what)
+            return gr.update(value=path, visible=path is not None), text
+        return get
 
     for button, what in ((get_adapter, "adapter"), (get_jsonl, "jsonl"), (get_csv, "csv")):
         button.click(downloader(what), [chosen], [file, message], api_name=f"download_{what}")
