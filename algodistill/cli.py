@@ -97,6 +97,7 @@ def _eval_settings(args) -> EvalSettings:
                                                                 or list(problems.REFERENCE_DIFFICULTIES)),
                             seed=0 if humaneval else args.seed, per_cell=args.per_cell, timeout_s=args.timeout, model=args.model,
                             adapter=args.adapter, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                            samples=args.samples, temperature=args.temperature, top_p=args.top_p,
                             backend=args.backend, device=args.device, prompt_style=args.prompt_style)
     settings.check()
     return settings
@@ -110,15 +111,19 @@ def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict],
     if sandbox.get("warning"):  # loud in both modes: these numbers came from an unconfined sandbox
         print(f"WARNING: {sandbox['warning']}", file=sys.stderr)
     if not args.json:
-        print(f"\n== {model} (run {run_id})")
+        drawn = EvalSettings.from_dict(store.get_run(run_id)["settings"]).sampling()
+        print(f"\n== {model} (run {run_id}{drawn})")
         _print_table(summary)
         print(f"{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}, 95% CI "
               f"{summary['accuracy_ci'][0]:.0%}-{summary['accuracy_ci'][1]:.0%}), partial credit "
               f"{summary['partial_credit']:.1%}; stored as run {run_id} in {store.path}")
-        if summary.get("pass_at_k"):
-            k = summary["pass_at_k"]
+        k = summary.get("pass_at_k")
+        if k and k["samples_per_instance"]["max"] > 1:  # with one sample each, pass@1 is the accuracy above
+            ci = k.get("ci", {})
             print(f"{k['instances']} instances, {k['samples_per_instance']['min']}-{k['samples_per_instance']['max']} "
-                  "samples each; " + ", ".join(f"{m} {v:.1%}" for m, v in k.items() if m.startswith("pass@")))
+                  "samples each; " + ", ".join(f"{m} {v:.1%}" + (f" (95% CI {ci[m][0]:.0%}-{ci[m][1]:.0%})" if m in ci
+                                                                  else "")
+                                               for m, v in k.items() if m.startswith("pass@")))
         if summary.get("cut_off"):
             print(f"warning: {summary['cut_off']} answer(s) hit the max-new-tokens cap before finishing and may be "
                   "incomplete; re-run with a larger --max-new-tokens", file=sys.stderr)
@@ -138,6 +143,9 @@ def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict],
 def cmd_eval(args) -> int:
     if args.model or args.resume or args.run:
         return cmd_eval_model(args)
+    if (args.samples, args.temperature, args.top_p) != (1, 0.0, 1.0):
+        raise ValueError("--samples, --temperature and --top-p apply to --model only (a completions file brings "
+                         "its own samples)")
     settings = _eval_settings(args)
     extras, skipped = None, None
     if args.reference:
@@ -295,9 +303,14 @@ def _print_style_table(table: dict) -> None:
 
 
 def _print_table(summary: dict) -> None:
-    print(f"{'problem':<18} {'solved':>7} {'partial':>8}")
+    k = summary.get("pass_at_k") or {}
+    several = k.get("samples_per_instance", {}).get("max", 1) > 1  # pass@k columns only when they say more
+    metrics = [m for m in k if m.startswith("pass@")] if several else []
+    per = k.get("per_problem", {})
+    print(f"{'problem':<18} {'solved':>7} {'partial':>8}" + "".join(f" {m:>8}" for m in metrics))
     for name, group in summary["per_problem"].items():
-        print(f"{name:<18} {group['solved']:>3}/{group['n']:<3} {group['partial_credit']:>8.0%}")
+        print(f"{name:<18} {group['solved']:>3}/{group['n']:<3} {group['partial_credit']:>8.0%}"
+              + "".join(f" {per[name][m]:>8.0%}" if m in per.get(name, {}) else f" {'-':>8}" for m in metrics))
     print("difficulty " + "  ".join(f"{d}: {g['solved']}/{g['n']}" for d, g in summary["per_difficulty"].items()))
 
 
@@ -447,6 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-new-tokens", type=_positive, default=EvalSettings.max_new_tokens,
                    help="generation length cap (default %(default)s)")
     e.add_argument("--batch-size", type=int, default=0, help="prompts per batch (default 0: automatic)")
+    e.add_argument("--samples", type=int, default=1, metavar="K",
+                   help="answers per instance, for pass@k (default 1); more than 1 needs --temperature > 0")
+    e.add_argument("--temperature", type=float, default=0.0, metavar="T",
+                   help="0: greedy (default); > 0: sampling, seeded per (instance, sample) from --seed, so the "
+                        "same command draws the same answers and a resumed run only the missing ones")
+    e.add_argument("--top-p", type=float, default=1.0, metavar="P",
+                   help="with sampling: draw from the likeliest tokens up to this probability mass, in (0, 1] "
+                        "(default 1: all)")
     e.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto",
                    help="auto uses vLLM when installed and on a GPU, else transformers")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")

@@ -10,6 +10,7 @@ instance has several samples (key: problem, difficulty, seed, index, sample), al
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import threading
 import time
@@ -50,6 +51,11 @@ class EvalSettings:
     # the training max length: long answers (arithmetic, ~640 tokens) fit
     max_new_tokens: int = bounded(1024, 1, 1 << 20, label="max new tokens")
     batch_size: int = bounded(0, 0, 65536, label="batch size (0: automatic)")  # 0: as few batches as memory allows
+    # samples per instance (pass@k); temperature 0 is greedy, the default: one answer per instance. Sampling is
+    # seeded per (instance, sample) from ``seed``, so a run (and a resumed one) draws the same answers again
+    samples: int = bounded(1, 1, 1000, label="samples per instance")
+    temperature: float = bounded(0.0, 0, 100, label="temperature")
+    top_p: float = bounded(1.0, 0, 1, above=True, label="top-p")
     backend: str = "auto"        # "auto" (vLLM when installed and on a GPU), "hf" or "vllm"
     device: str = "auto"
 
@@ -77,6 +83,9 @@ class EvalSettings:
                             f"{ALL_STYLES}")
         elif self.benchmark == "humaneval" and self.prompt_style != "contract":
             problems.append("HumanEval has only its own prompts (prompt style contract)")
+        if self.samples != 1 and self.temperature == 0 and not number_problems(self):
+            problems.append(f"{self.samples} samples per instance need a temperature > 0 (at 0, greedy decoding "
+                            "gives the same answer every time)")
         if self.backend not in ("auto", "hf", "vllm"):
             problems.append("backend must be auto, hf or vllm")
         if self.model:
@@ -103,9 +112,17 @@ class EvalSettings:
     def describe(self) -> str:
         """The grid in words, for model cards and reports."""
         if self.benchmark == "humaneval":
-            return f"HumanEval (164 problems), at most {self.max_new_tokens} new tokens"
+            return f"HumanEval (164 problems), at most {self.max_new_tokens} new tokens" + self.sampling()
         return (f"{len(self.problems)} problem type(s) x difficulties {', '.join(map(str, self.difficulties))}, "
-                f"{self.per_cell} instance(s) per cell, seed {self.seed}, at most {self.max_new_tokens} new tokens")
+                f"{self.per_cell} instance(s) per cell, seed {self.seed}, at most {self.max_new_tokens} new tokens"
+                + self.sampling())
+
+    def sampling(self) -> str:
+        """How answers are drawn, in words ('' for greedy)."""
+        if not self.temperature:
+            return ""
+        count = f"{self.samples} samples" if self.samples != 1 else "1 sample"
+        return f", {count} per instance at temperature {self.temperature:g}, top-p {self.top_p:g}"
 
     def limits(self) -> Limits:
         return Limits(timeout_s=self.timeout_s)
@@ -148,21 +165,38 @@ def summarize(samples: Iterable[dict]) -> dict:
         counts = per_instance.setdefault((s["problem"], s["difficulty"], s["seed"], s["idx"]), [0, 0])
         counts[0] += 1
         counts[1] += s["status"] == "passed"
-    if any(n > 1 for n, _ in per_instance.values()):
-        out["pass_at_k"] = pass_at_k(list(per_instance.values()))
+    if per_instance:  # with one sample per instance, pass@1 is the accuracy (and its interval the same)
+        out["pass_at_k"] = overall = pass_at_k(list(per_instance.values()))
+        ks = tuple(int(m[5:]) for m in overall if m.startswith("pass@"))
+        overall["per_problem"] = {p: pass_at_k([c for key, c in per_instance.items() if key[0] == p], ks)
+                                  for p in out["per_problem"]}
     return out
 
 
-def pass_at_k(counts: list[tuple[int, int]] | list[list[int]], ks: tuple[int, ...] = (1, 5, 10)) -> dict:
+PASS_AT = (1, 5, 10)
+
+
+def pass_at_k(counts: list[tuple[int, int]] | list[list[int]], ks: tuple[int, ...] | None = None) -> dict:
     """Per instance (samples n, correct c): how many instances and samples each, and the unbiased pass@k
-    estimate 1 - C(n-c, k) / C(n, k) (Chen et al. 2021) averaged over instances, for each k that every
-    instance has enough samples for (pass@1 is then the mean of c/n)."""
+    estimate 1 - C(n-c, k) / C(n, k) (Chen et al. 2021) averaged over instances, for k in 1, 5, 10 and K (the
+    fewest samples any instance has; ``ks`` overrides), each k that every instance has enough samples for
+    (pass@1 is then the mean of c/n).
+
+    ``ci["pass@k"]`` is a 95% interval over instances: the Wilson score interval with the summed per-instance
+    estimates as successes and the instances as trials. Each estimate lies in [0, 1], so its variance is at
+    most m(1 - m) for mean m, the binomial variance Wilson assumes: the interval is conservative, needs no
+    random resampling, and unlike a percentile bootstrap it does not shrink to a point when all of a type's
+    5 instances agree. With one sample per instance it is exactly the accuracy's interval."""
     fewest = min(n for n, _ in counts)
     out: dict = {"instances": len(counts),
                  "samples_per_instance": {"min": fewest, "max": max(n for n, _ in counts)}}
-    for k in ks:
+    intervals = {}
+    for k in sorted(set(PASS_AT + (fewest,) if ks is None else ks)):
         if k <= fewest:
-            out[f"pass@{k}"] = sum(1.0 - math.comb(n - c, k) / math.comb(n, k) for n, c in counts) / len(counts)
+            total = sum(1.0 - math.comb(n - c, k) / math.comb(n, k) for n, c in counts)
+            out[f"pass@{k}"] = total / len(counts)
+            intervals[f"pass@{k}"] = list(wilson(total, len(counts)))
+    out["ci"] = intervals
     return out
 
 
@@ -322,6 +356,14 @@ OOM_HINT = ("out of memory while generating: lower the batch size (0 = automatic
             "max new tokens, or use a smaller model")
 
 
+def sample_seed(seed: int, key: tuple, sample: int) -> int:
+    """The sampling seed of one (instance, sample number) of a run with evaluation seed ``seed``: the same in
+    every process and batch (unlike ``hash``), so a run, or the missing samples of a resumed one, draw the same
+    answers again, and the base-model twin draws with the same random numbers as the adapter run."""
+    digest = hashlib.sha256(repr((seed, tuple(key), sample)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: vLLM and torch take it
+
+
 def create_eval_runs(store: Store, settings: EvalSettings, *, compare_base: bool = False,
                      name: str | None = None) -> list[int]:
     """Queue a model evaluation run; with ``compare_base`` also its base-model twin (same settings without
@@ -380,10 +422,14 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
     passes = [(run_id, True)] + ([(base_run, False)] if base_run is not None else [])
     instances = settings.instances()
     done = {rid: store.done_keys(rid) for rid, _ in passes}
-    todo = {rid: [i for i in instances if (*i.key, 0) not in done[rid]] for rid, _ in passes}  # sample 0
-    total = len(instances) * len(passes)
-    tracker = _Progress(store, [rid for rid, _ in passes], len(instances),
-                        {rid: len(instances) - len(todo[rid]) for rid, _ in passes})
+    # the (instance, sample number) pairs a run still lacks: a resumed run draws only those
+    todo = {rid: [(i, k) for i in instances for k in range(settings.samples) if (*i.key, k) not in done[rid]]
+            for rid, _ in passes}
+    wanted = len(instances) * settings.samples  # progress counts samples, not instances
+    total = wanted * len(passes)
+    tracker = _Progress(store, [rid for rid, _ in passes], wanted,
+                        {rid: wanted - len(todo[rid]) for rid, _ in passes}, samples=settings.samples)
+    sampling = dict(temperature=settings.temperature, top_p=settings.top_p) if settings.temperature else {}
     store.mark_started(run_id)
     for rid, _ in passes:
         record_isolation(store, rid)
@@ -412,11 +458,13 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
                 tracker.begin(rid)
                 with (contextlib.nullcontext() if with_adapter else generator.base_model()):
                     items = todo[rid]
-                    for batch in generator.generate([i.prompt for i in items], settings.max_new_tokens,
-                                                    settings.batch_size):
+                    seeds = {"seeds": [sample_seed(settings.seed, i.key, k) for i, k in items]} if sampling else {}
+                    for batch in generator.generate([i.prompt for i, _ in items], settings.max_new_tokens,
+                                                    settings.batch_size, **sampling, **seeds):
                         pending.append(verifier.submit(
-                            judge, rid, [(items[g.index], g.text) for g in batch],
-                            [{"gen_time": g.seconds, "tokens": g.tokens, "cut_off": int(g.cut_off)} for g in batch]))
+                            judge, rid, [(items[g.index][0], g.text) for g in batch],
+                            [{"sample": items[g.index][1], "gen_time": g.seconds, "tokens": g.tokens,
+                              "cut_off": int(g.cut_off)} for g in batch]))
                         tracker.generated(rid, len(batch))
                         if progress:
                             progress(sum(tracker.gen.values()), total)
@@ -456,10 +504,10 @@ class _Progress:
     change, so the app shows both runs of a comparison: the one generating, and the one waiting its turn.
     The generation loop reports batches and the verifier thread reports verdicts, hence the lock."""
 
-    def __init__(self, store: Store, ids: list[int], total: int, done: dict[int, int]):
-        self.store, self.ids, self.total = store, ids, total
+    def __init__(self, store: Store, ids: list[int], total: int, done: dict[int, int], samples: int = 1):
+        self.store, self.ids, self.total = store, ids, total  # counts of samples (instances x samples each)
         self.gen, self.judge_count = dict(done), dict(done)
-        self.solved = {rid: sum(s["status"] == "passed" and not s.get("sample") for s in store.samples(rid))
+        self.solved = {rid: sum(s["status"] == "passed" and s.get("sample", 0) < samples for s in store.samples(rid))
                        for rid in ids}
         self.current: int | None = None  # None: loading the model
         self.finished: set[int] = set()

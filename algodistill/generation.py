@@ -1,4 +1,4 @@
-"""Batched greedy generation for the evaluation grid: transformers by default, vLLM when installed.
+"""Batched generation for the evaluation grid, greedy or sampled: transformers by default, vLLM when installed.
 
 Prompts are wrapped in the model's own chat template (as in training), sorted by length and generated in
 left-padded batches; ``batch_size=0`` means "as few batches as memory allows": everything in one batch
@@ -7,11 +7,16 @@ on 2 cores, 8 prompts of ~600 tokens: batches of 8 took 92 s, of 2 31 s, the fir
 and only delays the first results. Each batch is yielded as soon as it is done so the caller can verify
 and store it while the next one generates.
 Both backends yield the same ``Generation`` records.
+
+Sampling (temperature > 0) gives every prompt row its own seed: several samples of one instance are the same
+prompt repeated, batched like any other rows, and each answer depends on its seed only, not on the batch it
+lands in, so a resumed run draws the missing samples exactly as an uninterrupted one would have.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -49,8 +54,33 @@ def _attention_kernels(device_type: str):
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
+class SeededSampling:
+    """Temperature and top-p (nucleus) sampling in which each batch row draws from its own seeded stream. It
+    runs as a logits processor under greedy decoding: it draws the row's token itself and leaves only that
+    token selectable, so generate's argmax takes it, while the stop tokens, padding and batching stay those
+    of the greedy path (transformers' own sampling shares one random stream across the batch)."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float = 1.0):
+        self.streams = [random.Random(s) for s in seeds]
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids, scores):
+        import torch
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        order = None
+        if self.top_p < 1:  # keep the likeliest tokens until their mass reaches top_p (the first always)
+            probs, order = probs.sort(dim=-1, descending=True)
+            probs = probs.masked_fill(probs.cumsum(-1) - probs >= self.top_p, 0.0)
+        cdf = probs.double().cumsum(-1)
+        u = torch.tensor([r.random() for r in self.streams], dtype=cdf.dtype, device=cdf.device).unsqueeze(1)
+        # inverse CDF: the first token whose cumulative mass exceeds u (a token of zero mass is never it)
+        pick = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=scores.shape[-1] - 1)
+        token = order.gather(1, pick) if order is not None else pick
+        return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
+
+
 class Generator:
-    """A model (plus optional LoRA adapter) ready to answer prompts greedily."""
+    """A model (plus optional LoRA adapter) ready to answer prompts, greedily or by seeded sampling."""
 
     def __init__(self, model: str, adapter: str | None = None, *, device: str = "auto", backend: str = "auto",
                  log=print):
@@ -95,19 +125,27 @@ class Generator:
         finally:
             self._adapter_on = previous
 
-    def generate(self, prompts: list[str], max_new_tokens: int = 1024, batch_size: int = 0) -> Iterator[list[Generation]]:
+    def generate(self, prompts: list[str], max_new_tokens: int = 1024, batch_size: int = 0, temperature: float = 0.0,
+                 top_p: float = 1.0, seeds: list[int] | None = None) -> Iterator[list[Generation]]:
+        """Answer ``prompts`` (a prompt may repeat: one row per sample) in batches. ``temperature`` 0 is greedy;
+        above 0, row i samples with seed ``seeds[i]``."""
+        if temperature and (seeds is None or len(seeds) != len(prompts)):
+            raise ValueError("sampling needs one seed per prompt row")
         if self.backend == "vllm":
-            yield from self._generate_vllm(prompts, max_new_tokens, batch_size)
+            yield from self._generate_vllm(prompts, max_new_tokens, batch_size, temperature, top_p, seeds)
             return
-        texts = [self.chat(p) for p in prompts]
-        lengths = [len(self.tokenizer(t).input_ids) for t in texts]
+        chats = {p: self.chat(p) for p in dict.fromkeys(prompts)}  # samples repeat their prompt: tokenize once
+        sizes = {p: len(self.tokenizer(t).input_ids) for p, t in chats.items()}
+        texts = [chats[p] for p in prompts]
+        lengths = [sizes[p] for p in prompts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: OOM shows up early
         size = batch_size or (len(texts) if self.device.startswith("cuda") else CPU_BATCH)
         start = 0
         while start < len(order):
             chunk = order[start:start + size]
             try:
-                out = self._generate_hf([texts[i] for i in chunk], max_new_tokens)
+                sampler = SeededSampling([seeds[i] for i in chunk], temperature, top_p) if temperature else None
+                out = self._generate_hf([texts[i] for i in chunk], max_new_tokens, sampler)
             except Exception as exc:  # torch.OutOfMemoryError, without importing torch at module level
                 if "out of memory" not in str(exc).lower() or size == 1:
                     raise
@@ -118,16 +156,21 @@ class Generator:
             yield [Generation(i, *result) for i, result in zip(chunk, out)]
             start += len(chunk)
 
-    def _generate_hf(self, texts: list[str], max_new_tokens: int) -> list[tuple[str, int, float, bool]]:
+    def _generate_hf(self, texts: list[str], max_new_tokens: int,
+                     sampler: SeededSampling | None = None) -> list[tuple[str, int, float, bool]]:
         import torch
         tok = self.tokenizer
         tok.padding_side = "left"
         batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        extra = {}
+        if sampler is not None:
+            from transformers import LogitsProcessorList
+            extra["logits_processor"] = LogitsProcessorList([sampler])
         began = time.perf_counter()
         with torch.inference_mode(), _attention_kernels(self.model.device.type):
             output = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
                                          top_p=None, top_k=None, eos_token_id=self.stop_ids,
-                                         pad_token_id=tok.pad_token_id)
+                                         pad_token_id=tok.pad_token_id, **extra)
         seconds = time.perf_counter() - began
         new = output[:, batch["input_ids"].shape[1]:].tolist()
         results = []
@@ -144,15 +187,20 @@ class Generator:
         kwargs = {"enable_lora": True, "max_lora_rank": 64} if self.adapter else {}
         self.llm = LLM(model=self.source.path, dtype="auto", seed=0, **kwargs)
 
-    def _generate_vllm(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> Iterator[list[Generation]]:
+    def _generate_vllm(self, prompts: list[str], max_new_tokens: int, batch_size: int, temperature: float = 0.0,
+                       top_p: float = 1.0, seeds: list[int] | None = None) -> Iterator[list[Generation]]:
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
-        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        greedy = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         lora = LoRARequest("adapter", 1, self.adapter) if self.adapter and self._adapter_on else None
         size = batch_size or len(prompts)  # vLLM schedules memory itself
         for start in range(0, len(prompts), size):
             chunk = list(range(start, min(start + size, len(prompts))))
             began = time.perf_counter()
+            # one request per sample with its own seed rather than n=K per prompt: a resumed run then asks only
+            # for the missing samples and gets what an uninterrupted run would have (prefix caching shares prompts)
+            params = [SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seeds[i])
+                      for i in chunk] if temperature else greedy
             outs = self.llm.generate([self.chat(prompts[i]) for i in chunk], params, lora_request=lora)
             seconds = time.perf_counter() - began
             yield [Generation(i, o.outputs[0].text, len(o.outputs[0].token_ids), seconds,

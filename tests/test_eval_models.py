@@ -100,6 +100,84 @@ def test_batched_generation_matches_one_prompt_at_a_time(tiny_model_dir):
     assert batched == single and len(batched) == 6
 
 
+SAMPLED = dict(GRID, samples=3, temperature=1.0)
+
+
+def completions(store, run) -> dict:
+    return {(s["problem"], s["difficulty"], s["seed"], s["idx"], s["sample"]): s["completion"]
+            for s in store.samples(run)}
+
+
+def test_sampling_stores_every_sample_differs_and_the_same_seed_draws_the_same(store, tiny_model_dir):
+    settings = EvalSettings(model=tiny_model_dir, **SAMPLED)
+    run, results = run_eval(store, settings)
+    drawn = completions(store, run)
+    instances = {k[:4] for k in drawn}
+    assert len(instances) == 6 and set(drawn) == {(*i, n) for i in instances for n in (0, 1, 2)}
+    for i in instances:  # sampling really happens: an instance's 3 answers are not one answer thrice
+        assert len({drawn[(*i, n)] for n in range(3)}) > 1
+    summary = results[run]
+    assert summary["n"] == 18 and summary["pass_at_k"]["samples_per_instance"] == {"min": 3, "max": 3}
+    assert {"pass@1", "pass@3"} <= set(summary["pass_at_k"]) and store.get_run(run)["summary"] == summary
+    assert store.get_run(run)["message"].startswith("completed: 18/18 judged")  # progress counts samples
+    again, _ = run_eval(store, EvalSettings(model=tiny_model_dir, **dict(SAMPLED, batch_size=5)))
+    assert completions(store, again) == drawn  # same seed, other batches: the same answers
+    hotter, _ = run_eval(store, EvalSettings(model=tiny_model_dir, **dict(SAMPLED, top_p=0.5)))
+    assert completions(store, hotter) != drawn and set(completions(store, hotter)) == set(drawn)
+
+
+def test_greedy_default_is_plain_greedy_decoding_and_pass_at_1_is_the_accuracy(store, tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    settings = EvalSettings(model=tiny_model_dir, **GRID)
+    assert (settings.samples, settings.temperature) == (1, 0.0)
+    run, results = run_eval(store, settings)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    stop = [tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")]
+    for s in store.samples(run):  # each answer is what transformers' greedy decoding gives, prompt by prompt
+        text = tok.apply_chat_template([{"role": "user", "content": s["prompt"]}], tokenize=False,
+                                       add_generation_prompt=True)
+        ids = tok(text, return_tensors="pt", add_special_tokens=False).input_ids
+        with torch.inference_mode():
+            out = model.generate(ids, max_new_tokens=12, do_sample=False, eos_token_id=stop,
+                                 pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
+        assert s["sample"] == 0 and s["completion"] == tok.decode(out, skip_special_tokens=True)
+    k = results[run]["pass_at_k"]
+    assert k["pass@1"] == results[run]["accuracy"] and k["ci"]["pass@1"] == results[run]["accuracy_ci"]
+
+
+def test_a_stopped_sampling_run_resumes_only_the_missing_samples_and_draws_what_it_would_have(store, tiny_model_dir):
+    settings = EvalSettings(model=tiny_model_dir, batch_size=4, **SAMPLED)
+    whole, _ = run_eval(store, settings)
+    run, _ = run_eval(store, settings, should_stop=lambda: True)
+    assert store.get_run(run)["status"] == "stopped" and len(store.samples(run)) == 4
+    first = {k: s["created"] for k, s in zip(completions(store, run), store.samples(run))}
+    seen = []
+    evaluate_model(store, run, settings, progress=lambda done, total: seen.append((done, total)), log=lambda m: None)
+    assert store.get_run(run)["status"] == "completed" and seen[0] == (8, 18) and seen[-1] == (18, 18)
+    samples = store.samples(run)
+    assert all(first[k] == s["created"] for k, s in zip(completions(store, run), samples) if k in first)
+    assert completions(store, run) == completions(store, whole)  # as if it had never stopped
+
+
+def test_seeded_sampling_follows_temperature_and_top_p():
+    import torch
+    from algodistill.generation import SeededSampling
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(4000, 1)
+
+    def frequencies(temperature, top_p):
+        out = SeededSampling(list(range(4000)), temperature, top_p)(None, logits)
+        assert ((out == 0).sum(1) == 1).all() and torch.isinf(out).sum() == 4000 * 3  # one token left per row
+        return torch.bincount(out.argmax(1), minlength=4) / 4000
+
+    assert frequencies(1.0, 1.0).tolist() == pytest.approx([0.5, 0.3, 0.15, 0.05], abs=0.03)
+    assert frequencies(1.0, 0.7).tolist() == pytest.approx([0.625, 0.375, 0, 0], abs=0.03)  # nucleus: 0.5 + 0.3
+    assert frequencies(0.05, 1.0)[0] > 0.99  # cold: nearly greedy
+    first = SeededSampling([7, 8], 1.0)(None, logits[:2])
+    assert torch.equal(first, SeededSampling([7, 8], 1.0)(None, logits[:2]))  # a seed draws the same token
+
+
 def test_compare_counts_fixed_and_broken():
     def s(p, status):
         return {"problem": p, "difficulty": 1, "seed": 999, "idx": 0, "status": status}
@@ -152,7 +230,50 @@ def test_eval_settings_refuse_impossible_values():
                 dict(backend="tpu"), dict(problems=[])):
         with pytest.raises(ValueError):
             EvalSettings(**bad).check()
+    for bad, message in ((dict(samples=0), "samples per instance must be >= 1"),
+                         (dict(samples=2.5, temperature=1.0), "whole number"),
+                         (dict(temperature=-0.1), "temperature must be >= 0"),
+                         (dict(temperature=float("nan")), "finite"),
+                         (dict(top_p=0.0, temperature=1.0), "top-p must be > 0 and <= 1"),
+                         (dict(top_p=1.5, temperature=1.0), "top-p must be > 0 and <= 1"),
+                         (dict(samples=3), "need a temperature > 0")):
+        with pytest.raises(ValueError, match=message):
+            EvalSettings(**bad).check()
+    EvalSettings(samples=5, temperature=0.8, top_p=0.95).check()
     assert EvalSettings.from_dict({"seed": 5, "from_the_future": 1}).seed == 5
+
+
+@pytest.mark.parametrize("flags", [["--samples", "0", "--temperature", "1"], ["--temperature", "-1"],
+                                   ["--temperature", "1", "--top-p", "0"], ["--temperature", "1", "--top-p", "1.01"],
+                                   ["--samples", "3"], ["--temperature", "nan"]])
+def test_cli_refuses_bad_sampling_values_before_any_run_row(store, tiny_model_dir, flags, capsys):
+    from algodistill.cli import main
+    assert main(["eval", "--model", tiny_model_dir, "--problems", "rpn", "--difficulties", "1", "--db", store.path,
+                 *flags]) == 2
+    assert "error:" in capsys.readouterr().err and store.runs() == []
+
+
+def test_cli_sampling_reports_pass_at_k_with_intervals_in_json_and_text(store, tiny_model_dir, capsys):
+    import json
+
+    from algodistill.cli import main
+    flags = ["eval", "--model", tiny_model_dir, "--problems", "rpn", "fizzbuzz", "--difficulties", "1",
+             "--max-new-tokens", "8", "--device", "cpu", "--samples", "2", "--temperature", "1", "--top-p", "0.9",
+             "--db", store.path]
+    assert main(flags + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    k = data["pass_at_k"]
+    assert (k["instances"], data["totals"]["n"]) == (2, 4) and set(k["ci"]) == {"pass@1", "pass@2"}
+    assert set(k["per_problem"]) == {"rpn", "fizzbuzz"} and "pass@2" in k["per_problem"]["rpn"]
+    assert sorted((s["problem"], s["sample"]) for s in data["samples"]) == [("fizzbuzz", 0), ("fizzbuzz", 1),
+                                                                          ("rpn", 0), ("rpn", 1)]
+    settings = store.get_run(data["run"])["settings"]
+    assert (settings["samples"], settings["temperature"], settings["top_p"]) == (2, 1.0, 0.9)
+    assert main(flags) == 0
+    text = capsys.readouterr().out
+    assert "2 samples per instance at temperature 1, top-p 0.9" in text
+    assert "pass@1" in text and "pass@2" in text and "95% CI" in text
+    assert main(["eval", "--reference", "--samples", "3", "--db", store.path]) == 2  # sampling needs a model
 
 
 def test_unreachable_hub_fails_fast_without_retries(monkeypatch):

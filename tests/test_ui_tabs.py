@@ -176,6 +176,56 @@ def test_inspect_lists_each_sample_and_pairs_a_with_b_by_sample_number(db):
     assert "sample 1" in prompt and "return 0" in code_a and "return 0" not in code_b
 
 
+def three_samples(db, name="k3"):
+    """One rpn instance answered 3 times: wrong, right, no code."""
+    (inst,) = grid(["rpn"], [1])
+    answers = ["```python\ndef eval_rpn(tokens):\n    return 0\n```", fenced(inst.reference), "no code"]
+    return run_scoring(db, [(inst, a) for a in answers], name=name, model=name, settings={}, limits=Limits(),
+                       extras=[{"sample": n} for n in range(3)])["run"]
+
+
+def test_inspect_groups_an_instances_samples_and_steps_through_them(db):
+    run = three_samples(db)
+    rows = inspect_tab.sample_rows(run)
+    assert [r[4] for r in rows] == [0, 1, 2] and {r[-1] for r in rows} == {"1/3 samples passed"}
+    prompt = inspect_tab.sample_detail(run, None, rows[0])[0]
+    assert "0: wrong_answer" in prompt and "1: passed" in prompt and "2: no_code" in prompt
+    assert "**0: wrong_answer**" in prompt and "1/3 passed" in prompt  # the one shown, in bold
+    key, prompt, head, *_ = inspect_tab.step_sample(run, None, rows[0], 1)
+    assert key == ["rpn", 1, 999, 0, 1] and "sample 1" in prompt and "**passed**" in head
+    key, prompt, head, *_ = inspect_tab.step_sample(run, None, rows[0], -1)  # wraps round to the last one
+    assert key[4] == 2 and "no_code" in head
+    other = three_samples(db, "b")
+    assert "B #" in inspect_tab.sample_detail(run, other, rows[0])[0]  # B's samples of the instance too
+    (inst,) = grid(["fizzbuzz"], [1])
+    single = run_scoring(db, [(inst, fenced(inst.reference))], name="one", model="one", settings={},
+                         limits=Limits())["run"]
+    assert "Samples of this instance" not in inspect_tab.sample_detail(single, None, inspect_tab.sample_rows(single)[0])[0]
+
+
+def test_eval_headline_shows_pass_at_k_with_intervals_only_for_several_samples(db):
+    headline = eval_tab.show(three_samples(db), None)[0]
+    assert "1/3 solved" in headline and "pass@1 33.3%" in headline and "pass@3 100.0%" in headline
+    a, _ = two_evaluations(db)
+    assert "pass@" not in eval_tab.show(a, None)[0]
+
+
+def test_eval_start_turns_sampling_fields_into_settings_and_refuses_bad_ones(db, monkeypatch):
+    started = []
+    monkeypatch.setattr(eval_tab.jobs, "start_eval", lambda store, settings, **kw: started.append(settings) or [7])
+    message, run = eval_tab.start("m", "", False, ["rpn"], ["1"], 1, 64, 0, 3.0, 0.7, 0.9)
+    assert run == 7 and (started[0].samples, started[0].temperature, started[0].top_p) == (3, 0.7, 0.9)
+    assert type(started[0].samples) is int
+    monkeypatch.undo()
+    for samples, temperature, top_p, why in ((0, 1.0, 1.0, "samples per instance must be >= 1"),
+                                             (2.5, 1.0, 1.0, "whole number"), (1, -1, 1.0, "temperature must be"),
+                                             (1, 1.0, 0, "top-p must be"), (3, 0, 1.0, "need a temperature"),
+                                             (1, None, 1.0, "temperature is empty")):
+        message, run = eval_tab.start("", "", False, ["rpn"], ["1"], 1, 64, 0, samples, temperature, top_p)
+        assert run is None and message.startswith("⚠️ Not started") and why in message, message
+    assert db.runs() == []
+
+
 def test_eval_status_shows_both_runs_of_a_comparison_from_the_store(db):
     from algodistill.evaluate import EvalSettings, create_eval_runs
     settings = EvalSettings(model="m", adapter="/tmp/adapter", problems=["rpn"], difficulties=[1, 5, 7, 10])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .. import jobs
 from ..evaluate import EvalSettings, compare, summarize
 from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
+from ..settings import whole_numbers
 from ..store import ACTIVE
 from .common import parse_run, run_choices, status_markdown, store
 from .train_tab import model_choices
@@ -33,12 +34,25 @@ def model_for_adapter(adapter: str, model: str) -> str:
     return model
 
 
-def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_tokens, batch_size) -> tuple[str, int | None]:
+def _typed(name: str, value, default) -> float:
+    """A sampling field as typed: empty is refused in words, not replaced by the default (the browser empties
+    a field it cannot hold); the settings' ranges judge the number."""
+    if value is None or value == "":
+        raise ValueError(f"{name} is empty or not a number (the default is {default:g})")
+    return float(value)
+
+
+def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_tokens, batch_size, samples=1,
+          temperature=0.0, top_p=1.0) -> tuple[str, int | None]:
     try:
         settings = EvalSettings(problems=list(problems or []), difficulties=[int(d) for d in difficulties or []],
                                 per_cell=int(per_cell or 1), max_new_tokens=int(max_new_tokens or EvalSettings.max_new_tokens),
                                 batch_size=int(batch_size or 0), model=(model or "").strip() or None,
-                                adapter=(adapter or "").strip() or None)
+                                adapter=(adapter or "").strip() or None,
+                                samples=_typed("samples per instance", samples, 1),
+                                temperature=_typed("temperature", temperature, 0.0),
+                                top_p=_typed("top-p", top_p, 1.0))
+        whole_numbers(settings)  # 3.0 samples from the form is 3; 2.5 stays and is refused by check()
         ids = jobs.start_eval(store(), settings, compare_base=bool(with_base) and bool(settings.adapter))
     except (ValueError, jobs.JobRefused) as exc:
         return f"⚠️ Not started: {exc}", None
@@ -213,8 +227,13 @@ def _headline(label: str, summary: dict, run: dict) -> str:
     state = "" if run["status"] == "completed" else f" ({run['status']}, partial)"
     cut = (f"; ⚠️ {summary['cut_off']} answer(s) hit the max-new-tokens cap unfinished (raise it)"
            if summary.get("cut_off") else "")
+    k = summary.get("pass_at_k") or {}
+    ci = k.get("ci", {})
+    several = (f"; {k['instances']} instances, {k['samples_per_instance']['max']} samples each: " + ", ".join(
+        f"**{m} {v:.1%}**" + (f" ({ci[m][0]:.0%}-{ci[m][1]:.0%})" if m in ci else "")
+        for m, v in k.items() if m.startswith("pass@"))) if k.get("samples_per_instance", {}).get("max", 1) > 1 else ""
     return (f"**{label}**{state}: **{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}**, 95% CI "
-            f"{low:.0%}-{high:.0%}), partial credit {summary['partial_credit']:.1%}{cut}")
+            f"{low:.0%}-{high:.0%}), partial credit {summary['partial_credit']:.1%}{several}{cut}")
 
 
 def cell_at(table, row: int, col: int) -> tuple[str | None, int | None]:
@@ -241,6 +260,11 @@ def build(gr) -> dict:
             per_cell = gr.Number(value=1, precision=0, minimum=1, label="Instances per cell")
             max_new = gr.Number(value=EvalSettings.max_new_tokens, precision=0, label="Max new tokens")
             batch = gr.Number(value=0, precision=0, minimum=0, label="Batch size (0 = automatic)")
+        with gr.Row():  # sent as typed: the settings' ranges refuse what cannot be used, in words
+            samples = gr.Number(value=1, label="Samples per instance (pass@k; > 1 needs a temperature)",
+                                elem_id="eval-samples")
+            temperature = gr.Number(value=0.0, label="Temperature (0 = greedy)", elem_id="eval-temperature")
+            top_p = gr.Number(value=1.0, label="Top-p (0 to 1]", elem_id="eval-top-p")
         with gr.Row():
             go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
             halt = gr.Button("Stop", variant="stop")
@@ -267,7 +291,8 @@ def build(gr) -> dict:
         return (f"{text}\n\n{run_status(run_id)}", run_id, gr.update(choices=choices, value=run_id),
                 gr.update(choices=choices, value=base))
 
-    go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch],
+    go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch, samples, temperature,
+                      top_p],
              [status, following, run_a, run_b], api_name="start_evaluation")
     halt.click(stop, [following], [status], api_name="stop_evaluation")
 

@@ -1,7 +1,8 @@
 """Inspect tab: one evaluation, or two side by side; filter by type, difficulty and kind of failure; for a
 sample the prompt, raw completion, extracted code and a per-test table (input, expected, actual, status,
 error, time). The same sample (problem, difficulty, seed, index, sample number) from both evaluations sits
-next to each other."""
+next to each other. An instance's samples (pass@k runs) are listed together, each row saying how many of them
+passed; the detail names every sample's verdict and steps through them."""
 
 
 import json
@@ -12,7 +13,7 @@ from ..verify import FAILURE_KINDS
 from .common import parse_run, run_choices, store
 
 KINDS = ["any", "failing only"] + list(FAILURE_KINDS) + ["passed"]
-LIST_COLUMNS = ["problem", "difficulty", "seed", "index", "sample", "A", "A tests", "B", "B tests"]
+LIST_COLUMNS = ["problem", "difficulty", "seed", "index", "sample", "A", "A tests", "B", "B tests", "A instance"]
 TEST_COLUMNS = ["#", "input", "expected", "actual", "status", "error", "time (ms)"]
 ALL = "all"
 
@@ -45,6 +46,11 @@ def sample_rows(run_a, run_b=None, problem: str = ALL, difficulty=ALL, kind: str
     s = store()
     left = {_key(x): x for x in s.samples(a)}
     right = {_key(x): x for x in s.samples(b)} if b is not None else {}
+    tally: dict[tuple, list[int]] = {}  # instance -> [passed, samples] in A
+    for key, x in left.items():
+        counts = tally.setdefault(key[:4], [0, 0])
+        counts[0] += x["status"] == "passed"
+        counts[1] += 1
     rows = []
     for key, x in left.items():
         y = right.get(key)
@@ -55,8 +61,22 @@ def sample_rows(run_a, run_b=None, problem: str = ALL, difficulty=ALL, kind: str
         if not (_matches(x, kind) or _matches(y, kind)):
             continue
         rows.append([*key, x["status"], f"{x['passed']}/{x['total']}",
-                     y["status"] if y else "", f"{y['passed']}/{y['total']}" if y else ""])
+                     y["status"] if y else "", f"{y['passed']}/{y['total']}" if y else "",
+                     "{}/{} samples passed".format(*tally[key[:4]])])
     return rows
+
+
+def _siblings(run_id: int, key: tuple) -> list[dict]:
+    """Every sample of ``key``'s instance in one evaluation, by sample number."""
+    return [v for v in store().samples(run_id, problem=key[0], difficulty=key[1]) if _key(v)[:4] == key[:4]]
+
+
+def _overview(label: str, samples: list[dict], current: int) -> str:
+    """One line naming each sample's verdict, the shown one in bold."""
+    marks = [(f"**{s.get('sample', 0)}: {s['status']}**" if s.get("sample", 0) == current
+              else f"{s.get('sample', 0)}: {s['status']}") for s in samples]
+    passed = sum(s["status"] == "passed" for s in samples)
+    return f"{label}: {passed}/{len(samples)} passed — " + " · ".join(marks)
 
 
 def _entry(sample: dict) -> str:
@@ -102,16 +122,34 @@ def sample_detail(run_a, run_b, row: list | None):
         return empty
     key = (row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]))
     problem, difficulty, seed, idx, sample = key
-    s = store()
-    x = next((v for v in s.samples(a, problem=problem, difficulty=difficulty) if _key(v) == key), None)
+    mine = _siblings(a, key)
+    x = next((v for v in mine if _key(v) == key), None)
     if x is None:
         return empty
-    y = None
-    if b is not None:
-        y = next((v for v in s.samples(b, problem=problem, difficulty=difficulty) if _key(v) == key), None)
-    prompt = f"#### {problem}, difficulty {difficulty}, seed {seed}, index {idx}, sample {sample}\n\n{x['prompt']}"
+    theirs = _siblings(b, key) if b is not None else []
+    y = next((v for v in theirs if _key(v) == key), None)
+    prompt = f"#### {problem}, difficulty {difficulty}, seed {seed}, index {idx}, sample {sample}\n\n"
+    if len(mine) > 1 or len(theirs) > 1:  # the instance's samples together: every verdict at a glance
+        lines = [_overview(f"A #{a}", mine, sample)] + ([_overview(f"B #{b}", theirs, sample)] if theirs else [])
+        prompt += "Samples of this instance (◀ ▶ step through them):  \n" + "  \n".join(lines) + "\n\n"
+    prompt += x["prompt"]
     right = _side(y, f"B: #{b}") if b is not None else ("", "", "", [])
     return (prompt, *_side(x, f"A: #{a}"), *right)
+
+
+def step_sample(run_a, run_b, row: list | None, step: int):
+    """The previous (``step`` -1) or next (+1) sample of the same instance in A, wrapping around:
+    (its key as a list row, then what ``sample_detail`` shows for it)."""
+    a = parse_run(run_a)
+    if a is None or not row or len(row) < 5:
+        return (row, *sample_detail(run_a, run_b, row))
+    key = (row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+    numbers = [_key(v)[4] for v in _siblings(a, key)]
+    if not numbers:
+        return (row, *sample_detail(run_a, run_b, row))
+    here = numbers.index(key[4]) if key[4] in numbers else 0
+    chosen = [*key[:4], numbers[(here + step) % len(numbers)]]
+    return (chosen, *sample_detail(run_a, run_b, chosen))
 
 
 def build(gr) -> dict:
@@ -125,7 +163,11 @@ def build(gr) -> dict:
         difficulty = gr.Dropdown([ALL] + [str(d) for d in range(1, 11)], value=ALL, label="Difficulty")
         kind = gr.Dropdown(KINDS, value="any", label="Verdict (A or B)")
     listing = gr.Dataframe(headers=LIST_COLUMNS, label="Samples (click one)", interactive=False, elem_id="inspect-list")
+    with gr.Row():
+        previous = gr.Button("◀ previous sample", size="sm", elem_id="inspect-previous")
+        following = gr.Button("next sample ▶", size="sm", elem_id="inspect-next")
     prompt = gr.Markdown(elem_id="inspect-prompt")
+    shown = gr.State(None)  # the key of the sample shown, for stepping through its instance's samples
     sides = []
     with gr.Row(equal_height=False):
         for label in ("A", "B"):
@@ -149,8 +191,16 @@ def build(gr) -> dict:
     def pick(a, b, evt: gr.SelectData, table):
         row = evt.row_value if getattr(evt, "row_value", None) else (table.values.tolist()[evt.index[0]]
                                                                     if hasattr(table, "values") else None)
-        return sample_detail(a, b, row)
+        return (row, *sample_detail(a, b, row))
 
-    listing.select(pick, [run_a, run_b, listing], [prompt, *sides], api_visibility="private")
+    listing.select(pick, [run_a, run_b, listing], [shown, prompt, *sides], api_visibility="private")
+    def back(a, b, row):
+        return step_sample(a, b, row, -1)
+
+    def ahead(a, b, row):
+        return step_sample(a, b, row, 1)
+
+    for button, handler in ((previous, back), (following, ahead)):
+        button.click(handler, [run_a, run_b, shown], [shown, prompt, *sides], api_visibility="private")
     return {"run_a": run_a, "run_b": run_b, "problem": problem, "difficulty": difficulty, "kind": kind,
             "listing": listing}
