@@ -219,7 +219,12 @@ def cmd_eval_model(args) -> int:
         step = 2 if args.compare_base else 1  # adapter run, then its base twin, per prompt style
         passes = [(ids[k], each, ids[k + 1] if args.compare_base else None)
                   for k, each in zip(range(0, len(ids), step), settings.per_style())]
-    for run_id, settings, base_run in passes:  # one style after another (each loads the model anew)
+    later = [rid for run_id, _, base_run in passes[1:] for rid in [run_id] + ([base_run] if base_run else [])]
+    for rid in later:  # the other prompt styles wait their turn, tied to this process so that a crash shows
+        store.update_run(rid, status="queued", error=None, finished=None,
+                         message="waiting for the previous prompt style")
+        store.attach_process(rid)
+    for k, (run_id, settings, base_run) in enumerate(passes):  # one style after another (each loads the model)
         bar = _bar(not args.json and sys.stderr.isatty(), "generating" + style_tag(settings.prompt_style))
         try:
             evaluate_model(store, run_id, settings, base_run=base_run,
@@ -230,6 +235,9 @@ def cmd_eval_model(args) -> int:
                 bar.close()
         status = {rid: store.get_run(rid)["status"] for rid in [run_id] + ([base_run] if base_run else [])}
         if any(s != "completed" for s in status.values()):
+            for rid in [r for p in passes[k + 1:] for r in (p[0], p[2]) if r]:
+                store.finish_run(rid, "stopped", error="not started: an earlier prompt style did not finish; "
+                                                       "run it again to resume", message="stopped before its turn")
             print(f"not finished ({', '.join(f'run {r}: {s}' for r, s in status.items())}); resume with: "
                   f"python -m algodistill eval --resume {passes[0][0]}", file=sys.stderr)
             return 1

@@ -150,3 +150,47 @@ def test_model_evaluation_in_every_style_is_one_run_per_style_and_resumes_as_a_g
     text = capsys.readouterr().out
     assert "solved per prompt style x problem type" in text
     assert main(["eval", "--resume", str(last), "--db", store.path]) == 2  # every style is complete
+
+
+def test_eval_tab_starts_every_style_and_draws_a_style_by_type_heatmap(store, monkeypatch, capsys):
+    from algodistill.cli import main
+    from algodistill.ui import common, eval_tab
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    common._stores.clear()
+    started = []
+    monkeypatch.setattr(eval_tab.jobs, "start_eval", lambda s, settings, **kw: started.append(settings) or [7, 8, 9, 10])
+    message, run = eval_tab.start("m", "", False, ["rpn"], ["1"], 1, 64, 0, 1, 0.0, 1.0, "all")
+    assert run == 7 and started[0].prompt_style == "all" and "4 prompt styles" in message
+    assert main(["eval", "--reference", "--prompt-style", "all", "--problems", "rpn", "fizzbuzz", "--difficulties", "1",
+                 "--db", store.path, "--json"]) == 0
+    runs = {style: rep["run"] for style, rep in json.loads(capsys.readouterr().out)["styles"].items()}
+    assert main(["eval", "--reference", "--problems", "rpn", "--difficulties", "1", "--db", store.path]) == 0
+    single = max(r["id"] for r in store.runs(kind="eval"))
+    fig = eval_tab.style_heatmap(runs["stub"])  # any run of the evaluation stands for all its styles
+    heat = fig.data[0]
+    assert list(heat.y) == [f"{s} (#{runs[s]})" for s in STYLES] and list(heat.x) == ["rpn", "fizzbuzz", "all"]
+    assert all(v == 1.0 for row in heat.z for v in row)
+    assert eval_tab.style_heatmap(single) is None  # one style: nothing to compare
+    assert eval_tab.style_heatmap(single, runs["terse"]) is not None  # two runs asking differently
+    assert [r["id"] for r in eval_tab.run_group(runs["stdio"])] == [runs[s] for s in STYLES]
+
+
+def test_a_stopped_style_leaves_the_later_styles_stopped_not_interrupted(store, tiny_model_dir, monkeypatch):
+    import algodistill.evaluate as evaluate
+    from algodistill.cli import main
+    seen = []
+
+    def stopped_at_once(store_, run_id, settings, **kw):
+        seen.append((run_id, store_.get_run(run_id + 1)["status"], store_.get_run(run_id + 1)["pid"]))
+        store_.finish_run(run_id, "stopped", error="stopped on request")
+        return {}
+    monkeypatch.setattr(evaluate, "evaluate_model", stopped_at_once)
+    flags = ["eval", "--model", tiny_model_dir, "--problems", "rpn", "--difficulties", "1", "--max-new-tokens", "4",
+             "--device", "cpu", "--db", store.path]
+    assert main(flags + ["--prompt-style", "all"]) == 1
+    (first, waiting, pid), = seen
+    assert waiting == "queued" and pid  # the next style waits, tied to this process
+    assert [store.get_run(first + k)["status"] for k in range(4)] == ["stopped"] * 4
+    monkeypatch.undo()
+    assert main(["eval", "--resume", str(first + 2), "--db", store.path]) == 0  # any run of the group resumes all
+    assert [store.get_run(first + k)["status"] for k in range(4)] == ["completed"] * 4

@@ -3,14 +3,17 @@
 The heatmap's hover shows tests passed per cell; the table under it is the same grid as clickable cells:
 selecting one opens its samples in the Inspect tab. One status block, read from the store every few
 seconds, shows each run of the followed evaluation (the adapter run and its base-model twin) with its own
-counts and ETA; the view and the run lists are redrawn when the store says something changed.
+counts and ETA; the view and the run lists are redrawn when the store says something changed. When the chosen
+evaluation was asked in several prompt styles (``--prompt-style all``), a style x type heatmap shows how much
+of each skill survives other wording.
 """
 
 from __future__ import annotations
 
 from .. import jobs
-from ..evaluate import EvalSettings, compare, summarize
+from ..evaluate import EvalSettings, compare, style_runs, style_table, summarize
 from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
+from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
 from ..store import ACTIVE
 from .common import parse_run, run_choices, status_markdown, store
@@ -43,7 +46,7 @@ def _typed(name: str, value, default) -> float:
 
 
 def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_tokens, batch_size, samples=1,
-          temperature=0.0, top_p=1.0) -> tuple[str, int | None]:
+          temperature=0.0, top_p=1.0, prompt_style="contract") -> tuple[str, int | None]:
     try:
         settings = EvalSettings(problems=list(problems or []), difficulties=[int(d) for d in difficulties or []],
                                 per_cell=int(per_cell or 1), max_new_tokens=int(max_new_tokens or EvalSettings.max_new_tokens),
@@ -51,21 +54,24 @@ def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_t
                                 adapter=(adapter or "").strip() or None,
                                 samples=_typed("samples per instance", samples, 1),
                                 temperature=_typed("temperature", temperature, 0.0),
-                                top_p=_typed("top-p", top_p, 1.0))
+                                top_p=_typed("top-p", top_p, 1.0), prompt_style=prompt_style or "contract")
         whole_numbers(settings)  # 3.0 samples from the form is 3; 2.5 stays and is refused by check()
         ids = jobs.start_eval(store(), settings, compare_base=bool(with_base) and bool(settings.adapter))
     except (ValueError, jobs.JobRefused) as exc:
         return f"⚠️ Not started: {exc}", None
+    if settings.prompt_style == ALL_STYLES:
+        runs = ", ".join(f"#{i}" for i in ids)
+        return f"Started evaluation #{ids[0]} in {len(STYLES)} prompt styles (runs {runs}).", ids[0]
     extra = f" and #{ids[1]} (base model, same problems)" if len(ids) > 1 else ""
     return f"Started evaluation #{ids[0]}{extra}.", ids[0]
 
 
 def run_group(run_id) -> list[dict]:
-    """An evaluation and the runs started with it (its base-model twin), whichever of them ``run_id`` is."""
+    """An evaluation and the runs started with it (its base-model twin; its other prompt styles, each with
+    its twin), whichever of them ``run_id`` is."""
     s = store()
-    run = s.get_run(parse_run(run_id))
-    head = s.get_run(run["parent"]) if run.get("parent") else run
-    return [head] + [r for r in s.children(head["id"]) if r["kind"] == "eval"]
+    return [r for head in style_runs(s, parse_run(run_id))
+            for r in [head] + [c for c in s.children(head["id"]) if c["kind"] == "eval"]]
 
 
 def followed(run_id) -> int | None:
@@ -222,6 +228,55 @@ def show(run_a, run_b):
     return text, fig, bars(summaries), grid_table(samples)
 
 
+def styles_covered(run_a, run_b) -> dict[str, int]:
+    """Prompt style -> run: the runs of the chosen evaluation in each of its styles (base-model twins when a
+    twin is chosen), and the compared one when it asks in yet another style."""
+    s, out = store(), {}
+    for rid in map(parse_run, (run_a, run_b)):
+        if rid is None:
+            continue
+        try:
+            twin = bool(s.get_run(rid).get("parent"))
+            for head in style_runs(s, rid):
+                member = next((c for c in s.children(head["id"]) if c["kind"] == "eval"), None) if twin else head
+                if member is not None:
+                    out.setdefault(member["settings"].get("prompt_style", "contract"), member["id"])
+        except KeyError:
+            continue
+    return out
+
+
+def style_heatmap(run_a, run_b=None):
+    """Solved fraction per prompt style x problem type, when the chosen runs cover several styles (else None):
+    how much of a skill survives being asked in other words."""
+    runs = styles_covered(run_a, run_b)
+    if len(runs) < 2:
+        return None
+    import plotly.graph_objects as go
+    s = store()
+    order = sorted(runs, key=lambda style: STYLES.index(style) if style in STYLES else len(STYLES))
+    summaries = {style: summarize(samples) for style in order if (samples := s.samples(runs[style]))}
+    if len(summaries) < 2:
+        return None
+    table = style_table(summaries)
+    problems = [p for p in PROBLEM_TYPES if p in table["problems"]] + \
+        [p for p in table["problems"] if p not in PROBLEM_TYPES]
+    z, text = [], []
+    for style in table["styles"]:
+        got = table["solved"][style]
+        z.append([got[p][0] / got[p][1] if p in got and got[p][1] else None for p in problems]
+                 + [table["accuracy"][style]])
+        text.append([f"{got[p][0]}/{got[p][1]}" if p in got else "" for p in problems]
+                    + [f"{summaries[style]['solved']}/{summaries[style]['n']}"])
+    labels = [f"{style} (#{runs[style]})" for style in table["styles"]]
+    fig = go.Figure(go.Heatmap(z=z, x=problems + ["all"], y=labels, text=text, texttemplate="%{text}",
+                               hovertemplate="%{y}, %{x}: %{text} solved<extra></extra>", zmin=0, zmax=1,
+                               xgap=2, ygap=2, colorscale=[[0, "#fee2e2"], [0.5, "#fde68a"], [1, "#16a34a"]]))
+    fig.update_layout(title="solved per prompt style x problem type", yaxis=dict(autorange="reversed"),
+                      height=140 + 45 * len(labels), margin=dict(l=150, r=20, t=40, b=90), template="plotly_white")
+    return fig
+
+
 def _headline(label: str, summary: dict, run: dict) -> str:
     low, high = summary["accuracy_ci"]
     state = "" if run["status"] == "completed" else f" ({run['status']}, partial)"
@@ -265,6 +320,8 @@ def build(gr) -> dict:
                                 elem_id="eval-samples")
             temperature = gr.Number(value=0.0, label="Temperature (0 = greedy)", elem_id="eval-temperature")
             top_p = gr.Number(value=1.0, label="Top-p (0 to 1]", elem_id="eval-top-p")
+            prompt_style = gr.Dropdown(list(STYLES) + [ALL_STYLES], value="contract", elem_id="eval-prompt-style",
+                                       label="Prompt style (all: one run per style, and a style x type heatmap)")
         with gr.Row():
             go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
             halt = gr.Button("Stop", variant="stop")
@@ -277,6 +334,7 @@ def build(gr) -> dict:
                             allow_custom_value=True, elem_id="eval-b")
     headline = gr.Markdown(elem_id="eval-headline")
     heat = gr.Plot(label="Problem type x difficulty", elem_id="eval-heatmap")
+    style_heat = gr.Plot(label="Prompt style x problem type", visible=False, elem_id="eval-style-heatmap")
     table = gr.Dataframe(label="Click a cell to inspect its samples", interactive=False, elem_id="eval-grid")
     bar = gr.Plot(label="Accuracy")
     following = gr.State(None)
@@ -286,13 +344,13 @@ def build(gr) -> dict:
         if not run_id:
             return text, None, gr.skip(), gr.skip()
         choices = run_choices("eval")
-        group = run_group(run_id)
-        base = group[1]["id"] if len(group) > 1 else None
+        twins = [r for r in store().children(run_id) if r["kind"] == "eval"]
+        base = twins[0]["id"] if twins else None
         return (f"{text}\n\n{run_status(run_id)}", run_id, gr.update(choices=choices, value=run_id),
                 gr.update(choices=choices, value=base))
 
     go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch, samples, temperature,
-                      top_p],
+                      top_p, prompt_style],
              [status, following, run_a, run_b], api_name="start_evaluation")
     halt.click(stop, [following], [status], api_name="stop_evaluation")
 
@@ -313,18 +371,30 @@ def build(gr) -> dict:
         lists = (gr.update(choices=choices),) * 2 if labels != last_labels else (gr.skip(),) * 2
         view = ":".join(f"{r}/{s.get_run(r)['status']}/{len(s.done_keys(r))}" for r in map(parse_run, (a, b))
                         if r is not None and any(r == c[1] for c in choices))
-        drawn = show(a, b) if view != last_view and view else (gr.skip(),) * 4
-        return (text, *drawn, *lists, view, labels)
+        covered = styles_covered(a, b)  # an evaluation in several prompt styles: its other runs count too
+        styles = ":".join(f"{r}/{s.get_run(r)['status']}/{len(s.done_keys(r))}" for r in covered.values()) \
+            if len(covered) > 1 else ""
+        last_main, _, last_styles = (last_view or "").partition("|")
+        drawn = show(a, b) if view != last_main and view else (gr.skip(),) * 4
+        styled = style_update(a, b) if styles != last_styles else gr.skip()
+        return (text, *drawn, styled, *lists, f"{view}|{styles}", labels)
+
+    def style_update(a, b):
+        fig = style_heatmap(a, b)
+        return gr.update(value=fig, visible=fig is not None)
 
     view_key, labels_key = gr.State(""), gr.State("")
     timer = gr.Timer(3.0)
     timer.tick(poll, [following, run_a, run_b, view_key, labels_key],
-               [status, headline, heat, bar, table, run_a, run_b, view_key, labels_key], show_progress="hidden",
+               [status, headline, heat, bar, table, style_heat, run_a, run_b, view_key, labels_key],
+               show_progress="hidden",
                api_visibility="private")
     for control in (run_a, run_b):
+        control.change(style_update, [run_a, run_b], [style_heat], api_visibility="private")
         control.change(show, [run_a, run_b], [headline, heat, bar, table], api_name="evaluation_view" if control is run_a else False,
                        api_visibility="public" if control is run_a else "private")
         control.focus(lambda: gr.update(choices=run_choices("eval")), None, [control],
                       api_visibility="private")
     adapter.focus(lambda: gr.update(choices=adapter_choices()), None, [adapter], api_visibility="private")
-    return {"run_a": run_a, "run_b": run_b, "table": table, "headline": headline, "heat": heat, "bar": bar}
+    return {"run_a": run_a, "run_b": run_b, "table": table, "headline": headline, "heat": heat, "bar": bar,
+            "style_heat": style_heat}
