@@ -126,6 +126,14 @@ def test_unknown_style_and_humaneval_are_refused():
     assert choose("all") == list(STYLES)
     with pytest.raises(ValueError):
         styled(make_instance("rpn", 1), "fancy")
+    from algodistill.evaluate import EvalSettings
+    with pytest.raises(ValueError, match="unknown prompt style"):
+        EvalSettings(prompt_style="fancy").check()
+    with pytest.raises(ValueError, match="HumanEval has only its own prompts"):
+        EvalSettings(benchmark="humaneval", problems=["humaneval"], difficulties=[1], prompt_style="all").check()
+    assert [s.prompt_style for s in EvalSettings(prompt_style="all").per_style()] == list(STYLES)
+    with pytest.raises(ValueError, match="one run per style"):
+        EvalSettings(prompt_style="all").instances()
 
 
 def test_model_evaluation_in_every_style_is_one_run_per_style_and_resumes_as_a_group(store, tiny_model_dir, capsys):
