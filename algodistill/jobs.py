@@ -230,6 +230,7 @@ def _kept(store: Store, run: dict) -> str:
 
 
 def log_tail(store: Store, run_id: int, chars: int = 4000) -> str:
+    """The end of a job's log as written (progress bars' redraws included)."""
     path = log_path(store, run_id)
     if not path.is_file():
         return ""
@@ -240,3 +241,21 @@ def log_tail(store: Store, run_id: int, chars: int = 4000) -> str:
     if start:  # the cut may fall inside a multi-byte character: start at the next whole one
         data = data.lstrip(bytes(range(0x80, 0xC0)))
     return data.decode("utf-8", "replace")
+
+
+_NOISE = ("FutureWarning:", "DeprecationWarning:", "UserWarning:", "warnings.warn(")
+
+
+def clean_log(text: str, partial_start: bool = True) -> str:
+    """A log as a person reads it: each progress bar's last state only (tqdm redraws with carriage
+    returns), no library deprecation warnings, and, for a tail, starting at a whole line."""
+    lines = text.split("\n")
+    if partial_start and len(lines) > 1:
+        lines = lines[1:]
+    kept = []
+    for line in lines:
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        if any(mark in line for mark in _NOISE):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip("\n")

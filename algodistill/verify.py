@@ -403,7 +403,8 @@ def parse_json_line(line: str) -> Any:
     try:
         return json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        message = exc.msg.removesuffix(" at")  # json's "Invalid control character ... at" read "at at column"
+        raise ValueError(f"not valid JSON ({message} at column {exc.colno})") from None
     except RecursionError:
         raise ValueError("nested too deeply to read") from None
 

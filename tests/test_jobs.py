@@ -234,3 +234,22 @@ def test_resume_finishes_a_stopped_evaluation_as_a_job_keeping_what_was_judged(s
     assert len(samples) == 3 and samples[0]["status"] == "passed"  # the judged one kept, not regenerated
     with pytest.raises(ValueError, match="complete"):
         jobs.resume_eval(store, run)
+
+
+def test_the_log_shown_is_clean_and_the_full_log_downloads(store, monkeypatch):
+    from algodistill.ui import common, train_tab
+    run = store.create_run("train", {}, status="completed")
+    log = jobs.log_path(store, run)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("run 1: training m\nsteps:  10%|# | 1/10\rsteps:  20%|## | 2/10\r\n"
+                   "/site-packages/x.py:3: FutureWarning: `a` is deprecated\n  warnings.warn(msg, FutureWarning)\n"
+                   "{'loss': 1.0}\n" + "é" * 3000)
+    tail = jobs.log_tail(store, run, 5001)  # starts inside a two-byte character
+    assert not tail.startswith("\ufffd")
+    shown = jobs.clean_log(jobs.log_tail(store, run, 10**6), partial_start=False)
+    assert shown.startswith("run 1: training m\nsteps:  20%|## | 2/10\n{'loss': 1.0}")
+    assert "Warning" not in shown and "\r" not in shown
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    common._stores.clear()
+    copy = train_tab.full_log_copy(f"#{run}")
+    assert copy and open(copy).read() == log.read_text() and not copy.startswith(str(log.parent))

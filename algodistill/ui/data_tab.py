@@ -14,7 +14,7 @@ TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"
 SET_COLUMNS = ["trace set", "lines", "kept", "rejected", "path"]
 
 
-def _short(text: str, limit: int = 300) -> str:
+def _short(text: str, limit: int = 2000) -> str:  # two_sum's target came after 300 characters of list
     return text if len(text) <= limit else text[:limit] + f" ... ({len(text)} characters)"
 
 
@@ -95,9 +95,11 @@ def build() -> dict:
             seed = gr.Number(value=EVAL_SEED, precision=0, label="Seed (42 = training, 999 = evaluation)")
             index = gr.Number(value=0, precision=0, minimum=0, label="Index")
         with gr.Column(scale=2):
-            prompt = gr.Markdown()
-            tests = gr.Dataframe(headers=TEST_COLUMNS, label="Hidden tests", wrap=True)
-            reference = gr.Code(language="python", label="Reference solution")
+            first = preview_problem(PROBLEM_TYPES[0], 1, EVAL_SEED, 0)  # shown at once, not after a change
+            prompt = gr.Markdown(first[0])
+            tests = gr.Dataframe(value=first[1], headers=TEST_COLUMNS, label="Hidden tests", wrap=True,
+                                 column_widths=["55%", "45%"])
+            reference = gr.Code(first[2], language="python", label="Reference solution")
     inputs = [problem, difficulty, seed, index]
     for control in inputs:
         control.change(preview_problem, inputs, [prompt, tests, reference],

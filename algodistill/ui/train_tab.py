@@ -3,6 +3,8 @@ seconds, keeping the last completed step) and Resume (from the last checkpoint).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import jobs
 from ..models import DEFAULT_MODEL, offline_models
 from ..settings import number_problems, whole_numbers
@@ -100,7 +102,22 @@ def poll(run_id) -> tuple[str, str]:
     text = status_markdown(run)
     if run["kind"] == "train" and run["status"] in RESUMABLE and (checkpoint := latest_checkpoint(run_dir(run))):
         text += f"  \nA checkpoint at step {checkpoint[0]} is kept: **Resume** continues from it."
-    return text, jobs.log_tail(s, run_id, 3000)
+    return text, jobs.clean_log(jobs.log_tail(s, run_id, 20_000))[-3000:]
+
+
+def full_log_copy(run_id) -> str | None:
+    """A copy of the followed run's whole log in a fresh temporary directory (what the browser may fetch)."""
+    import shutil
+    import tempfile
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return None
+    source = jobs.log_path(store(), run_id)
+    if not source.is_file():
+        return None
+    target = Path(tempfile.mkdtemp(prefix=f"algodistill-log{run_id}-")) / source.name
+    shutil.copy2(source, target)
+    return str(target)
 
 
 def build(gr) -> dict:
@@ -141,7 +158,11 @@ def build(gr) -> dict:
             message = gr.Markdown(elem_id="train-message")
             status = gr.Markdown("No training run yet.", elem_id="train-status")
             follow = gr.Dropdown(run_choices("train"), value=None, label="Follow run", allow_custom_value=True)
-            log = gr.Code(label="Log (tail)", language=None, lines=12, interactive=False)
+            log = gr.Textbox(label="Log (the end; progress bars and library warnings left out)", lines=12,
+                             max_lines=12, autoscroll=True, interactive=False, elem_id="train-log")
+            with gr.Row():
+                get_log = gr.Button("Download the full log", size="sm")
+                full_log = gr.File(label="Full log", visible=False, interactive=False)
     inputs = [model, traces, experiment, epochs, lr, lora_r, lora_alpha, dropout, eff, batch, max_len, warmup,
               max_steps, device]
 
@@ -163,6 +184,11 @@ def build(gr) -> dict:
         return text, gr.update(choices=run_choices("train"), value=resumed) if resumed else gr.update()
 
     again.click(relaunch, [follow], [message, follow], api_name="resume_training")
+    def download_log(run_id):
+        path = full_log_copy(run_id)
+        return gr.update(value=path, visible=path is not None)
+
+    get_log.click(download_log, [follow], [full_log], api_visibility="private")
     timer = gr.Timer(2.0)
     timer.tick(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
     shown = gr.State([])  # the run labels this page shows: refreshed when a status changes, not every tick
