@@ -213,7 +213,8 @@ def _capped(completion: str) -> str:
 def sample_row(instance: Instance, completion: str, verdict: Verdict, sample: int = 0, **extra) -> dict:
     notes = verdict.notes + ([CUT_OFF_NOTE] if extra.get("cut_off") else [])
     return {"problem": instance.problem, "difficulty": instance.difficulty, "seed": instance.seed,
-            "idx": instance.index, "sample": sample, "prompt": instance.prompt, "completion": _capped(completion),
+            "idx": instance.index, "sample": sample, "style": instance.style, "prompt": instance.prompt,
+            "completion": _capped(completion),
             "code": verdict.code,
             "status": verdict.status, "passed": verdict.passed, "total": verdict.total, "score": verdict.score,
             "tests": [asdict(t) for t in verdict.tests], "notes": notes, "error": verdict.error, **extra}

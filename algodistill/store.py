@@ -35,7 +35,8 @@ ACTIVE = ("queued", "running")
 # progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
 RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
 RUN_LATER_COLUMNS = {"note": str}  # the user's own words about a run (Runs tab)
-SAMPLE_LATER_COLUMNS = {"cut_off": int}  # 1 when generation hit max_new_tokens
+# cut_off: 1 when generation hit max_new_tokens; style: the prompt style the sample answered (problems/styles.py)
+SAMPLE_LATER_COLUMNS = {"cut_off": int, "style": str}
 SAMPLE_KEY = ("run", "problem", "difficulty", "seed", "idx", "sample")
 FINAL = ("completed", "failed", "stopped", "interrupted")
 # a queued run with no process yet is being launched (insert, then spawn): active for this long, then abandoned

@@ -202,3 +202,19 @@ def test_a_stopped_style_leaves_the_later_styles_stopped_not_interrupted(store, 
     monkeypatch.undo()
     assert main(["eval", "--resume", str(first + 2), "--db", store.path]) == 0  # any run of the group resumes all
     assert [store.get_run(first + k)["status"] for k in range(4)] == ["completed"] * 4
+
+
+def test_samples_keep_their_style_and_inspect_shows_the_call_that_style_made(store):
+    from algodistill.evaluate import run_scoring
+    from algodistill.sandbox import Limits
+    from algodistill.ui import inspect_tab
+    base = make_instance("two_sum", 3)
+    rows = {}
+    for style in ("stub", "stdio"):
+        inst = styled(base, style)
+        run = run_scoring(store, [(inst, fenced(inst.reference))], name=style, model="ref",
+                          settings={"prompt_style": style}, limits=Limits())["run"]
+        (rows[style],) = store.samples(run)
+    assert rows["stub"]["style"] == "stub" and rows["stub"]["status"] == "passed"
+    assert inspect_tab.test_rows(rows["stub"])[0][1].startswith("pair_indices([")
+    assert inspect_tab.test_rows(rows["stdio"])[0][1].startswith("stdin: " + json.dumps(base.tests[0].args)[:40])

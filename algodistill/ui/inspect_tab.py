@@ -80,8 +80,11 @@ def _overview(label: str, samples: list[dict], current: int) -> str:
 
 
 def _entry(sample: dict) -> str:
-    if sample["problem"] in REGISTRY:
-        return REGISTRY[sample["problem"]].entry_point
+    if sample["problem"] in REGISTRY:  # what the sample's prompt style asked for (a stub renames the function)
+        ptype = REGISTRY[sample["problem"]]
+        if sample.get("style") == "stdio":
+            return "stdin"
+        return ptype.wording.stub_name if sample.get("style") == "stub" and ptype.wording else ptype.entry_point
     if sample["problem"] == humaneval.NAME:
         try:
             return humaneval.instance(f"HumanEval/{sample['idx']}").entry_point
@@ -95,6 +98,8 @@ def test_rows(sample: dict) -> list[list]:
     rows = []
     for n, t in enumerate(sample["tests"], 1):
         call = f"{entry}({', '.join(_short(a, 120) for a in t['args'])})"
+        if entry == "stdin":  # a stdio program read its args as one line of JSON
+            call = f"stdin: {_short(t['args'], 240)}"
         if len(t["args"]) == 2 and t["args"][0] == humaneval.CHECK:  # a HumanEval code test: show its check()
             call = _short(t["args"][1], 600)
         actual = "" if t["status"] in ("not_run", "timeout", "crash") and t.get("actual") is None else _short(t.get("actual"))
