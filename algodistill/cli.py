@@ -15,7 +15,7 @@ from dataclasses import asdict
 from . import problems
 from .evaluate import (BENCHMARKS, EvalSettings, by_style, compare, create_eval_runs, load_completions,
                        reference_items, run_scoring, style_table, style_tag)
-from .problems.styles import ALL as ALL_STYLES, STYLES
+from .problems.styles import ALL as ALL_STYLES, STYLES, styled
 from .sandbox import Limits, SandboxUnavailable
 from .models import DEFAULT_MODEL, ModelUnavailable
 from .store import Store, default_path
@@ -53,7 +53,7 @@ def cmd_problems_list(args) -> int:
 
 
 def cmd_problems_show(args) -> int:
-    instance = problems.make_instance(args.type, args.difficulty, args.seed, args.index)
+    instance = styled(problems.make_instance(args.type, args.difficulty, args.seed, args.index), args.prompt_style)
     if args.json:
         _print_json(instance.to_dict(with_reference=args.reference))
         return 0
@@ -62,6 +62,8 @@ def cmd_problems_show(args) -> int:
           f"index {instance.index})")
     for test in instance.tests:
         call, expected = test.call_repr(instance.entry_point), repr(test.expected)
+        if instance.style == "stdio":
+            call, expected = "stdin: " + json.dumps(test.args), json.dumps(test.expected)
         print(f"{call if len(call) < 160 else call[:150] + ' ...'}  ->  "
               f"{expected if len(expected) < 80 else expected[:70] + ' ...'}")
     if args.reference:
@@ -396,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--seed", type=int, default=problems.EVAL_SEED, help="default %(default)s (evaluation)")
     ps.add_argument("--index", type=int, default=0, help="instance number within the cell (default 0)")
     ps.add_argument("--reference", action="store_true", help="include the reference solution")
+    ps.add_argument("--prompt-style", choices=STYLES, default="contract",
+                    help="the prompt as that style asks it (the tests are the same; default %(default)s)")
     ps.add_argument("--json", action="store_true")
     ps.set_defaults(func=cmd_problems_show)
 

@@ -211,3 +211,12 @@ def test_eval_completions_carry_their_style(tmp_path):
     assert "unknown prompt style 'fancy'" in data["skipped"][0]["reason"]
     got = {style: [s["status"] for s in rep["samples"]] for style, rep in data["styles"].items()}
     assert got == {"contract": ["passed"], "stub": ["missing_function"], "stdio": ["passed"]}
+
+
+def test_problems_show_in_another_prompt_style():
+    r = cli("problems", "show", "rpn", "--difficulty", "3", "--prompt-style", "stub", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["style"], data["entry_point"]) == ("stub", "postfix_value") and "def postfix_value(items)" in data["prompt"]
+    r = cli("problems", "show", "rpn", "--difficulty", "3", "--prompt-style", "stdio")
+    assert r.returncode == 0 and "standard input" in r.stdout and "stdin: [[" in r.stdout
