@@ -80,6 +80,27 @@ def offline_models() -> dict[str, str]:
     return found
 
 
+def usable_default() -> tuple[str, str | None]:
+    """The model a form should start with, and why when it is not the default: the default hub model when
+    the Hub can be reached or its cache holds it; otherwise an offline model that is present (the larger
+    first). Starting from defaults must not fail on an offline, CPU-only machine."""
+    if os.environ.get("HF_HUB_OFFLINE") != "1" and _hub_reachable(timeout=2.0):
+        return DEFAULT_MODEL, None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        if isinstance(try_to_load_from_cache(DEFAULT_MODEL, "config.json"), str):
+            return DEFAULT_MODEL, None
+    except Exception:  # noqa: BLE001 - no hub library or a broken cache: fall through to the offline models
+        pass
+    present = offline_models()
+    for name in ("qwen2.5-coder-0.5b", "smollm2-135m"):
+        if name in present:
+            return name, (f"The Hugging Face Hub cannot be reached from here and {DEFAULT_MODEL} is not in the "
+                          f"local cache, so the form starts with the offline model {name}.")
+    return DEFAULT_MODEL, (f"The Hugging Face Hub cannot be reached from here, {DEFAULT_MODEL} is not cached and no "
+                           "offline model is installed: choose a local model directory or a .gguf file.")
+
+
 def alternatives() -> str:
     present = offline_models()
     offline = (", ".join(f"'{n}'" for n in present) + " (offline, present)") if present else \

@@ -362,3 +362,21 @@ def test_stop_interrupts_a_slow_batch_within_seconds_and_keeps_what_was_judged(s
     row = store.get_run(run)
     assert row["status"] == "stopped" and "kept" in row["error"]
     assert len(store.samples(run)) == 2  # the first batch, judged and stored
+
+
+def test_forms_start_with_a_model_that_is_present(monkeypatch, tmp_path):
+    """Offline and CPU-only, starting from the defaults failed after 7 s on the hub id; now the form starts
+    with an offline model and says why, and with the hub model whenever the Hub is in reach."""
+    from algodistill import models
+    monkeypatch.setattr(models, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(models, "offline_models", lambda: {"smollm2-135m": "/x.gguf"})
+    spec, why = models.usable_default()
+    assert spec == "smollm2-135m" and "cannot be reached" in why
+    monkeypatch.setattr(models, "offline_models", lambda: {})
+    assert models.usable_default()[0] == models.DEFAULT_MODEL and "no offline model" in models.usable_default()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "_hub_reachable", lambda timeout=3.0: True)
+    assert models.usable_default() == (models.DEFAULT_MODEL, None)

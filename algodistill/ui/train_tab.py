@@ -3,10 +3,11 @@ seconds, keeping the last completed step) and Resume (from the last checkpoint).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from .. import jobs
-from ..models import DEFAULT_MODEL, offline_models
+from ..models import DEFAULT_MODEL, offline_models, usable_default
 from ..settings import number_problems, whole_numbers
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
@@ -18,7 +19,14 @@ FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", 
 
 
 def model_choices() -> list[str]:
-    return [DEFAULT_MODEL] + list(offline_models())
+    """The usable default first (the hub model, or an offline one when the Hub is out of reach), then the
+    rest of the hub default and the offline models present."""
+    return list(dict.fromkeys([starting_model()[0], DEFAULT_MODEL, *offline_models()]))
+
+
+@lru_cache(maxsize=1)
+def starting_model() -> tuple[str, str | None]:
+    return usable_default()  # checks the Hub once per app process (2 s at most when it is out of reach)
 
 
 def settings_from_form(*values) -> SFTSettings:
@@ -125,7 +133,9 @@ def build(gr) -> dict:
     gr.Markdown(gpu_line())
     with gr.Row():
         with gr.Column(scale=2):
-            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
+            if starting_model()[1]:
+                gr.Markdown(starting_model()[1], elem_id="train-model-note")
+            model = gr.Dropdown(model_choices(), value=starting_model()[0], allow_custom_value=True,
                                 label="Model (hub id, local directory, .gguf file, or an offline model)",
                                 elem_id="train-model")
             with gr.Row(equal_height=True):
