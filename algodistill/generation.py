@@ -71,10 +71,13 @@ class SeededSampling:
         if self.top_p < 1:  # keep the likeliest tokens until their mass reaches top_p (the first always)
             probs, order = probs.sort(dim=-1, descending=True)
             probs = probs.masked_fill(probs.cumsum(-1) - probs >= self.top_p, 0.0)
-        cdf = probs.double().cumsum(-1)
+        cdf = probs.cumsum(-1)  # float32: a float64 copy of a big batch x 150k vocabulary costs GPU memory
+        total = cdf[:, -1:]
         u = torch.tensor([r.random() for r in self.streams], dtype=cdf.dtype, device=cdf.device).unsqueeze(1)
-        # inverse CDF: the first token whose cumulative mass exceeds u (a token of zero mass is never it)
-        pick = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=scores.shape[-1] - 1)
+        # inverse CDF: the first token whose cumulative mass exceeds u * total, which is kept below the total
+        # (u rounds to 1.0 in float32 now and then), so the token found always has mass
+        target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
+        pick = torch.searchsorted(cdf, target, right=True)
         token = order.gather(1, pick) if order is not None else pick
         return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
 

@@ -1,6 +1,8 @@
 """The evaluation grid with a tiny random model: every sample stored with outcomes, stop, resume, base vs
 adapter on the same instances, batched generation equal to one prompt at a time, model-spec errors."""
 
+import math
+
 import pytest
 
 from algodistill.evaluate import EvalSettings, compare, evaluate_model
@@ -176,6 +178,10 @@ def test_seeded_sampling_follows_temperature_and_top_p():
     assert frequencies(0.05, 1.0)[0] > 0.99  # cold: nearly greedy
     first = SeededSampling([7, 8], 1.0)(None, logits[:2])
     assert torch.equal(first, SeededSampling([7, 8], 1.0)(None, logits[:2]))  # a seed draws the same token
+    for u, top_p, row, token in ((1.0, 0.7, logits[:1], 1), (0.0, 1.0, torch.tensor([[-math.inf, 0.0, 0.0]]), 1)):
+        edge = SeededSampling([0], 1.0, top_p)  # the ends of the uniform never pick a token without mass
+        edge.streams[0].random = lambda u=u: u
+        assert edge(None, row).argmax(1).item() == token
 
 
 def test_compare_counts_fixed_and_broken():
