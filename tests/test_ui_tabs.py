@@ -92,19 +92,26 @@ def test_loss_figures_overlay_runs_and_redraw_only_on_change(db):
     for name in ("one", "two"):
         run = db.create_run("train", {}, name=name)
         for step in range(1, 6):
-            db.log_metrics(run, step, {"loss": 2.0 / step, "learning_rate": 1e-4, "grad_norm": 1.0}, epoch=step / 5)
+            db.log_metrics(run, step, {"loss": 2.0 / step, "learning_rate": 1e-4, "grad_norm": 1.0,
+                                       "tokens_per_s": 100.0 * step, "mean_token_accuracy": 0.5}, epoch=step / 5)
         runs.append(run)
-    loss, lr, grad, summary, key = loss_tab.refresh(runs, 0.0, False, "")
+    loss, lr, grad, speed, accuracy, summary, key = loss_tab.refresh(runs, 0.0, False, "")
     assert [t.name for t in loss.data] == [f"#{runs[0]} one", f"#{runs[1]} two"]
     assert list(loss.data[0].y) == [2.0, 1.0, 2.0 / 3, 0.5, 0.4] and len(lr.data) == 2 and len(grad.data) == 2
-    assert "last loss 0.4000" in summary
+    assert list(speed.data[0].y) == [100.0, 200.0, 300.0, 400.0, 500.0] and len(accuracy.data) == 2
+    assert "last loss 0.4000" in summary and "300 tokens/s" in summary
+    assert loss.layout.xaxis.tickformat == "d" and loss.layout.xaxis.dtick == 1  # whole steps, no 1.5
     unchanged = loss_tab.refresh(runs, 0.0, False, key)
-    assert not any(x.__class__.__name__ == "Figure" for x in unchanged[:4])  # skipped, not redrawn
-    assert unchanged[4] == key
+    assert not any(x.__class__.__name__ == "Figure" for x in unchanged[:6])  # skipped, not redrawn
+    assert unchanged[6] == key
     db.log_metrics(runs[0], 6, {"loss": 0.3})
-    assert loss_tab.refresh(runs, 0.0, False, key)[4] != key  # a new step: redraw
+    assert loss_tab.refresh(runs, 0.0, False, key)[6] != key  # a new step: redraw
     smoothed, *_ = loss_tab.figures(runs[:1], smoothing=0.9, log_scale=True)
     assert smoothed.layout.yaxis.type == "log" and len(smoothed.data) == 2  # raw (faint) + smoothed
+    by_epoch, *_ = loss_tab.figures(runs[:1], x_axis="epoch")
+    assert list(by_epoch.data[0].x)[:5] == [0.2, 0.4, 0.6, 0.8, 1.0] and by_epoch.layout.xaxis.title.text == "epoch"
+    by_time, *_ = loss_tab.figures(runs[:1], x_axis="time")
+    assert by_time.data[0].x[0] == 0 and "minutes" in by_time.layout.xaxis.title.text
 
 
 def test_smoothing_is_debiased():

@@ -24,7 +24,7 @@ def build_app():
         with gr.Tabs() as tabs:
             with gr.Tab("Train", id="train"):
                 train = train_tab.build(gr)
-            with gr.Tab("Loss", id="loss"):
+            with gr.Tab("Loss", id="loss") as loss_page:
                 loss = loss_tab.build(gr)
             with gr.Tab("Eval", id="eval"):
                 evals = eval_tab.build(gr)
@@ -35,6 +35,7 @@ def build_app():
             with gr.Tab("Runs", id="runs") as runs_page:
                 runs = runs_tab.build(gr)
         runs_page.select(runs_tab.runs_rows, None, [runs["table"]], api_visibility="private")
+        loss_page.select(*loss["redraw"], show_progress="hidden", api_visibility="private")
         # verifying every trace set runs the sandbox, so the list is filled when the tab is opened
         data_page.select(data_tab.trace_set_rows, None, [data["sets"]], api_name="trace_sets")
 
