@@ -179,6 +179,9 @@ def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float =
         store.finish_run(run_id, "stopped", error="stopped before it started")
         return f"run {run_id} stopped before it started"
 
+    caller = store
+    store = Store(caller.path) if caller.path != ":memory:" else caller  # the caller may close theirs first
+
     def escalate() -> None:
         for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, kill_after_s)):
             if _ends_within(store, run_id, wait_s):
@@ -198,7 +201,14 @@ def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float =
                 store.finish_run(rid, "interrupted", error=f"killed: it had not ended {waited:.0f} s after the stop "
                                  f"request; kept: {_kept(store, store.get_run(rid))}")
 
-    thread = threading.Thread(target=escalate, daemon=True)
+    def escalate_and_close() -> None:
+        try:
+            escalate()
+        finally:
+            if store is not caller:
+                store.close()
+
+    thread = threading.Thread(target=escalate_and_close, daemon=True)
     thread.start()
     if wait:
         thread.join()

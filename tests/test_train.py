@@ -207,7 +207,8 @@ def test_the_job_launcher_and_the_train_form_refuse_nan_and_inf_before_a_run_exi
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="epochs must be a finite number"):
             jobs.start_train(store, settings(tiny_model_dir, small_traces, tmp_path, epochs=bad))
-        values = {f: None for f in train_tab.FIELDS} | {"model": tiny_model_dir, "epochs": bad}
+        from dataclasses import asdict
+        values = asdict(train_tab.SFTSettings()) | {"traces": None, "model": tiny_model_dir, "epochs": bad}
         message, run = train_tab.start(*[values[f] for f in train_tab.FIELDS])
         assert run is None and message.startswith("⚠️ Not started") and "epochs must be a finite number" in message
     assert store.runs() == [] and common.store().runs() == []
