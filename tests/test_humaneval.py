@@ -124,7 +124,7 @@ def test_cli_reference_scores_164_and_completions_are_stored_like_the_grid(tmp_p
     assert run["settings"]["benchmark"] == "humaneval" and run["status"] == "completed"
     from algodistill.ui.inspect_tab import test_rows  # Inspect shows a data test as a call, a code test as its check()
     rows = test_rows(next(s for s in Store(db).samples(data["run"]) if s["idx"] == 53))
-    assert rows[0][1] == "add(0, 1)" and rows[-1][1].startswith("def check(candidate):")
+    assert rows[0][4] == "add(0, 1)" and rows[-1][4].startswith("def check(candidate):")
 
     path = tmp_path / "completions.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in [

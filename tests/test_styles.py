@@ -216,5 +216,5 @@ def test_samples_keep_their_style_and_inspect_shows_the_call_that_style_made(sto
                           settings={"prompt_style": style}, limits=Limits())["run"]
         (rows[style],) = store.samples(run)
     assert rows["stub"]["style"] == "stub" and rows["stub"]["status"] == "passed"
-    assert inspect_tab.test_rows(rows["stub"])[0][1].startswith("pair_indices([")
-    assert inspect_tab.test_rows(rows["stdio"])[0][1].startswith("stdin: " + json.dumps(base.tests[0].args)[:40])
+    assert inspect_tab.test_rows(rows["stub"])[0][4].startswith("pair_indices([")
+    assert inspect_tab.test_rows(rows["stdio"])[0][4].startswith("stdin: " + json.dumps(base.tests[0].args)[:40])

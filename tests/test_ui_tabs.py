@@ -162,11 +162,11 @@ def test_inspect_filters_and_shows_both_sides(db):
         [r for r in rows if r[0] == "fizzbuzz"]
     assert len(inspect_tab.sample_rows(a, None, "rpn", "5", "any")) == 1
     rpn = next(r for r in rows if r[0] == "rpn")
-    prompt, ha, raw_a, code_a, tests_a, hb, raw_b, code_b, tests_b = inspect_tab.sample_detail(a, b, rpn)
+    prompt, ha, raw_a, code_a, tests_a, hb, raw_b, code_b, tests_b, diff = inspect_tab.sample_detail(a, b, rpn)
     assert "difficulty" in prompt and "passed" in ha and "wrong_answer" in hb
     assert "def eval_rpn" in code_a and "return 0" in code_b
-    assert [r[4] for r in tests_b] == ["wrong_answer"] * 5 and tests_b[0][1].startswith("eval_rpn(")
-    assert tests_b[0][3] == "0" and tests_a[0][3] == tests_a[0][2]  # actual next to expected
+    assert [r[0] for r in tests_b] == [f"{n} wrong answer" for n in range(1, 6)] and tests_b[0][4].startswith("eval_rpn(")
+    assert tests_b[0][1] == "0" and tests_a[0][1] == tests_a[0][2]  # actual next to expected
 
 
 def test_inspect_lists_each_sample_and_pairs_a_with_b_by_sample_number(db):
@@ -179,7 +179,7 @@ def test_inspect_lists_each_sample_and_pairs_a_with_b_by_sample_number(db):
     rows = inspect_tab.sample_rows(a, b)
     assert [r[4:7] for r in rows] == [[0, "passed", "5/5"], [1, "wrong_answer", "0/5"]]
     assert [r[7] for r in rows] == ["wrong_answer", "passed"]  # B's verdict on the same sample number
-    prompt, ha, raw_a, code_a, tests_a, hb, raw_b, code_b, tests_b = inspect_tab.sample_detail(a, b, rows[1])
+    prompt, ha, raw_a, code_a, tests_a, hb, raw_b, code_b, tests_b, diff = inspect_tab.sample_detail(a, b, rows[1])
     assert "sample 1" in prompt and "return 0" in code_a and "return 0" not in code_b
 
 

