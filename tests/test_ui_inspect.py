@@ -39,7 +39,7 @@ def test_test_table_puts_status_and_actual_first_and_marks_the_difference(db):
     tests = inspect_tab.sample_detail(a, b, row)[4]
     first = dict(zip(inspect_view.TEST_COLUMNS, tests[0]))
     assert first["status"] == "1 wrong answer" and first["actual"] == "0" and first["input"].startswith("eval_rpn(")
-    assert first["differs"].startswith("off by ")
+    assert first["diff"].startswith("off by ")
 
 
 def test_differs_names_where_values_part():
@@ -48,6 +48,13 @@ def test_differs_names_where_values_part():
     assert inspect_view.differs("abcd", "abXd") == 'char [2]: "c" ≠ "X"'
     assert inspect_view.differs(True, 1) == "type bool ≠ int"
     assert inspect_view.differs({"a": 1}, {"a": 2}) == '["a"]: 1 ≠ 2'
+
+
+def test_a_traceback_shows_its_exception_and_line_first():
+    trace = 'Traceback (most recent call last):\n  File "<solution>", line 2, in f\nZeroDivisionError: division by zero'
+    assert inspect_view.error_line(trace) == "ZeroDivisionError: division by zero (line 2)"
+    assert inspect_view.error_line("timed out after 2 s") == "timed out after 2 s"
+    assert inspect_view.error_line(None) == ""
 
 
 def test_fixed_broken_filter_and_its_counts(db):

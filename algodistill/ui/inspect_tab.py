@@ -11,8 +11,8 @@ from ..problems import PROBLEM_TYPES
 from ..verify import FAILURE_KINDS
 from .common import parse_run, run_choices, store
 from .failures import breakdown_line
-from .inspect_view import (COLUMN_WIDTHS, TEST_COLUMNS, change_of, code_diff, marked_code, rerun_report,  # noqa: F401
-                           test_rows, top_exceptions)
+from .inspect_view import (COLUMN_WIDTHS, TEST_COLUMNS, change_of, code_diff, error_line,  # noqa: F401
+                           marked_code, rerun_report, test_rows, top_exceptions)
 
 KINDS = ["any", "failing only"] + list(FAILURE_KINDS) + ["passed"]
 CHANGES = ("all", "fixed", "broken", "both fail", "both pass")  # A -> B, as Eval's comparison counts them
@@ -119,7 +119,7 @@ def _side(sample: dict | None, label: str) -> tuple[str, str, str, list[list]]:
     if sample is None:
         return f"**{label}**: no sample with this instance and sample number", "", "", []
     notes = f"  \nnotes: {'; '.join(sample['notes'])}" if sample.get("notes") else ""
-    error = f"  \n⚠️ {sample['error']}" if sample.get("error") else ""
+    error = f"  \n⚠️ {error_line(sample['error'], 300)}" if sample.get("error") else ""
     tokens = f", {sample['tokens']} tokens" if sample.get("tokens") else ""
     head = f"**{label}**: **{sample['status']}**, {sample['passed']}/{sample['total']} tests{tokens}{notes}{error}"
     code, line = marked_code(sample)

@@ -18,9 +18,9 @@ from ..problems.styles import styled
 from ..verify import Verdict, _blocks, fenced, verify
 from .failures import cause
 
-TEST_COLUMNS = ["status", "actual", "expected", "differs", "input", "error", "ms"]
+TEST_COLUMNS = ["status", "actual", "expected", "diff", "input", "error", "ms"]
 # a side is ~700 px wide at 1440 px side by side: verdict and values get the room, nothing scrolls
-COLUMN_WIDTHS = ["13%", "17%", "17%", "14%", "19%", "12%", "8%"]
+COLUMN_WIDTHS = ["12%", "15%", "15%", "12%", "23%", "16%", "7%"]
 
 
 def short(value, limit: int = 200) -> str:
@@ -88,19 +88,30 @@ def differs(actual, expected) -> str:
     return ""
 
 
+def error_line(text: str | None, limit: int = 200) -> str:
+    """A traceback as its last line (the exception and message) and the program line it came from: in a
+    table cell the frames only push the message out of sight."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    where = re.findall(r'File "<solution>", line (\d+)', text or "")
+    return short(lines[-1] + (f" (line {where[-1]})" if where and len(lines) > 1 else ""), limit)
+
+
 def test_rows(sample: dict) -> list[list]:
     """One row per test, in TEST_COLUMNS order."""
     name, rows = entry(sample), []
     for n, t in enumerate(sample["tests"], 1):
-        call = f"{name}({', '.join(short(a, 120) for a in t['args'])})"
+        call = short(f"{name}({', '.join(short(a, 60) for a in t['args'])})", 120)  # rows stay a few lines tall
         if name == "stdin":  # a stdio program read its args as one line of JSON
             call = f"stdin: {short(t['args'], 240)}"
         if len(t["args"]) == 2 and t["args"][0] == humaneval.CHECK:  # a HumanEval code test: show its check()
             call = short(t["args"][1], 600)
-        ran = not (t["status"] in ("not_run", "timeout", "crash") and t.get("actual") is None)
+        ran = not (t["status"] in ("not_run", "timeout", "crash", "exception") and t.get("actual") is None)
         where = differs(t.get("actual"), t["expected"]) if t["status"] == "wrong_answer" and ran else ""
-        rows.append([f"{n} {t['status'].replace('_', ' ')}", short(t.get("actual")) if ran else "", short(t["expected"]), where,
-                     call, short(t.get("error") or "", 300), round(1000 * (t.get("time_s") or 0.0), 1)])
+        status = f"{n} {t['status'].replace('_', ' ')}"  # wraps at the space, not mid-word
+        rows.append([status, short(t.get("actual")) if ran else "", short(t["expected"]), where, call,
+                     error_line(t.get("error")), round(1000 * (t.get("time_s") or 0.0), 1)])
     return rows
 
 
