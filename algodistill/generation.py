@@ -2,11 +2,21 @@
 
 Prompts are wrapped in the model's own chat template (as in training), sorted by length and generated in
 left-padded batches; ``batch_size=0`` means "as few batches as memory allows": everything in one batch
-on a GPU, halving on out-of-memory, and batches of 2 on CPU, where a bigger batch buys nothing (measured
-on 2 cores, 8 prompts of ~600 tokens: batches of 8 took 92 s, of 2 31 s, the first pair done after 19 s)
-and only delays the first results. Each batch is yielded as soon as it is done so the caller can verify
-and store it while the next one generates.
+on a GPU, halving on out-of-memory, and batches of 2 on CPU when sampling (greedy answers refill slots, see
+below; once measured on 2 cores, 8 prompts of ~600 tokens: batches of 8 took 92 s, of 2 31 s, the first pair
+done after 19 s), so as not to delay the first results. Each batch is yielded as soon as it is done so the
+caller can verify and store it while the next one generates.
 Both backends yield the same ``Generation`` records.
+
+Greedy generation on CPU refills its batch instead (``batching="continuous"``): ``CPU_SLOTS`` rows decode side by
+side, a row whose answer ends leaves at once and the next prompt, prefilled alone, takes its slot; each answer is
+yielded as soon as it ends. Why, from a profile on 2 cores with Qwen2.5-Coder-0.5B in fp32 (a loaded machine, so
+ratios only): a decoding step reads all the weights whatever the batch (matmuls ~63% of a step, the KV-cache
+concatenation ~10%, attention ~5%), so a step cost ~1.2 s for 1 row, ~2.0 s for 2 and ~2.3 s for 8, i.e. ~0.98 s
+a token in batches of 2 and ~0.29 s in batches of 8, while prefill cost ~17 ms a token. Padded batches also keep
+every row stepping until their longest answer ends (grid answers run from ~100 to ~650 tokens). The tokens are
+those of the padded path (``batching="static"``, kept for sampling and GPUs; ``bench/eval.py --compare`` checks it
+on the real model).
 
 Sampling (temperature > 0) gives every prompt row its own seed: several samples of one instance are the same
 prompt repeated, batched like any other rows, and each answer depends on its seed only, not on the batch it
@@ -23,7 +33,9 @@ from typing import Iterator
 
 from .models import ModelSource, ModelUnavailable, default_device, load_model, load_tokenizer, materialize
 
-CPU_BATCH = 2  # first answers (and their verdicts) after one short batch, not after 8 long ones
+CPU_BATCH = 2  # static batching on CPU: first answers (and their verdicts) after one short batch, not 8 long ones
+CPU_SLOTS = 16  # continuous batching on CPU: answers decoded side by side; each is yielded as soon as it ends
+PAGE = 256      # tokens per block of the paged KV cache
 
 
 @dataclass
@@ -86,7 +98,7 @@ class Generator:
     """A model (plus optional LoRA adapter) ready to answer prompts, greedily or by seeded sampling."""
 
     def __init__(self, model: str, adapter: str | None = None, *, device: str = "auto", backend: str = "auto",
-                 log=print):
+                 batching: str = "auto", log=print):
         self.source: ModelSource = materialize(model, log=log)
         self.adapter = adapter
         self.device = default_device(device)
@@ -95,6 +107,8 @@ class Generator:
         if backend == "vllm" and not vllm_available():
             raise ModelUnavailable("the vLLM backend needs the vllm package and a CUDA GPU; use backend 'hf'")
         self.backend = backend
+        # "continuous" (greedy answers; sampling stays static) or "static" (padded batches); auto: continuous on CPU
+        self.batching = batching if batching != "auto" else ("continuous" if self.device == "cpu" else "static")
         self.tokenizer = load_tokenizer(self.source)
         self._adapter_on = adapter is not None
         if backend == "vllm":
@@ -142,6 +156,9 @@ class Generator:
         texts = [chats[p] for p in prompts]
         lengths = [sizes[p] for p in prompts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: OOM shows up early
+        if self.batching == "continuous" and not temperature:
+            yield from self._generate_continuous(texts, order, max_new_tokens, batch_size or CPU_SLOTS)
+            return
         size = batch_size or (len(texts) if self.device.startswith("cuda") else CPU_BATCH)
         start = 0
         while start < len(order):
@@ -183,6 +200,94 @@ class Generator:
             cut = stop or len(ids)
             results.append((tok.decode(ids[:cut], skip_special_tokens=True), cut, seconds, stop is None))
         return results
+
+    def _generate_continuous(self, texts: list[str], order: list[int], max_new_tokens: int,
+                             slots: int) -> Iterator[list[Generation]]:
+        """Greedy answers in ``slots`` rows that are refilled: a row whose answer ends (stop token or cap) leaves the
+        batch at once and the next prompt, prefilled alone, joins it (its KV cache left-padded to the batch's length,
+        or the batch's to its). Each answer is yielded as soon as it ends (``seconds``: from its prefill to its last
+        token); the step is the one ``generate`` takes (same mask, positions and argmax), so the tokens match.
+
+        transformers' own continuous batching (``init_continuous_batching``) was tried first: it gives the same
+        tokens but, with sdpa on CPU, attends over one flattened sequence of all rows (every step reads the whole
+        paged cache back with index_select and repeats it for the 14 query heads: ~60% of a step in a py-spy profile),
+        so its steps cost more than padded ones here."""
+        import torch
+        from transformers import DynamicCache
+        tok, model, device = self.tokenizer, self.model, self.model.device
+        tok.padding_side = "left"
+        queue = list(order)
+        rows: list[dict] = []        # index, tokens (generated so far), began
+        cache = mask = last = None   # DynamicCache [B, heads, L, dim]; mask [B, L]; last token per row [B]
+
+        def finish(row) -> Generation:
+            new = row["tokens"]
+            stop = next((k + 1 for k, t in enumerate(new) if t in self.stop_ids), None)
+            cut = stop or len(new)
+            return Generation(row["index"], tok.decode(new[:cut], skip_special_tokens=True), cut,
+                              time.perf_counter() - row["began"], stop is None)
+
+        def done(row) -> bool:
+            return row["tokens"][-1] in self.stop_ids or len(row["tokens"]) >= max_new_tokens
+
+        def left_pad(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+            if n == 0:
+                return t
+            shape = list(t.shape)
+            shape[dim] = n
+            return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+        with torch.inference_mode(), _attention_kernels(device.type):
+            while queue or rows:
+                if queue and len(rows) < slots:  # prefill the newcomers together, then merge them into the batch
+                    chunk, queue = queue[:slots - len(rows)], queue[slots - len(rows):]
+                    began = time.perf_counter()
+                    batch = tok([texts[i] for i in chunk], return_tensors="pt", padding=True,
+                                add_special_tokens=False).to(device)
+                    pads = batch["attention_mask"] == 0
+                    positions = (batch["attention_mask"].long().cumsum(-1) - 1).masked_fill_(pads, 1)  # as generate
+                    fresh = DynamicCache(config=model.config)
+                    out = model(**batch, position_ids=positions, past_key_values=fresh, use_cache=True,
+                                logits_to_keep=1)
+                    first = out.logits[:, -1, :].argmax(-1)
+                    newcomers = [{"index": i, "tokens": [t], "began": began} for i, t in zip(chunk, first.tolist())]
+                    if cache is None:
+                        cache, mask, last = fresh, batch["attention_mask"], first
+                    else:
+                        old, young = mask.shape[1], batch["attention_mask"].shape[1]
+                        for layer, add in zip(cache.layers, fresh.layers):
+                            layer.keys = torch.cat([left_pad(layer.keys, young - old if young > old else 0, 2),
+                                                    left_pad(add.keys, old - young if old > young else 0, 2)])
+                            layer.values = torch.cat([left_pad(layer.values, max(0, young - old), 2),
+                                                      left_pad(add.values, max(0, old - young), 2)])
+                        mask = torch.cat([left_pad(mask, max(0, young - old), 1),
+                                          left_pad(batch["attention_mask"], max(0, old - young), 1)])
+                        last = torch.cat([last, first])
+                    rows += newcomers
+                else:  # one decoding step for every row
+                    positions = mask.sum(-1, keepdim=True)
+                    mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+                    out = model(input_ids=last[:, None], attention_mask=mask, position_ids=positions,
+                                past_key_values=cache, use_cache=True)
+                    last = out.logits[:, -1, :].argmax(-1)
+                    for row, t in zip(rows, last.tolist()):
+                        row["tokens"].append(t)
+                ended = [k for k, row in enumerate(rows) if done(row)]
+                if not ended:
+                    continue
+                for k in ended:
+                    yield [finish(rows[k])]  # one answer a list: verified and stored while the rest decode
+                keep = [k for k in range(len(rows)) if k not in set(ended)]
+                rows = [rows[k] for k in keep]
+                if not rows:
+                    cache = mask = last = None
+                    continue
+                kept = torch.tensor(keep, device=device)
+                trim = int((mask[kept].sum(0) == 0).long().cumprod(0).sum())  # columns now padding in every row
+                for layer in cache.layers:
+                    layer.keys = layer.keys[kept, :, trim:]
+                    layer.values = layer.values[kept, :, trim:]
+                mask, last = mask[kept, trim:], last[kept]
 
     # --------------------------------------------------------------------------------------- vLLM
     def _init_vllm(self) -> None:

@@ -6,6 +6,9 @@ model, same prompts, same run), then the wall time of the whole grid from settin
     python bench/eval.py --arch qwen2.5-0.5b        # the Qwen2.5-0.5B architecture, random weights
     [--model SPEC]  a real model instead (e.g. smollm2-135m or a .gguf file)
     [--tokenizer DIR] [--prompts 16] [--max-new-tokens 128] [--grid-max-new-tokens 256] [--device cpu|cuda]
+    --compare [--batch-size N]   only this: the same prompts (spread over the grid) through padded batches of N
+                                 (0: the automatic size) and through refilled slots, same model, same run; the
+                                 greedy answers must be identical (asserted)
 
 Random models rarely emit the end-of-turn token, so each answer runs to max-new-tokens: the cap keeps the
 figures comparable.
@@ -36,6 +39,26 @@ def rate(generator: Generator, prompts: list[str], max_new: int, batch: int) -> 
     return {"batch_size": batch, "tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1)}
 
 
+def compare(generator: Generator, prompts: list[str], max_new: int, batch: int) -> dict:
+    """The padded static path and the refilled continuous one on the same prompts, one after the other."""
+    runs, texts = {}, {}
+    for mode in ("static", "continuous"):
+        generator.batching = mode
+        began = time.perf_counter()
+        out = [g for chunk in generator.generate(prompts, max_new, batch_size=batch) for g in chunk]
+        seconds = time.perf_counter() - began
+        texts[mode] = {g.index: g.text for g in out}
+        tokens = sum(g.tokens for g in out)
+        runs[mode] = {"seconds": round(seconds, 1), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 2),
+                      "cut_off": sum(g.cut_off for g in out)}
+        print(f"{mode}: {runs[mode]}", file=sys.stderr, flush=True)
+    same = texts["static"] == texts["continuous"]
+    differ = [i for i in texts["static"] if texts["static"][i] != texts["continuous"].get(i)]
+    assert same, f"greedy answers differ between the paths for prompts {differ}"
+    return {"prompts": len(prompts), "max_new_tokens": max_new, "batch_size": batch, **runs, "identical": same,
+            "speedup": round(runs["static"]["seconds"] / runs["continuous"]["seconds"], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=("tiny", "qwen2.5-0.5b"), default="tiny")
@@ -45,6 +68,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--grid-max-new-tokens", type=int, default=256)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--compare", action="store_true", help="static vs continuous batching only (see above)")
+    parser.add_argument("--batch-size", type=int, default=0, help="static batch size for --compare (0: automatic)")
     args = parser.parse_args()
     device = default_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +77,13 @@ def main() -> None:
         model = args.model or tiny_model(Path(tmp) / "model", arch=args.arch, tokenizer_from=args.tokenizer,
                                          dtype=torch.bfloat16 if device.startswith("cuda") else None)
         generator = Generator(model, device=device, backend="hf", log=lambda m: print(m, file=sys.stderr))
+        if args.compare:  # every k-th grid prompt: all problem types, short and long answers
+            every = [i.prompt for i in grid()]
+            prompts = every[:: max(1, len(every) // args.prompts)][: args.prompts]
+            result = compare(generator, prompts, args.max_new_tokens, args.batch_size)
+            print(json.dumps({"bench": "eval --compare", "model": args.model or f"random {args.arch}",
+                              "device": device, **result}, indent=2))
+            return
         prompts = [i.prompt for i in grid()][: args.prompts]
         rate(generator, prompts[:2], 4, 2)  # warm-up
         batched = rate(generator, prompts, args.max_new_tokens, len(prompts))

@@ -64,13 +64,13 @@ def test_stop_keeps_what_was_done_and_resume_finishes_only_the_rest(store, tiny_
     settings = EvalSettings(model=tiny_model_dir, batch_size=2, **GRID)
     run, _ = run_eval(store, settings, should_stop=lambda: True)
     row = store.get_run(run)
-    assert row["status"] == "stopped" and len(store.samples(run)) == 2
+    assert row["status"] == "stopped" and len(store.samples(run)) == 1  # greedy answers on CPU come one by one
     first = {(s["problem"], s["difficulty"]): s["created"] for s in store.samples(run)}
     seen = []
     evaluate_model(store, run, settings, progress=lambda done, total: seen.append((done, total)), log=lambda m: None)
     assert store.get_run(run)["status"] == "completed"
     samples = store.samples(run)
-    assert len(samples) == 6 and seen[0] == (4, 6) and seen[-1] == (6, 6)
+    assert len(samples) == 6 and seen[0] == (2, 6) and seen[-1] == (6, 6)
     assert all(first[(s["problem"], s["difficulty"])] == s["created"] for s in samples
                if (s["problem"], s["difficulty"]) in first)  # the finished ones were not redone
 
@@ -100,6 +100,53 @@ def test_batched_generation_matches_one_prompt_at_a_time(tiny_model_dir):
     batched = {g.index: g.text for batch in gen.generate(prompts, 10, batch_size=6) for g in batch}
     single = {g.index: g.text for batch in gen.generate(prompts, 10, batch_size=1) for g in batch}
     assert batched == single and len(batched) == 6
+
+
+class _StopAbove:
+    """Wraps an lm_head and ends a row once its own hidden state's first feature passes a threshold: answers of
+    different lengths, each decided by its row alone, so any batching must give the same ones. Without a
+    threshold it only records the features."""
+
+    def __init__(self, head, ids):
+        self.head, self.ids, self.threshold, self.seen = head, list(ids), None, []
+
+    def __call__(self, hidden):
+        logits = self.head(hidden).clone()
+        feature = hidden[..., :1]
+        if self.threshold is None:
+            self.seen += feature.flatten().tolist()
+        else:
+            logits[..., self.ids] += 1e4 * (feature > self.threshold)
+        return logits
+
+
+def test_refilled_slots_give_the_answers_of_one_prompt_at_a_time_in_the_callers_order(tiny_model_dir):
+    """Continuous batching (the CPU default): rows that end leave, the next prompts join mid-way, KV caches of
+    different lengths are merged; every answer must still be the one-prompt-at-a-time answer, at its own index."""
+    import statistics
+
+    import torch
+    from algodistill.generation import Generator
+    from algodistill.problems import grid
+    prompts = [i.prompt for i in grid(["rpn", "is_palindrome", "max_subarray", "fizzbuzz"], [1, 10], 999)]
+    gen = Generator(tiny_model_dir, device="cpu", log=lambda m: None)
+    assert gen.batching == "continuous"
+    steer = _StopAbove(gen.model.lm_head, gen.stop_ids)
+    gen.model.lm_head = torch.nn.Module()
+    gen.model.lm_head.forward = steer
+    gen.batching = "static"
+    list(gen.generate(prompts, 16, batch_size=1))
+    steer.threshold = statistics.median(steer.seen)
+    def answers(size):
+        return {g.index: (g.text, g.tokens, g.cut_off) for batch in gen.generate(prompts, 16, batch_size=size)
+                for g in batch}
+    single, padded = answers(1), answers(3)
+    gen.batching = "continuous"
+    batches = list(gen.generate(prompts, 16, batch_size=3))
+    refilled = {g.index: (g.text, g.tokens, g.cut_off) for batch in batches for g in batch}
+    assert len({tokens for _, tokens, _ in single.values()}) > 1  # the slots really were refilled mid-way
+    assert refilled == single == padded and sorted(refilled) == list(range(len(prompts)))
+    assert all(len(batch) == 1 for batch in batches)  # each answer handed over as soon as it ends
 
 
 SAMPLED = dict(GRID, samples=3, temperature=1.0)
@@ -295,7 +342,7 @@ def test_unreachable_hub_fails_fast_without_retries(monkeypatch):
 
 
 def test_both_runs_report_progress_per_batch_and_end_with_a_final_message(store, tiny_model_dir, monkeypatch):
-    settings = EvalSettings(model=tiny_model_dir, **GRID)  # batch size 0: automatic, 2 prompts a batch on CPU
+    settings = EvalSettings(model=tiny_model_dir, **GRID)  # batch size 0: on CPU greedy answers come one by one
     run = store.create_run("eval", vars(settings))
     base = store.create_run("eval", vars(settings), parent=run)
     seen, update = [], store.update_run
@@ -310,7 +357,7 @@ def test_both_runs_report_progress_per_batch_and_end_with_a_final_message(store,
     for rid in (run, base):
         lines = [f for r, f in seen if r == rid]
         generated = [f["message"].split()[0] for f in lines if "generated" in f["message"]]
-        assert list(dict.fromkeys(generated)) == ["0/6", "2/6", "4/6", "6/6"]  # one step per batch of 2
+        assert list(dict.fromkeys(generated)) == [f"{k}/6" for k in range(7)]  # one step per answer
         progress = [f["progress"] for f in lines if f.get("progress") is not None]
         assert progress == sorted(progress) and any(0 < p < 1 for p in progress)  # advances as verdicts arrive
         assert any(f.get("eta") for f in lines if "generated" in f["message"])
@@ -367,7 +414,7 @@ def test_stop_interrupts_a_slow_batch_within_seconds_and_keeps_what_was_judged(s
     assert time.monotonic() - stopped_at[0] < 10
     row = store.get_run(run)
     assert row["status"] == "stopped" and "kept" in row["error"]
-    assert len(store.samples(run)) == 2  # the first batch, judged and stored
+    assert len(store.samples(run)) == 1  # the first answer (greedy answers come one by one), judged and stored
 
 
 def test_forms_start_with_a_model_that_is_present(monkeypatch, tmp_path):
