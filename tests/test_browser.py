@@ -109,12 +109,12 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
         page.locator("#eval-start").click()
         expect(page.locator("#eval-status")).to_contain_text("Run #", timeout=30_000)  # each run, its counts
         expect(page.locator("#eval-headline")).to_contain_text("0/55 solved", timeout=180_000)
-        expect(page.locator("#eval-heatmap .heatmaplayer")).to_be_attached(timeout=30_000)
+        expect(page.locator("#eval-breakdown [data-cause]").first).to_be_attached(timeout=30_000)
         page.screenshot(path=str(SHOTS / "eval.png"), full_page=True)
 
         # a heatmap cell opens its samples in Inspect; a failing sample shows its test table
         cell = page.locator('#eval-grid [data-testid="cell-0-1"]')  # rpn, difficulty 1
-        expect(cell).to_contain_text("(0/5 tests)", timeout=30_000)
+        expect(cell).to_contain_text("0/1 (0/5)", timeout=30_000)
         cell.click()
         expect(page.get_by_role("tab", name="Inspect")).to_have_attribute("aria-selected", "true", timeout=15_000)
         first_row = page.locator('#inspect-list [data-testid="cell-0-0"]')
@@ -123,6 +123,12 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
         expect(page.locator("#inspect-tests-a")).to_contain_text("eval_rpn(", timeout=30_000)
         expect(page.locator("#inspect-prompt")).to_contain_text("difficulty")
         page.screenshot(path=str(SHOTS / "inspect.png"), full_page=True)
+
+        # a part of the failure breakdown opens the samples with that verdict
+        tab("Eval")
+        page.locator("#eval-breakdown [data-side='a'][data-cause]").first.click()
+        expect(page.get_by_role("tab", name="Inspect")).to_have_attribute("aria-selected", "true", timeout=15_000)
+        expect(page.locator('#inspect-list [data-testid="cell-0-0"]')).to_be_attached(timeout=30_000)
 
         tab("Data")
         expect(page.get_by_text("Preview a problem instance")).to_be_visible()

@@ -7,7 +7,7 @@ import pytest
 from algodistill.evaluate import run_scoring
 from algodistill.problems import grid
 from algodistill.sandbox import Limits
-from algodistill.ui import common, eval_tab, inspect_tab, loss_tab, train_tab
+from algodistill.ui import common, eval_figures, eval_tab, failures, inspect_tab, loss_tab, train_tab
 from algodistill.verify import fenced
 
 
@@ -121,19 +121,54 @@ def test_smoothing_is_debiased():
 
 def test_eval_view_heatmap_bars_and_comparison(db):
     a, b = two_evaluations(db)
-    headline, heat, bars, table = eval_tab.show(a, None)
+    headline, grid, key, parts, bars = eval_tab.show(a, None)
+    table = grid.data
     assert list(table.columns) == ["problem", "d1", "d5"]
-    table = table.values.tolist()
     assert "6/6 solved" in headline and len(table) == 3
-    assert table[0][0] == "rpn" and table[0][1] == "1/1 (5/5 tests)"
-    hover = heat.data[0].hovertext
-    assert "tests passed 5/5" in hover[0][0]
-    headline, delta, bars, grid = eval_tab.show(b, a)
+    assert table.values.tolist()[0][:2] == ["rpn", "1/1 (5/5)"]
+    assert "100%" in key and "0%" in key  # the colour key is in percent
+    styles = grid._compute().ctx  # (row, col) -> css: every solved cell is the 100% colour
+    assert ("background-color", eval_figures.SOLVED_SCALE[-1][1]) in styles[(0, 1)]
+    headline, grid, key, parts, bars = eval_tab.show(b, a)
     assert "2/6 solved" in headline and "4 broken" in headline and "6 → 2" in headline
-    assert delta.data[0].zmin == -1 and delta.data[0].z[0][0] == -1.0  # rpn got worse
+    assert "+100%" in key and "-100%" in key
     assert len(bars.data) == 4  # two evaluations x (per type, per difficulty)
-    assert eval_tab.cell_at(grid, 1, 2) == ("fizzbuzz", 5)
     assert "cap" not in headline
+
+
+def test_compare_grid_shows_a_b_and_the_change_and_a_click_opens_that_cell(db):
+    a, b = two_evaluations(db)
+    grid = eval_tab.show(b, a)[1]  # broken (A) compared with the reference (B)
+    rows = grid.data.values.tolist()
+    assert rows[0] == ["rpn", "1/1 → 0/1 (-1)", "1/1 → 0/1 (-1)"]
+    assert rows[2][0] == "two_sum" and rows[2][1] == "1/1 → 1/1 (+0)"
+    styles = grid._compute().ctx
+    assert ("background-color", eval_figures.CHANGE_SCALE[0][1]) in styles[(0, 1)]  # worse: the -100% end
+    # the click handler gets the table back as a DataFrame; the Styler itself is accepted too
+    assert eval_tab.cell_at(grid.data, 1, 2) == ("fizzbuzz", 5)
+    assert eval_tab.cell_at(grid, 2, 1) == ("two_sum", 1)
+    assert eval_tab.cell_at(grid.data, 0, 0) == (None, None) and eval_tab.cell_at(grid.data, 3, 1) == (None, None)
+
+
+def test_failure_breakdown_counts_each_sample_once_by_its_cause(db):
+    a, b = two_evaluations(db)
+    counts = failures.failure_breakdown(db.samples(b))
+    assert counts["passed"] == 2 and counts["wrong_answer"] == 2 and counts["no_code"] == 2
+    assert sum(counts.values()) == 6 and list(counts) == list(failures.CAUSES)
+    cut = dict(db.samples(b)[0], cut_off=1)
+    assert failures.cause(cut) == "cut_off" and failures.inspect_filter("cut_off") == "failing only"
+    assert failures.inspect_filter("no_code") in inspect_tab.KINDS
+    html = eval_tab.show(b, a)[3]  # one stacked bar per evaluation, every part clickable by its cause
+    assert html.count("data-side='a' data-cause='no_code'") == 2 and "data-side='b' data-cause='passed'" in html
+    assert "data-cause='timeout'" not in html  # causes that did not occur are not drawn
+
+
+def test_base_model_box_is_locked_until_an_adapter_is_chosen():
+    for adapter in ("", None, "  "):
+        off = eval_tab.base_option(adapter)
+        assert off["interactive"] is False and off["value"] is False and "adapter" in off["info"]
+    on = eval_tab.base_option("/runs/outputs/3-exp/adapter")
+    assert on["interactive"] is True and on["value"] is True
 
 
 def test_answers_cut_off_by_the_token_cap_are_called_out(db):

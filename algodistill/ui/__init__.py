@@ -12,7 +12,7 @@ ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 def build_app():
     import gradio as gr
 
-    from . import data_tab, eval_tab, inspect_tab, loss_tab, runs_tab, train_tab
+    from . import data_tab, eval_tab, failures, inspect_tab, loss_tab, runs_tab, train_tab
     from .common import run_choices
 
     with gr.Blocks(title="algodistill") as demo:
@@ -57,13 +57,26 @@ def build_app():
                                inspect["kind"], inspect["change"], inspect["listing"], inspect["shown"],
                                *inspect["detail"]], api_visibility="private")
 
+        def open_cause(run_a, run_b, evt: gr.EventData):
+            """A clicked part of the failure breakdown opens the samples with that verdict in Inspect."""
+            kind = failures.inspect_filter((evt._data or {}).get("cause", ""))
+            if kind not in inspect_tab.KINDS:
+                return (gr.skip(),) * 8
+            rows = inspect_tab.sample_rows(run_a, run_b, "all", "all", kind)
+            return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),
+                    gr.update(choices=run_choices("eval"), value=run_b), "all", "all", kind, "all", rows)
+
+        evals["breakdown"].click(open_cause, [evals["run_a"], evals["run_b"]],
+                                 [tabs, inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
+                                  inspect["kind"], inspect["change"], inspect["listing"]], api_visibility="private")
+
         def fresh_lists():
             """A (re)loaded page: lists with the runs created since the app started, the newest training run
             followed, and the newest evaluation shown in Eval and Inspect."""
             train_runs, eval_runs = run_choices("train"), run_choices("eval")
             newest_train = train_runs[0][1] if train_runs else None
             newest_eval = eval_runs[0][1] if eval_runs else None
-            view = eval_tab.show(newest_eval, None) if newest_eval else (gr.skip(),) * 4
+            view = eval_tab.show(newest_eval, None) if newest_eval else (gr.skip(),) * len(evals["view"])
             rows = inspect_tab.sample_rows(newest_eval) if newest_eval else []
             return (gr.update(choices=train_runs, value=newest_train),
                     gr.update(choices=train_runs, value=[newest_train] if newest_train else []),
@@ -71,8 +84,8 @@ def build_app():
                     gr.update(choices=eval_runs, value=newest_eval), gr.update(choices=eval_runs, value=None),
                     *view, rows)
         demo.load(fresh_lists, None, [train["follow"], loss["runs"], evals["run_a"], evals["run_b"],
-                                      inspect["run_a"], inspect["run_b"], evals["headline"], evals["heat"],
-                                      evals["bar"], evals["table"], inspect["listing"]], api_visibility="private")
+                                      inspect["run_a"], inspect["run_b"], *evals["view"], inspect["listing"]],
+                  api_visibility="private")
     return demo
 
 

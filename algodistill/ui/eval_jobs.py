@@ -1,0 +1,56 @@
+"""The evaluation the Eval tab follows: its runs (the adapter run, its base-model twin, its other prompt
+styles), the status block read from the store, and Stop and Resume. Plain functions of run ids."""
+
+from __future__ import annotations
+
+from .. import jobs
+from ..evaluate import style_runs
+from ..store import ACTIVE
+from .common import parse_run, status_markdown, store
+
+
+def run_group(run_id) -> list[dict]:
+    """An evaluation and the runs started with it (its base-model twin; its other prompt styles, each with
+    its twin), whichever of them ``run_id`` is."""
+    s = store()
+    return [r for head in style_runs(s, parse_run(run_id))
+            for r in [head] + [c for c in s.children(head["id"]) if c["kind"] == "eval"]]
+
+
+def followed(run_id) -> int | None:
+    """The evaluation the status block follows: the one launched from this page, else the newest active one."""
+    if parse_run(run_id) is not None:
+        return parse_run(run_id)
+    busy = [r for r in store().runs(kind="eval") if r["status"] in ACTIVE]
+    return busy[0]["id"] if busy else None
+
+
+def stop(run_id) -> str:
+    """Stop the followed evaluation: the run of its group being worked on (the process watches both)."""
+    run_id = followed(run_id)
+    group = run_group(run_id) if run_id is not None else []
+    busy = [r for r in group if r["status"] == "running"] + [r for r in group if r["status"] in ACTIVE]
+    return jobs.stop(store(), busy[0]["id"]) if busy else "No evaluation to stop."
+
+
+def resume(run_id, shown) -> tuple[str, int | None]:
+    """Finish the evaluation shown (or followed) from where it stopped: (message, run id to follow)."""
+    run_id = parse_run(shown) or followed(run_id)
+    if run_id is None:
+        return "Choose the evaluation to resume under Evaluation.", None
+    try:
+        ids = jobs.resume_eval(store(), run_id)
+    except (ValueError, KeyError, jobs.JobRefused) as exc:
+        return f"⚠️ Not resumed: {exc.args[0] if exc.args else exc}", None
+    return f"Resuming evaluation #{ids[0]}: the samples already judged are kept.", ids[0]
+
+
+def run_status(run_id) -> str:
+    """The status block: one entry per run of the evaluation, each with its own progress, ETA and message."""
+    run_id = followed(run_id)
+    if run_id is None:
+        return "No evaluation running."
+    try:
+        return "\n\n".join(status_markdown(r) for r in run_group(run_id))
+    except KeyError as exc:
+        return str(exc)
