@@ -37,3 +37,12 @@ def small_traces(tmp_path_factory):
     path = tmp_path_factory.mktemp("traces") / "small.jsonl"
     path.write_text("".join(BUNDLED.read_text().splitlines(keepends=True)[:8]))
     return path
+
+
+@pytest.fixture
+def db(store, monkeypatch):
+    """The store the app's tabs read (``ui.common.store()``), fresh for each test."""
+    from algodistill.ui import common
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    common._stores.clear()
+    return common.store()

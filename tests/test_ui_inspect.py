@@ -1,24 +1,15 @@
 """Inspect: the test table's columns, the A -> B filter, the code diff, unparseable code, edit and re-run, and
 the failure breakdown, called as plain functions against a real store."""
 
-import pytest
-
 from algodistill.evaluate import run_scoring
 from algodistill.problems import grid
 from algodistill.sandbox import Limits
-from algodistill.ui import common, inspect_tab, inspect_view
+from algodistill.ui import inspect_tab, inspect_view
 from algodistill.ui.failures import failure_breakdown
 from algodistill.ui.inspect_view import top_exceptions
 from algodistill.verify import fenced
 
 WRONG_RPN = "```python\ndef eval_rpn(tokens):\n    return 0\n```"
-
-
-@pytest.fixture
-def db(store, monkeypatch):
-    monkeypatch.setenv("ALGODISTILL_DB", store.path)
-    common._stores.clear()
-    return common.store()
 
 
 def two_evaluations(db):

@@ -10,15 +10,8 @@ import pytest
 from algodistill.evaluate import run_scoring
 from algodistill.problems import grid
 from algodistill.sandbox import Limits
-from algodistill.ui import common, runs_tab
+from algodistill.ui import runs_tab
 from algodistill.verify import fenced
-
-
-@pytest.fixture
-def db(store, monkeypatch):
-    monkeypatch.setenv("ALGODISTILL_DB", store.path)
-    common._stores.clear()
-    return common.store()
 
 
 def an_evaluation(db) -> int:

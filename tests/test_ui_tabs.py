@@ -11,13 +11,6 @@ from algodistill.ui import common, eval_figures, eval_tab, failures, inspect_tab
 from algodistill.verify import fenced
 
 
-@pytest.fixture
-def db(store, monkeypatch):
-    monkeypatch.setenv("ALGODISTILL_DB", store.path)
-    common._stores.clear()
-    return common.store()
-
-
 def two_evaluations(db):
     """A: the reference solutions; B: the same instances, with rpn broken and fizzbuzz crashing."""
     instances = grid(["rpn", "fizzbuzz", "two_sum"], [1, 5])

@@ -11,7 +11,7 @@ from ..models import DEFAULT_MODEL, offline_models, usable_default
 from ..settings import number_problems, whole_numbers
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
-from .common import accept_upload, gpu_line, keep_upload, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
+from .common import accept_upload, gpu_line, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
