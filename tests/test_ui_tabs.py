@@ -65,9 +65,9 @@ def test_uploaded_traces_are_kept_next_to_the_store(db, tmp_path):
     upload = tmp_path / "mine.jsonl"
     line = common.BUNDLED.read_text().splitlines(keepends=True)[0]
     upload.write_text(line)
-    kept = train_tab.keep_upload(str(upload))
+    kept = common.keep_upload(str(upload))
     assert kept != str(upload) and open(kept).read() == line
-    assert train_tab.keep_upload(str(upload)) == kept  # same content, same file
+    assert common.keep_upload(str(upload)) == kept  # same content, same file
 
 
 def test_poll_shows_status_progress_and_errors(db):
