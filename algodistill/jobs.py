@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 from .evaluate import create_eval_runs
-from .models import ModelUnavailable, resolve
 from .store import ACTIVE, Busy, Store, process_start
 from .train_sft import create_train_run, latest_checkpoint, resume_point, run_dir
 
@@ -54,12 +53,6 @@ def active(store: Store) -> list[dict]:
 def _busy_message(r: dict) -> str:
     return (f"run {r['id']} ({r['kind']}, {r.get('name') or r.get('model')}) is {r['status']}; "
             "one job at a time on this machine: wait for it or stop it first")
-
-
-def _refuse_if_busy(store: Store) -> None:
-    busy = active(store)
-    if busy:
-        raise JobRefused(_busy_message(busy[0]))
 
 
 @contextlib.contextmanager
@@ -88,8 +81,7 @@ def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
 
 def start_train(store: Store, settings) -> int:
     """Queue and start a LoRA SFT run (``settings``: a checked ``SFTSettings``). Returns the run id."""
-    settings.check()
-    _check_model(settings.model)
+    settings.check()  # numbers, paths and the model spec, before any run row
     with _exclusive(store):
         run_id = create_train_run(store, settings)
     _launch(store, [run_id], ["train"])
@@ -99,24 +91,13 @@ def start_train(store: Store, settings) -> int:
 def start_eval(store: Store, settings, *, compare_base: bool = False, name: str | None = None) -> list[int]:
     """Queue and start a model evaluation (``settings``: ``EvalSettings``); with ``compare_base`` the base
     model is evaluated on the same instances as a second run. Returns the run ids (adapter run first)."""
-    settings.check()
+    settings.check()  # numbers, the model spec and the adapter directory, before any run row
     if not settings.model:
         raise ValueError("choose a model to evaluate")
-    _check_model(settings.model)
-    if settings.adapter and not (Path(settings.adapter) / "adapter_config.json").is_file():
-        raise ValueError(f"no LoRA adapter (adapter_config.json) in {settings.adapter}")
     with _exclusive(store):
         ids = create_eval_runs(store, settings, compare_base=compare_base, name=name)
     _launch(store, ids, ["eval"])
     return ids
-
-
-def _check_model(spec: str) -> None:
-    """Refuse at once what the job would only fail on later: a missing file, a malformed spec."""
-    try:
-        resolve(spec)
-    except ModelUnavailable as exc:
-        raise ValueError(str(exc)) from None
 
 
 def _launch(store: Store, ids: list[int], argv: list[str]) -> None:
