@@ -148,8 +148,7 @@ def sandbox_python() -> str:
     probe = "import collections, heapq, math, itertools, functools, bisect, re, json, ctypes, resource"
     for exe in dict.fromkeys(c for c in candidates if c and os.path.exists(c)):
         try:
-            r = subprocess.run([exe, "-I", "-S", "-c", probe], user=UID_BASE, group=UID_BASE, extra_groups=[],
-                               env=_env(), cwd="/", capture_output=True, timeout=20)
+            r = _python(exe, probe, UID_BASE, timeout=20, capture_output=True)
         except (OSError, subprocess.SubprocessError):
             continue
         if r.returncode == 0:
@@ -162,6 +161,12 @@ def sandbox_python() -> str:
 def _env() -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/nonexistent",
             "PYTHONHASHSEED": "0"}
+
+
+def _python(exe: str, code: str, uid: int | None, **kwargs) -> subprocess.CompletedProcess:
+    """``exe -I -S -c code`` in the sandbox's environment, as ``uid`` (as root) or as this user (None)."""
+    as_user = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
+    return subprocess.run([exe, "-I", "-S", "-c", code], env=_env(), cwd="/", **as_user, **kwargs)
 
 
 # What the sandbox interpreter needs to read: its standard library and the shared libraries its extension
@@ -212,11 +217,8 @@ def _private_paths() -> list[str]:
 def _fs_plan() -> dict:
     """What the child may see: ``read`` (Landlock allow-list), ``trees`` bound read-only into its private
     root, with ``links`` replicated and ``hide`` covered by empty mounts; plus the pivot_root syscall."""
-    exe = sandbox_python()
-    as_user = {"user": UID_BASE, "group": UID_BASE, "extra_groups": []} if _is_root() else {}
     try:
-        r = subprocess.run([exe, "-I", "-S", "-c", _PROBE], env=_env(), cwd="/", capture_output=True, timeout=60,
-                           **as_user)
+        r = _python(sandbox_python(), _PROBE, UID_BASE if _is_root() else None, timeout=60, capture_output=True)
         info = json.loads(r.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
         return {"read": [], "trees": [], "links": {}, "hide": [], "devices": list(DEVICES), "pivot_root": None}
@@ -399,9 +401,8 @@ def _sweep(uid: int) -> None:
     """Without a PID namespace a descendant can leave the process group (setsid) and outlive the program.
     As root every program has a uid of its own slot, so kill whatever still runs as that uid."""
     try:
-        subprocess.run([sandbox_python(), "-I", "-S", "-c", "import os\ntry:\n    os.kill(-1, 9)\nexcept OSError:\n    pass"],
-                       user=uid, group=uid, extra_groups=[], env=_env(), cwd="/", timeout=10,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _python(sandbox_python(), "import os\ntry:\n    os.kill(-1, 9)\nexcept OSError:\n    pass", uid, timeout=10,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         pass
 
