@@ -102,6 +102,18 @@ def _add_missing_columns(table, columns: dict) -> None:
             table.add_column(column, kind)
 
 
+@contextlib.contextmanager
+def _immediate(conn):
+    """One write transaction that takes SQLite's write lock at once; rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def _add_key_column(db, name: str, column: str, pk: tuple) -> None:
     """A column added after the first release that joins the primary key (``sample`` in ``samples``): old
     rows get 0 and the table is rebuilt with the wider key, since SQLite cannot change a key in place.
@@ -109,16 +121,11 @@ def _add_key_column(db, name: str, column: str, pk: tuple) -> None:
     both migrate it."""
     if column in db[name].columns_dict:
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(db.conn):
         table = db[name]
         if column not in table.columns_dict:
             table.add_column(column, int, not_null_default=0)
             table.transform(pk=pk)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 class Store:
@@ -285,8 +292,7 @@ class Store:
         run = self.get_run(run_id)
         if run["status"] in ACTIVE:
             raise ValueError(f"run {run_id} is {run['status']}: stop it before deleting it")
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
+        with _immediate(self.db.conn):
             for table in ("samples", "metrics"):
                 self.db.execute(f"delete from {table} where run = ?", [run_id])
             self.db.execute("update runs set parent = null where parent = ?", [run_id])
