@@ -124,6 +124,18 @@ def run_choices(kind: str, status: str | None = None) -> list[tuple[str, int]]:
     return [(run_label(r), r["id"]) for r in store().runs(kind=kind, status=status)]
 
 
+def form_number(label: str, value, default) -> float:
+    """A number field as typed. Empty is refused in words, not replaced by the default: the browser empties a
+    field it cannot hold (1e999), and a silent default would run with a value the user never chose. The
+    settings' ranges then judge the number itself."""
+    if value is None or value == "":
+        raise ValueError(f"{label} is empty or not a number (the default is {default:g})")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be a number, got {value!r}") from None
+
+
 def parse_run(value) -> int | None:
     """A run id from a dropdown value (an int, or a '#12 ...' label typed or kept from an old list)."""
     if value in (None, ""):

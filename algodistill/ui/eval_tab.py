@@ -17,7 +17,7 @@ from ..evaluate import EvalSettings, compare, summarize
 from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
 from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
-from .common import parse_run, run_choices, store
+from .common import form_number, parse_run, run_choices, store
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
                            style_heatmap, styles_covered)
 from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
@@ -41,14 +41,6 @@ def model_for_adapter(adapter: str, model: str) -> str:
     return model
 
 
-def _typed(name: str, value, default) -> float:
-    """A sampling field as typed: empty is refused in words, not replaced by the default (the browser empties
-    a field it cannot hold); the settings' ranges judge the number."""
-    if value is None or value == "":
-        raise ValueError(f"{name} is empty or not a number (the default is {default:g})")
-    return float(value)
-
-
 def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_tokens, batch_size, samples=1,
           temperature=0.0, top_p=1.0, prompt_style="contract") -> tuple[str, int | None]:
     try:
@@ -56,9 +48,9 @@ def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_t
                                 per_cell=int(per_cell or 1), max_new_tokens=int(max_new_tokens or EvalSettings.max_new_tokens),
                                 batch_size=int(batch_size or 0), model=(model or "").strip() or None,
                                 adapter=(adapter or "").strip() or None,
-                                samples=_typed("samples per instance", samples, 1),
-                                temperature=_typed("temperature", temperature, 0.0),
-                                top_p=_typed("top-p", top_p, 1.0), prompt_style=prompt_style or "contract")
+                                samples=form_number("samples per instance", samples, 1),
+                                temperature=form_number("temperature", temperature, 0.0),
+                                top_p=form_number("top-p", top_p, 1.0), prompt_style=prompt_style or "contract")
         whole_numbers(settings)  # 3.0 samples from the form is 3; 2.5 stays and is refused by check()
         ids = jobs.start_eval(store(), settings, compare_base=bool(with_base) and bool(settings.adapter))
     except (ValueError, jobs.JobRefused) as exc:

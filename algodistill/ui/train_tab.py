@@ -11,7 +11,7 @@ from ..models import DEFAULT_MODEL, offline_models, usable_default
 from ..settings import number_problems, whole_numbers
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
-from .common import accept_upload, gpu_line, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
+from .common import accept_upload, form_number, gpu_line, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
@@ -31,27 +31,17 @@ def starting_model() -> tuple[str, str | None]:
 
 def settings_from_form(*values) -> SFTSettings:
     """The one place form values become settings. Numbers are checked here, by the same field ranges as
-    everywhere (NaN, infinities, fractions of a whole number). An empty number is refused, not replaced by
-    the default: the browser empties a field it cannot hold (1e999), and a silent default trains with a
-    value the user never chose. Empty text (model, traces, device) means the default."""
+    everywhere (NaN, infinities, fractions of a whole number). An empty number is refused (``form_number``);
+    empty text (model, traces, device) means the default."""
     form = dict(zip(FIELDS, values))
     defaults = SFTSettings()
     clean = {}
     for key, value in form.items():
         default = getattr(defaults, key)
-        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-        if value is None or value == "":
-            if numeric:
-                raise ValueError(f"{key.replace('_', ' ')} is empty or not a number (the default is {default})")
-            continue
-        if numeric:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{key.replace('_', ' ')} must be a number, got {value!r}") from None
-        else:
-            value = str(value).strip()
-        clean[key] = value
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            clean[key] = form_number(key.replace("_", " "), value, default)
+        elif value is not None and value != "":
+            clean[key] = str(value).strip()
     clean["traces"] = trace_set(clean.get("traces"))
     settings = SFTSettings.from_dict(clean)
     whole_numbers(settings)
