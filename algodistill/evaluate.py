@@ -69,7 +69,8 @@ class EvalSettings:
         """Refuse, in one message, what would only fail later: numbers (NaN, infinities, fractions, ranges),
         unknown problem types, and for a model evaluation a model spec that does not resolve or an adapter
         directory without adapter_config.json. Cheap: callers run it before a run row exists."""
-        problems = number_problems(self)
+        numbers = number_problems(self)
+        problems = list(numbers)
         unknown = [p for p in self.problems if p not in PROBLEM_TYPES] if self.benchmark == "grid" else []
         if self.benchmark not in BENCHMARKS:
             problems.append(f"unknown benchmark {self.benchmark!r}; choose from {', '.join(BENCHMARKS)}")
@@ -83,7 +84,7 @@ class EvalSettings:
                             f"{ALL_STYLES}")
         elif self.benchmark == "humaneval" and self.prompt_style != "contract":
             problems.append("HumanEval has only its own prompts (prompt style contract)")
-        if self.samples != 1 and self.temperature == 0 and not number_problems(self):
+        if self.samples != 1 and self.temperature == 0 and not numbers:
             problems.append(f"{self.samples} samples per instance need a temperature > 0 (at 0, greedy decoding "
                             "gives the same answer every time)")
         if self.backend not in ("auto", "hf", "vllm"):

@@ -35,7 +35,6 @@ from .models import ModelSource, ModelUnavailable, default_device, load_model, l
 
 CPU_BATCH = 2  # static batching on CPU: first answers (and their verdicts) after one short batch, not 8 long ones
 CPU_SLOTS = 16  # continuous batching on CPU: answers decoded side by side; each is yielded as soon as it ends
-PAGE = 256      # tokens per block of the paged KV cache
 
 
 @dataclass

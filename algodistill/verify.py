@@ -192,9 +192,9 @@ def _extract(completion: str, entry_point: str, whole_program: bool = False) -> 
     notes = _few(notes)
     if not kept:
         return Extraction(None, "syntax_error", notes, first_error)
-    if len(kept) > 1 and whole_program:
-        notes.append(f"joined {len(kept)} code blocks")
     if whole_program:
+        if len(kept) > 1:
+            notes.append(f"joined {len(kept)} code blocks")
         return Extraction("\n\n".join(kept) + "\n", "ok", notes)
     if not any(_defines(code, entry_point) for code in kept):
         return Extraction("\n\n".join(kept), "missing_function",
