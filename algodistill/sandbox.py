@@ -59,6 +59,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from .home import home
+
 UID_BASE = 200_000  # as root, worker slot k runs code as uid/gid UID_BASE + k (no such user needs to exist)
 MAX_SLOTS = 64
 
@@ -204,12 +206,10 @@ def _under(path: str, tree: str) -> bool:
 
 def _private_paths() -> list[str]:
     """Paths that must never be visible to generated code even when they lie inside a tree it needs: this
-    checkout (the problems and their reference solutions), the app's environment, home, the run store."""
+    checkout (the problems and their reference solutions), the app's environment, home, the algodistill home
+    (run store, uploads, adapters)."""
     here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    paths = [here, sys.prefix, os.path.expanduser("~"), os.getcwd(), tempfile.gettempdir()]
-    db = os.environ.get("ALGODISTILL_DB")
-    if db:
-        paths.append(os.path.dirname(os.path.abspath(db)))
+    paths = [here, sys.prefix, os.path.expanduser("~"), os.getcwd(), tempfile.gettempdir(), str(home())]
     return [os.path.realpath(p) for p in paths if p]
 
 

@@ -6,13 +6,15 @@ timeout; every write is its own short transaction. Tables:
 - ``runs``: one row per training or evaluation run (kind, status, settings JSON, model, adapter, pid,
   times, error, summary JSON).
 - ``metrics``: (run, step, epoch, name, value, time) rows, one per logged value.
+- ``meta``: (key, value) facts about the store itself, created when first needed (``demo``: the demo
+  bundle was loaded into it, see ``bundle.load_demo``).
 - ``samples``: one row per scored sample, keyed by (run, problem, difficulty, seed, index, sample): an
   instance may have several samples (pass@k, GRPO groups); prompt, completion, extracted code, verdict
   status, tests passed, per-test outcomes JSON, score.
 
 A run whose process has died is reported as ``interrupted``, never as running forever: liveness is
 checked by pid plus the process start time, so a recycled pid does not count as alive.
-This module imports nothing from the package.
+This module imports nothing from the package but ``home`` (where runs.db lives).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import threading
 import time
 from functools import wraps
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 
-DEFAULT_DB = "runs.db"
+from .home import db_path
+
 ACTIVE = ("queued", "running")
 # progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
 RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
@@ -52,7 +55,8 @@ class Busy(Exception):
 
 
 def default_path() -> str:
-    return os.environ.get("ALGODISTILL_DB") or DEFAULT_DB
+    """$ALGODISTILL_DB, else runs.db in $ALGODISTILL_HOME (see ``home``), else ./runs.db."""
+    return db_path()
 
 
 def process_start(pid: int) -> str | None:
@@ -366,6 +370,43 @@ class Store:
         for key in ("tests", "notes"):
             row[key] = json.loads(row[key]) if row.get(key) else []
         return row
+
+    # ------------------------------------------------------------------------------------------ bundles
+    @_locked
+    def add_runs(self, runs: list[dict], samples: Iterable[dict], metrics: Iterable[dict],
+                 relink: Callable[[dict, dict[int, int]], dict], *, mark: str | None = None) -> dict[int, int] | None:
+        """Add whole runs with their samples and metrics (an imported bundle) in one transaction: all of them
+        or, on any error, nothing. The runs get fresh ids after the newest, in the order given; ``relink(run,
+        ids)`` returns the row to store for ``run``, with every reference to another run rewritten through
+        ``ids`` (bundle id -> new id); each sample's and metric's ``run`` is rewritten here. With ``mark`` (the
+        demo), runs are added only by the first call naming it and only into a store with no runs; the mark
+        is recorded in ``meta`` in the same transaction. Returns ``ids``, or None when nothing was added."""
+        with _immediate(self.db.conn):
+            if mark is not None:
+                self.db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+                if self.meta(mark) is not None or self.db.execute("select 1 from runs limit 1").fetchone():
+                    return None
+            first = (self.db.execute("select max(id) from runs").fetchone()[0] or 0) + 1
+            ids = {run["id"]: first + k for k, run in enumerate(runs)}
+            for run in runs:
+                row = dict(relink(run, ids), id=ids[run["id"]])
+                row.update({key: json.dumps(row.get(key) or {}) for key in ("settings", "summary")})
+                self.db["runs"].insert(_storable(row))
+            self.db["samples"].insert_all(_storable(dict(s, run=ids[s["run"]], tests=json.dumps(s.get("tests") or []),
+                                                         notes=json.dumps(s.get("notes") or []))) for s in samples)
+            self.db["metrics"].insert_all(dict(m, run=ids[m["run"]]) for m in metrics)
+            if mark is not None:
+                added = {"time": time.time(), "runs": list(ids.values())}
+                self.db["meta"].insert({"key": mark, "value": json.dumps(added)})
+        return ids
+
+    @_locked
+    def meta(self, key: str) -> str | None:
+        """A value recorded in the ``meta`` table (``add_runs``'s mark), or None."""
+        if not self.db["meta"].exists():
+            return None
+        row = self.db.execute("select value from meta where key = ?", [key]).fetchone()
+        return row[0] if row else None
 
     @_locked
     def close(self) -> None:
