@@ -280,6 +280,29 @@ def cmd_eval_model(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """Learned vs forgot: an adapter against its base model, the grid in each prompt style and HumanEval."""
+    import textwrap
+
+    from .learned import COLUMNS, LEGEND, headline, learned_vs_forgot, table_rows
+    store = Store(args.db)
+    rows = learned_vs_forgot(store, args.adapter)
+    if args.json:
+        _print_json({"adapter": args.adapter, "db": store.path, "legend": LEGEND, "rows": rows})
+        return 0
+    text = table_rows(rows)
+    shown = COLUMNS[:-1]  # the notes follow the table, one line per row that has any
+    widths = [max(len(c), *(len(r[k]) for r in text)) for k, c in enumerate(shown)]
+    print(f"learned vs forgot: {args.adapter} ({store.path})")
+    for cells in [shown] + [r[:-1] for r in text]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip())
+    for r in text:
+        if r[-1]:
+            print(f"{r[0]}: {r[-1]}")
+    print(textwrap.fill(headline(rows), 120) + "\n" + textwrap.fill(LEGEND, 120))
+    return 0
+
+
 def _stop_on_request(store: Store, run_id: int):
     """A job's stop check: a stop request in the store (the app's Stop button) or SIGTERM (`kill`)."""
     import signal
@@ -565,6 +588,19 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
     im.add_argument("--json", action="store_true")
     im.set_defaults(func=cmd_import)
+
+    c = sub.add_parser("compare", help="learned vs forgot: an adapter against its base model, per prompt style and "
+                                       "on HumanEval",
+                       description="Learned vs forgot: for an adapter, the grid in each prompt style (contract is the "
+                       "training template; terse, stub and stdio measure transfer) and HumanEval (forgetting), each "
+                       "the adapter's newest completed evaluation against a base-model run on the same instances "
+                       "(its twin from --compare-base, else the newest completed base run of the same model and "
+                       "settings): pass@1 with 95%% intervals, the change in points, instances fixed and broken, "
+                       "and the run ids. A run not completed is shown as such, without numbers.")
+    c.add_argument("--adapter", required=True, metavar="DIR", help="the adapter directory its evaluations name")
+    c.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_compare)
     return parser
 
 
