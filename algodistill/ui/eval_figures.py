@@ -1,7 +1,8 @@
 """What the Eval tab draws from samples: the problem type x difficulty grid as a coloured, clickable table
 (one evaluation, or the change between two per cell), its colour legend in %, the failure breakdown as
-clickable stacked bars, per-type and per-difficulty bars, the prompt style x type heatmap and the headline.
-Plain functions of samples (the style heatmap reads the store for the chosen runs' other styles)."""
+clickable stacked bars, per-type and per-difficulty bars, the prompt style x type heatmap, the headline, and
+the 'learned vs forgot' table and figure of an adapter. Plain functions of samples, or of learned.py's rows
+(the style heatmap reads the store for the chosen runs' other styles)."""
 
 from __future__ import annotations
 
@@ -217,3 +218,58 @@ def headline(label: str, summary: dict, run: dict) -> str:
         for m, v in k.items() if m.startswith("pass@"))) if k.get("samples_per_instance", {}).get("max", 1) > 1 else ""
     return (f"**{label}**{state}: **{summary['solved']}/{summary['n']} solved ({summary['accuracy']:.1%}**, 95% CI "
             f"{low:.0%}-{high:.0%}), partial credit {summary['partial_credit']:.1%}{several}{cut}")
+
+
+def learned_table(rows: list[dict]):
+    """The 'learned vs forgot' rows (learned.py) as a table, the change coloured on the -100..+100 points
+    scale of the compared grid; rows without final numbers stay white."""
+    import pandas as pd
+
+    from ..learned import COLUMNS, table_rows
+    frame = pd.DataFrame(table_rows(rows), columns=COLUMNS)
+    plain = "font-size: 13px"
+    colors = [[plain] * len(COLUMNS) for _ in rows]
+    for color, row in zip(colors, rows):
+        if row["final"]:
+            shade = _mix(CHANGE_SCALE, (1 + row["change"] / 100) / 2)
+            color[COLUMNS.index("change")] = f"background-color: {shade}; color: #111827; {plain}"
+    styles = pd.DataFrame(colors, columns=COLUMNS)
+    return frame.style.apply(lambda _: styles, axis=None)
+
+
+def learned_figure(rows: list[dict]):
+    """Base and adapter pass@1 per row, with 95% intervals, joined by a line green when the adapter gained and
+    red when it lost; a row without both runs completed says why instead of plotting a number."""
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    for side, color, shift in (("base", "#94a3b8", 0.14), ("adapter", PALETTE[0], -0.14)):
+        shown = [(k, r[side]) for k, r in enumerate(rows) if r[side] and "pass@1" in r[side]]
+        fig.add_scatter(x=[s["pass@1"] for _, s in shown], y=[k + shift for k, _ in shown], mode="markers",
+                        name=f"{side} (run)", marker=dict(color=color, size=11),
+                        error_x=dict(type="data", array=[s["ci"][1] - s["pass@1"] for _, s in shown],
+                                     arrayminus=[s["pass@1"] - s["ci"][0] for _, s in shown], thickness=1.2),
+                        customdata=[[rows[k]["row"], s["run"], s["solved"], s["n"]] for k, s in shown],
+                        hovertemplate="%{customdata[0]}: %{x:.1%} (%{customdata[2]}/%{customdata[3]}), run "
+                                      "#%{customdata[1]}<extra>" + side + "</extra>")
+    for k, row in enumerate(rows):
+        if row["final"]:
+            fig.add_shape(type="line", x0=row["base"]["pass@1"], x1=row["adapter"]["pass@1"], y0=k + 0.14,
+                          y1=k - 0.14, line=dict(color="#16a34a" if row["change"] >= 0 else "#dc2626", width=2))
+        text = f"{row['change']:+.1f} pts" if row["final"] else _pending(row)
+        fig.add_annotation(x=1.02, y=k, xref="paper", text=text, showarrow=False, xanchor="left",
+                           font=dict(size=12, color="#111827" if row["final"] else "#64748b"))
+    fig.update_xaxes(range=[-0.02, 1.02], tickformat=".0%", title="pass@1")
+    fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=[f"{r['row']} ({r['measures']})" for r in rows],
+                     autorange="reversed")
+    fig.update_layout(height=110 + 40 * len(rows), template="plotly_white", margin=dict(l=200, r=150, t=30, b=50),
+                      legend=dict(orientation="h", y=1.12, x=0))
+    return fig
+
+
+def _pending(row: dict) -> str:
+    """Why a row of the figure has no change: no adapter run, no base run, or one not completed."""
+    if row["adapter"] is None:
+        return "not evaluated"
+    if row["base"] is None:
+        return "no base run"
+    return ", ".join(f"{side} {row[side]['status']}" for side in ("adapter", "base") if "pass@1" not in row[side])

@@ -7,7 +7,8 @@ of the failure breakdown opens the samples of that verdict. One status block, re
 seconds, shows each run of the followed evaluation (the adapter run and its base-model twin) with its own
 counts and ETA; the view and the run lists are redrawn when the store says something changed. When the chosen
 evaluation was asked in several prompt styles (``--prompt-style all``), a style x type heatmap shows how much
-of each skill survives other wording.
+of each skill survives other wording. Above the evaluation lists, 'Learned vs forgot' (learned_view.py) sets an
+adapter's change on the grid in each prompt style beside its change on HumanEval.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..evaluate import EvalSettings, compare, summarize
 from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
 from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
+from . import learned_view
 from .common import form_number, parse_run, run_choices, store
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
                            style_heatmap, styles_covered)
@@ -134,11 +136,13 @@ def build(gr) -> dict:
             halt = gr.Button("Stop", variant="stop")
             again = gr.Button("Resume", elem_id="eval-resume")
         status = gr.Markdown(elem_id="eval-status")
+    learned = learned_view.build(gr)
     with gr.Row():
         run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation", allow_custom_value=True,
                             elem_id="eval-a")
         run_b = gr.Dropdown(run_choices("eval"), value=None, label="Compare with (optional, e.g. the base model)",
                             allow_custom_value=True, elem_id="eval-b")
+    learned_view.connect(gr, learned, run_a, run_b)
     headline = gr.Markdown(elem_id="eval-headline")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
