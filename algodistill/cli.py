@@ -595,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "training template; terse, stub and stdio measure transfer) and HumanEval (forgetting), each "
                        "the adapter's newest completed evaluation against a base-model run on the same instances "
                        "(its twin from --compare-base, else the newest completed base run of the same model and "
-                       "settings): pass@1 with 95%% intervals, the change in points, instances fixed and broken, "
+                       "settings): pass@1 with 95% intervals, the change in points, the samples fixed and broken, "
                        "and the run ids. A run not completed is shown as such, without numbers.")
     c.add_argument("--adapter", required=True, metavar="DIR", help="the adapter directory its evaluations name")
     c.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
