@@ -2,8 +2,11 @@
 
 import os
 
+from algodistill.bundle import load_demo
 from algodistill.ui import build_app, css
+from algodistill.ui.common import store
 
+load_demo(store())  # an empty store gets the demo's runs, on its first start only
 demo = build_app()
 
 if __name__ == "__main__":

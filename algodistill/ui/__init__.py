@@ -21,6 +21,9 @@ def build_app():
         warning = sandbox_warning()
         if warning:  # every score in this app comes from the sandbox: a weak one must not go unnoticed
             gr.Markdown(warning, elem_id="sandbox-warning")
+        storage = storage_warning()
+        if storage:  # runs that vanish on a restart must be said before anyone starts one
+            gr.Markdown(storage, elem_id="storage-warning")
         with gr.Tabs() as tabs:
             with gr.Tab("Train", id="train"):
                 train = train_tab.build(gr)
@@ -100,6 +103,14 @@ def sandbox_warning() -> str | None:
     if not report["warning"]:
         return None
     return f"### ⚠ Sandbox isolation: {report['level']}\n{report['warning']}"
+
+
+def storage_warning() -> str | None:
+    """A short banner when what is made here does not survive a restart (Spaces without persistent storage),
+    saying how to keep it; else None."""
+    from ..home import persistent
+    kept, why = persistent()
+    return None if kept else f"### ⚠ Runs made here vanish when the app restarts\n{why}"
 
 
 def css() -> str:

@@ -5,7 +5,9 @@ loss or accuracy, and the settings that differ from the defaults (lr 2e-4 vs 1e-
 Deleting needs the run's number typed again; it removes the run's rows, its log, and its adapter when the
 adapter lies in this store's ``outputs/`` (a directory the user chose elsewhere is never deleted). Downloads
 are written to a fresh temporary directory: the adapter as a zip in PEFT layout with its model card
-(``PeftModel.from_pretrained`` loads the unzipped folder), an evaluation's samples as JSON lines or CSV.
+(``PeftModel.from_pretrained`` loads the unzipped folder), an evaluation's samples as JSON lines or CSV, and a
+bundle (``bundle``): the run with the runs it belongs with, curves and samples, optionally the adapter. An
+uploaded bundle is imported under new ids.
 """
 
 import csv
@@ -162,6 +164,43 @@ def download(run_id, what: str) -> tuple[str | None, str]:
     return str(path), f"{len(samples)} samples of run #{run_id} as JSON lines (prompt, completion, code, tests)."
 
 
+def export_bundle(run_id, with_adapter: bool = False) -> tuple[str | None, str]:
+    """(bundle zip or None, message): the run with the runs it belongs with (an evaluation's base-model twin
+    and prompt styles; a training run's evaluations) and, when asked, the training runs' adapters; see
+    ``bundle``. Written to a fresh temporary directory like the other downloads."""
+    from ..bundle import BundleError, export_bundle as write_bundle
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return None, "Choose a run first."
+    path = Path(tempfile.mkdtemp(prefix=f"algodistill-run{run_id}-")) / f"algodistill-run{run_id}.zip"
+    command = f"Runs tab: Download bundle of run {run_id}" + (" with the adapter" if with_adapter else "")
+    try:
+        result = write_bundle(store(), [run_id], path, adapters=bool(with_adapter), with_evals=True, command=command)
+    except KeyError:
+        return None, f"There is no run #{run_id}."  # the store's own message names its path on the server
+    except BundleError as exc:
+        return None, f"⚠️ No bundle: {exc}"
+    runs = ", ".join(f"#{r['id']}" for r in result["runs"])
+    adapters = result["manifest"]["adapters"]
+    extra = (f", with the adapter of {', '.join(f'#{a}' for a in adapters)}" if adapters
+             else ", without an adapter (none is saved)" if with_adapter else "")
+    return str(path), (f"Bundle of run(s) {runs}{extra}. Import it with Import bundle here, on another machine, or "
+                       "with `python -m algodistill import FILE`.")
+
+
+def import_bundle_upload(path) -> tuple[str, list[list]]:
+    """Import an uploaded bundle: its runs are added under new ids, nothing is changed (a write). Returns the
+    message (what was imported, or why nothing was) and the table's rows."""
+    from ..bundle import BundleError, import_bundle, summary_line
+    if not path:
+        return "Choose a bundle (zip) to import.", runs_rows()
+    try:
+        report = import_bundle(store(), path)
+    except BundleError as exc:
+        return f"⚠️ {exc}", runs_rows()
+    return summary_line(report) + " The other tabs list them once the page is reloaded.", runs_rows()
+
+
 def build(gr) -> dict:
     table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it)",
                          interactive=False, wrap=True, elem_id="runs-table")
@@ -180,6 +219,11 @@ def build(gr) -> dict:
         get_adapter = gr.Button("Download adapter (zip)")
         get_jsonl = gr.Button("Download samples (JSON lines)")
         get_csv = gr.Button("Download samples (CSV)")
+    with gr.Row(equal_height=True):
+        get_bundle = gr.Button("Download bundle (zip)", scale=2)
+        with_adapter = gr.Checkbox(label="include the adapter", value=False, scale=1, elem_id="runs-bundle-adapter")
+        put_bundle = gr.UploadButton("Import bundle (zip)", file_types=[".zip"], type="filepath", scale=2,
+                                     elem_id="runs-import")
     file = gr.File(label="Download", interactive=False, visible=False)  # shown once there is a file
     message = gr.Markdown(elem_id="runs-message")
 
@@ -201,4 +245,11 @@ def build(gr) -> dict:
 
     for button, what in ((get_adapter, "adapter"), (get_jsonl, "jsonl"), (get_csv, "csv")):
         button.click(downloader(what), [chosen], [file, message], api_name=f"download_{what}")
+
+    def bundle_download(run_id, adapter):
+        path, text = export_bundle(run_id, adapter)
+        return gr.update(value=path, visible=path is not None), text
+
+    get_bundle.click(bundle_download, [chosen, with_adapter], [file, message], api_name="download_bundle")
+    put_bundle.upload(import_bundle_upload, [put_bundle], [message, table], api_name="import_bundle")
     return {"table": table}
