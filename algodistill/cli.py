@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 from . import problems
 from .evaluate import (BENCHMARKS, EvalSettings, by_style, compare, create_eval_runs, load_completions,
@@ -604,6 +606,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _start_next_job(db: str | None) -> None:
+    """Start the launch waiting longest in the app's job queue, now that this training or evaluation has ended
+    (``jobs.dispatch``), so the queue moves on without the app. Its trouble is reported, never raised: the
+    command keeps its own exit status."""
+    path = db or default_path()
+    if path != ":memory:" and not Path(path).is_file():
+        return  # no run store, so no queue: none is created for it
+    from .jobs import JobRefused, dispatch
+    store = Store(path)
+    try:
+        started = dispatch(store)
+        note = f"started the next queued job: run {started[0]}" if started else None
+    except (JobRefused, sqlite3.Error) as exc:
+        note = f"warning: the next queued job did not start: {exc}"
+    finally:
+        store.close()
+    if note and not sys.stderr.closed:  # closed after a broken pipe
+        print(note, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -617,3 +639,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:  # however it ended: completed, failed, stopped
+        if args.command in ("train", "eval"):
+            _start_next_job(args.db)

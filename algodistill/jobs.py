@@ -6,10 +6,14 @@ is created first (``queued``, settings as JSON); the child rebuilds its settings
 running and writes its progress, metrics and samples to the store, which the UI polls. Output goes to
 ``logs/run-ID.log`` next to runs.db.
 
-One job at a time per machine (a second launch is refused with a message naming the running one): two
-trainings on one GPU would fight for memory, and on a CPU they would each run at half speed. The check and
-the new run rows are one transaction in the store (``Store.exclusive``), so two launches at the same
-instant give one job and one refusal.
+One job at a time per machine: two trainings on one GPU would fight for memory, and on a CPU they would each
+run at half speed. A launch therefore goes to the store's job queue with its run rows (``queued``, no
+process, "waiting: position N in the queue"), and ``dispatch`` starts the oldest launch when no job holds
+the machine: at once when it is free, else when the running job's process ends (it dispatches as it exits),
+and on the app's start and status ticks (for a job killed too hard to dispatch). Taking a launch off the
+queue and the check that the machine is free are one transaction (``Store.claim_next``), so two launches
+or dispatchers at the same instant start one job, and the other waits its turn. Stopping a waiting run
+takes its launch off the queue; the ones behind it move up.
 Stopping writes a stop request to the run; a training job interrupts its step in progress within seconds
 and saves the adapter as of its last completed step (``stopping``), an evaluation abandons the batch it
 is generating, equally fast, and keeps every sample judged so far. If
@@ -20,7 +24,6 @@ continues a training from its last checkpoint on the same run.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -30,14 +33,14 @@ import time
 from pathlib import Path
 
 from .evaluate import create_eval_runs
-from .store import ACTIVE, Busy, Store, process_start
+from .store import ACTIVE, Store, process_start
 from .train_sft import create_train_run, latest_checkpoint, resume_point, run_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class JobRefused(Exception):
-    """A job cannot start now (another is running); the message says which and what to do."""
+    """A job's process could not be started; the message says why (its runs are marked failed)."""
 
 
 def log_path(store: Store, run_id: int) -> Path:
@@ -50,19 +53,24 @@ def active(store: Store) -> list[dict]:
     return [r for kind in ("train", "eval") for status in ACTIVE for r in store.runs(kind=kind, status=status)]
 
 
-def _busy_message(r: dict) -> str:
-    return (f"run {r['id']} ({r['kind']}, {r.get('name') or r.get('model')}) is {r['status']}; "
-            "one job at a time on this machine: wait for it or stop it first")
+def queue_position(store: Store, run_id: int) -> int | None:
+    """Where a waiting run stands: 1 starts next, and the job holding the machine comes first, so a launch
+    behind a running job is at 2. None when the run is not waiting (its job has started, or it ended)."""
+    place = store.queue_positions().get(run_id)
+    return place[0] if place else None
 
 
-@contextlib.contextmanager
-def _exclusive(store: Store):
-    """Create the new run rows only if no job is active, in one step (see ``Store.exclusive``)."""
-    try:
-        with store.exclusive(("train", "eval")):
-            yield
-    except Busy as exc:
-        raise JobRefused(_busy_message(exc.run)) from None
+def dispatch(store: Store) -> list[int]:
+    """Start the oldest waiting launch if no job holds the machine. Returns its run ids, [] when nothing
+    started; JobRefused when its process cannot be started (its runs are then failed). Any process may call
+    it at any time: the check and the claim are one transaction."""
+    if not store.job_queue():  # the usual case, read without taking the write lock
+        return []
+    entry = store.claim_next()
+    if entry is None:
+        return []
+    _launch(store, entry["runs"], entry["argv"])
+    return entry["runs"]
 
 
 def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
@@ -80,23 +88,27 @@ def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
 
 
 def start_train(store: Store, settings) -> int:
-    """Queue and start a LoRA SFT run (``settings``: a checked ``SFTSettings``). Returns the run id."""
+    """Queue a LoRA SFT run (``settings``: a checked ``SFTSettings``) and start it if the machine is free.
+    Returns the run id (``queue_position`` says whether it waits)."""
     settings.check()  # numbers, paths and the model spec, before any run row
-    with _exclusive(store):
+    with store.transaction():
         run_id = create_train_run(store, settings)
-    _launch(store, [run_id], ["train"])
+        store.enqueue([run_id], ["train"])
+    dispatch(store)
     return run_id
 
 
 def start_eval(store: Store, settings, *, compare_base: bool = False, name: str | None = None) -> list[int]:
-    """Queue and start a model evaluation (``settings``: ``EvalSettings``); with ``compare_base`` the base
-    model is evaluated on the same instances as a second run. Returns the run ids (adapter run first)."""
+    """Queue a model evaluation (``settings``: ``EvalSettings``) and start it if the machine is free; with
+    ``compare_base`` the base model is evaluated on the same instances as a second run. Returns the run ids
+    (adapter run first; ``queue_position`` says whether they wait)."""
     settings.check()  # numbers, the model spec and the adapter directory, before any run row
     if not settings.model:
         raise ValueError("choose a model to evaluate")
-    with _exclusive(store):
+    with store.transaction():
         ids = create_eval_runs(store, settings, compare_base=compare_base, name=name)
-    _launch(store, ids, ["eval"])
+        store.enqueue(ids, ["eval"])
+    dispatch(store)
     return ids
 
 
@@ -113,19 +125,21 @@ def _launch(store: Store, ids: list[int], argv: list[str]) -> None:
 
 
 def resume_train(store: Store, run_id: int) -> int:
-    """Continue an interrupted, stopped or failed training from its newest checkpoint, as a job: the same
-    run, its stored settings, its loss curve continued. ValueError says why a run cannot resume."""
+    """Continue an interrupted, stopped or failed training from its newest checkpoint, as a job (queued
+    like a new one): the same run, its stored settings, its loss curve continued. ValueError says why a run
+    cannot resume."""
     resume_point(store.get_run(run_id))
-    with _exclusive(store):
-        store.update_run(run_id, status="queued", stop_requested=None, finished=None, message="resuming")
-        store.attach_process(run_id)  # this process until the job's own takes over, so it reads as alive
-    _launch(store, [run_id], ["train", "--resume", str(run_id)])
+    with store.transaction():
+        store.update_run(run_id, status="queued", stop_requested=None, finished=None, pid=None, pid_start=None)
+        store.enqueue([run_id], ["train", "--resume", str(run_id)])
+    dispatch(store)
     return run_id
 
 
 def resume_eval(store: Store, run_id: int) -> list[int]:
-    """Finish a stopped, interrupted or failed model evaluation (and its base-model twin) as a job: what is
-    judged is kept, the rest is generated. Either run of a comparison may be given. ValueError says why not."""
+    """Finish a stopped, interrupted or failed model evaluation (and its base-model twin) as a job (queued
+    like a new one): what is judged is kept, the rest is generated. Either run of a comparison may be given.
+    ValueError says why not."""
     from .evaluate import EvalSettings
     run = store.get_run(run_id)
     head = store.get_run(run["parent"]) if run["kind"] == "eval" and run.get("parent") else run
@@ -138,23 +152,30 @@ def resume_eval(store: Store, run_id: int) -> list[int]:
     if not todo:
         raise ValueError(f"evaluation #{head['id']} is complete: nothing to resume")
     EvalSettings.from_dict(head["settings"]).check()  # the model and adapter must still be there
-    with _exclusive(store):
+    with store.transaction():
         for r in todo:
-            store.update_run(r["id"], status="queued", stop_requested=None, finished=None, error=None,
-                             message="resuming")
-            store.attach_process(r["id"])  # this process until the job's own takes over, so it reads as alive
-    _launch(store, [r["id"] for r in group], ["eval"])
+            store.update_run(r["id"], status="queued", stop_requested=None, finished=None, error=None, pid=None,
+                             pid_start=None)
+        store.enqueue([r["id"] for r in group], ["eval"])
+    dispatch(store)
     return [r["id"] for r in group]
 
 
 def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float = 90.0, wait: bool = False) -> str:
-    """Ask a run to stop. Returns a message. A training ends within seconds, whatever its step time, and
-    keeps the adapter as of its last completed optimizer step; an evaluation abandons the batch it is
-    generating and keeps every sample judged so far. Still running after ``grace_s``: SIGTERM (the same stop); after
-    ``kill_after_s`` more: SIGKILL, and the run records that it was killed and what was kept."""
+    """Ask a run to stop. Returns a message. A run waiting in the queue is stopped at once, with the runs
+    launched with it, and leaves the queue; the running job is not touched. A training ends within seconds,
+    whatever its step time, and keeps the adapter as of its last completed optimizer step; an evaluation
+    abandons the batch it is generating and keeps every sample judged so far. Still running after ``grace_s``:
+    SIGTERM (the same stop); after ``kill_after_s`` more: SIGKILL, and the run records that it was killed and
+    what was kept."""
     run = store.get_run(run_id)
     if run["status"] not in ACTIVE:
         return f"run {run_id} is already {run['status']}"
+    waited = store.unqueue(run_id)
+    if waited:
+        also = ", ".join(f"#{each}" for each in waited if each != run_id)
+        return f"run {run_id} stopped while waiting in the queue; it never started" + (
+            f" (nor did {also}, launched with it)" if also else "")
     store.request_stop(run_id)
     if not run.get("pid"):
         store.finish_run(run_id, "stopped", error="stopped before it started")

@@ -11,6 +11,9 @@ timeout; every write is its own short transaction. Tables:
 - ``samples``: one row per scored sample, keyed by (run, problem, difficulty, seed, index, sample): an
   instance may have several samples (pass@k, GRPO groups); prompt, completion, extracted code, verdict
   status, tests passed, per-test outcomes JSON, score.
+- ``job_queue``: launches waiting for the machine, oldest first: their run ids and the command's arguments
+  (JSON lists). Their runs are ``queued`` with no process; ``jobs.dispatch`` starts the oldest when no job
+  holds the machine.
 
 A run whose process has died is reported as ``interrupted``, never as running forever: liveness is
 checked by pid plus the process start time, so a recycled pid does not count as alive.
@@ -42,16 +45,9 @@ RUN_LATER_COLUMNS = {"note": str}  # the user's own words about a run (Runs tab)
 SAMPLE_LATER_COLUMNS = {"cut_off": int, "style": str}
 SAMPLE_KEY = ("run", "problem", "difficulty", "seed", "idx", "sample")
 FINAL = ("completed", "failed", "stopped", "interrupted")
-# a queued run with no process yet is being launched (insert, then spawn): active for this long, then abandoned
+# a queued run with no process yet, not waiting in the job queue, is being launched (insert, then spawn):
+# active for this long, then abandoned
 QUEUED_GRACE_S = 120.0
-
-
-class Busy(Exception):
-    """A run of the guarded kinds is active; ``run`` is its row."""
-
-    def __init__(self, run: dict):
-        super().__init__(f"run {run['id']} ({run['kind']}) is {run['status']}")
-        self.run = run
 
 
 def default_path() -> str:
@@ -170,6 +166,9 @@ class Store:
             }, pk=SAMPLE_KEY, foreign_keys=[("run", "runs", "id")], not_null={"sample"}, defaults={"sample": 0})
         _add_key_column(self.db, "samples", "sample", SAMPLE_KEY)
         _add_missing_columns(samples, SAMPLE_LATER_COLUMNS)
+        queue = self.db["job_queue"]
+        if not queue.exists():
+            queue.create({"id": int, "runs": str, "argv": str, "queued": float}, pk="id")
 
     # ------------------------------------------------------------------------------------------ runs
     @_locked
@@ -181,28 +180,12 @@ class Store:
         return self.db["runs"].insert(row).last_pk
 
     @contextlib.contextmanager
-    def exclusive(self, kinds: Iterable[str] = ("train", "eval")):
-        """Check that no run of ``kinds`` is active and create runs, as one step: the check and whatever the
-        block writes share one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's write lock first, so two
-        launches at the same instant (threads or processes) cannot both pass the check. Raises ``Busy``
-        naming the active run. A queued run counts as active even before it has a process."""
-        kinds = list(kinds)
-        with self._lock:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                marks = ", ".join("?" * len(kinds))
-                rows = self.db["runs"].rows_where(f"kind in ({marks}) and status in (?, ?)", [*kinds, *ACTIVE],
-                                                  order_by="id")
-                busy = [r for r in map(self._with_liveness, list(rows)) if r["status"] in ACTIVE]
-                if busy:
-                    self.db.conn.execute("COMMIT")  # keep the dead runs it marked interrupted
-                    raise Busy(busy[0])
-                yield self
-            except BaseException:
-                if self.db.conn.in_transaction:
-                    self.db.conn.execute("ROLLBACK")
-                raise
-            self.db.conn.execute("COMMIT")
+    def transaction(self):
+        """The block's reads and writes as one step: one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's
+        write lock first, so no other launch or dispatch (thread or process) comes in between; rolled back on
+        any error."""
+        with self._lock, _immediate(self.db.conn):
+            yield self
 
     @_locked
     def attach_process(self, run_id: int, pid: int | None = None) -> None:
@@ -264,11 +247,13 @@ class Store:
 
     def _with_liveness(self, row: dict) -> dict:
         """Decode JSON columns; a running run whose process is gone becomes (and is saved as) interrupted, and
-        so does a queued one that no process took within ``QUEUED_GRACE_S`` (its launcher died)."""
+        so does a queued one that no process took within ``QUEUED_GRACE_S`` (its launcher died), unless it
+        is waiting in the job queue, which takes as long as it takes."""
         error = None
         if row["status"] in ACTIVE and row.get("pid") and not self._alive(row):
             error = row.get("error") or "the process running it ended without recording a result"
-        elif row["status"] == "queued" and not row.get("pid") and time.time() - (row.get("created") or 0) > QUEUED_GRACE_S:
+        elif (row["status"] == "queued" and not row.get("pid")
+              and time.time() - (row.get("created") or 0) > QUEUED_GRACE_S and not self._waiting(row["id"])):
             error = row.get("error") or "no process took it: the app or command that queued it ended first"
         if error:
             message = f"interrupted; last progress: {row['message']}" if row.get("message") else None
@@ -302,6 +287,94 @@ class Store:
             self.db.execute("update runs set parent = null where parent = ?", [run_id])
             self.db.execute("delete from runs where id = ?", [run_id])
         return run
+
+    # ------------------------------------------------------------------------------------------ job queue
+    @_locked
+    def enqueue(self, run_ids: list[int], argv: list[str]) -> None:
+        """Record a launch that waits for the machine: ``argv`` (e.g. ``["train", "--resume", "7"]``) is to run
+        with ``--run`` the first of ``run_ids``; those of them that are queued wait with no process for as long
+        as it takes (a resumed evaluation names its completed runs too). Call it in the ``transaction`` that
+        queues the runs, so that no dispatch sees one without the other."""
+        self.db["job_queue"].insert({"runs": json.dumps(run_ids), "argv": json.dumps(argv), "queued": time.time()})
+        self._renumber()
+
+    @_locked
+    def job_queue(self) -> list[dict]:
+        """The launches waiting for the machine, oldest first: id, runs (ids), argv, queued (time)."""
+        return [dict(row, runs=json.loads(row["runs"]), argv=json.loads(row["argv"]))
+                for row in self.db["job_queue"].rows_where(order_by="id")]
+
+    @_locked
+    def queue_positions(self) -> dict[int, tuple[int, int | None]]:
+        """Each waiting run's place as (position, the run just ahead, None if none): the job holding the
+        machine comes first, so the oldest launch behind it is at position 2; with the machine free, at 1.
+        The queued runs of one launch share its place."""
+        holder = self._holder()
+        queued = {row["id"] for row in self.db["runs"].rows_where("status = 'queued'", select="id")}
+        ahead, position, places = (holder["id"] if holder else None), (1 if holder else 0), {}
+        for entry in self.job_queue():
+            position += 1
+            places.update({run_id: (position, ahead) for run_id in entry["runs"] if run_id in queued})
+            ahead = entry["runs"][0]
+        return places
+
+    @_locked
+    def claim_next(self) -> dict | None:
+        """Take the oldest waiting launch off the queue if no job holds the machine, and tie its runs to this
+        process, which starts its job (``attach_process``: they hold the machine from now on, and read as
+        interrupted should it die first). One transaction, so two dispatchers never both take it, nor take
+        one each. Launches with no queued run left (stopped meanwhile), or whose first run was deleted, are
+        dropped. Returns the launch (``job_queue``'s fields), or None."""
+        with self.transaction():
+            if self._holder() is not None:
+                return None
+            for entry in self.job_queue():
+                self.db["job_queue"].delete(entry["id"])
+                status = {row["id"]: row["status"] for row in self.db["runs"].rows_where(
+                    f"id in ({', '.join('?' * len(entry['runs']))})", entry["runs"], select="id, status")}
+                waiting = [run_id for run_id, state in status.items() if state == "queued"]
+                if entry["runs"][0] in status and waiting:
+                    for run_id in waiting:
+                        self.attach_process(run_id)
+                    self._renumber()
+                    return entry
+        return None
+
+    @_locked
+    def unqueue(self, run_id: int) -> list[int]:
+        """Take the waiting launch with ``run_id`` off the queue and mark its queued runs stopped (they never
+        started), in one transaction; the launches behind it move up. Returns the runs stopped: [] when the
+        run is not waiting (its job has started, or it never queued)."""
+        with self.transaction():
+            entry = next((e for e in self.job_queue() if run_id in e["runs"]), None)
+            if entry is None:
+                return []
+            self.db["job_queue"].delete(entry["id"])
+            stopped = [row["id"] for row in self.db["runs"].rows_where(
+                f"status = 'queued' and id in ({', '.join('?' * len(entry['runs']))})", entry["runs"], select="id")]
+            for each in stopped:
+                self.finish_run(each, "stopped", error="stopped while waiting in the queue: it never started",
+                                message="stopped before it started")
+            self._renumber()
+        return stopped
+
+    def _holder(self) -> dict | None:
+        """The run whose job holds the machine: the oldest active one not waiting in the queue (a running one,
+        or one being launched). Runs whose process died are marked interrupted on the way and hold nothing."""
+        waiting = {run_id for entry in self.job_queue() for run_id in entry["runs"]}
+        rows = self.db["runs"].rows_where("status in (?, ?)", ACTIVE, order_by="id")
+        return next((r for r in map(self._with_liveness, list(rows))
+                     if r["status"] in ACTIVE and r["id"] not in waiting), None)
+
+    def _renumber(self) -> None:
+        """Write each waiting run's place in its progress line, after every change to the queue."""
+        for run_id, (position, ahead) in self.queue_positions().items():
+            after = f" (after run {ahead})" if ahead else ""
+            self.update_run(run_id, message=f"waiting: position {position} in the queue{after}")
+
+    def _waiting(self, run_id: int) -> bool:
+        return self.db.execute("select 1 from job_queue, json_each(job_queue.runs) where json_each.value = ?",
+                               [run_id]).fetchone() is not None
 
     @_locked
     def request_stop(self, run_id: int) -> None:

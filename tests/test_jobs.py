@@ -1,8 +1,11 @@
-"""Background jobs as the app starts them: a subprocess per run, one at a time, stop, dead = interrupted."""
+"""Background jobs as the app starts them: a subprocess per run, one at a time (the others wait in the queue),
+stop, dead = interrupted."""
 
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,6 +13,7 @@ import pytest
 
 from algodistill import jobs
 from algodistill.evaluate import EvalSettings
+from algodistill.store import ACTIVE, Store, process_start
 from algodistill.train_sft import SFTSettings, latest_checkpoint
 
 SLOW_STEP = os.path.join(os.path.dirname(__file__), "slow_step")  # sitecustomize.py: slow training steps
@@ -25,14 +29,36 @@ def wait_for(predicate, timeout=180, every=0.5):
     raise AssertionError("timed out")
 
 
+@pytest.fixture
+def fake_spawn(monkeypatch):
+    """Launches that start no process: each is recorded as (run id, argv), and its run is tied to a live
+    process (this one), so it holds the machine until the test ends it."""
+    launched = []
+
+    def spawn(store, run_id, argv):
+        launched.append((run_id, argv))
+        store.update_run(run_id, pid=os.getpid(), pid_start=process_start(os.getpid()), message="starting")
+
+    monkeypatch.setattr(jobs, "_spawn", spawn)
+    return launched
+
+
+def cheap_eval(model):
+    return EvalSettings(model=model, problems=["rpn"], difficulties=[1], device="cpu")
+
+
 def test_training_job_runs_in_its_own_process_and_streams_metrics(store, tiny_model_dir, small_traces, tmp_path):
     settings = SFTSettings(model=tiny_model_dir, traces=str(small_traces), max_steps=40, batch_size=4,
                            device="cpu", output_dir=str(tmp_path / "adapter"), experiment="job")
     run = jobs.start_train(store, settings)
     row = store.get_run(run)
     assert row["pid"] and row["pid"] != os.getpid() and row["status"] in ("queued", "running")
-    with pytest.raises(jobs.JobRefused, match=f"run {run}.*one job at a time"):
-        jobs.start_train(store, settings)
+    second = jobs.start_train(store, settings)  # while it runs: it waits its turn, with no process
+    assert jobs.queue_position(store, second) == 2 and store.get_run(second)["pid"] is None
+    assert store.get_run(second)["message"] == f"waiting: position 2 in the queue (after run {run})"
+    assert "stopped while waiting in the queue" in jobs.stop(store, second)  # at once; the job runs on
+    assert store.get_run(second)["status"] == "stopped" and store.job_queue() == []
+    assert store.get_run(run)["status"] in ACTIVE and store.get_run(run)["pid"] == row["pid"]
     wait_for(lambda: (store.last_step(run) or 0) >= 2)  # metrics arrive while it trains
     assert store.get_run(run)["status"] == "running" and store.get_run(run)["eta"] is not None
     message = jobs.stop(store, run, grace_s=60)
@@ -62,18 +88,20 @@ def test_eval_job_with_base_comparison(store, tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match="needs an adapter"):
         jobs.start_eval(store, settings, compare_base=True)
     (run,) = jobs.start_eval(store, settings)
+    (after,) = jobs.start_eval(store, settings)  # waits; the first job's process starts it as it ends
+    assert jobs.queue_position(store, after) == 2
     row = wait_for(lambda: (r := store.get_run(run))["status"] not in ("queued", "running") and r)
     assert row["status"] == "completed", jobs.log_tail(store, run)
     assert row["summary"]["n"] == 2 and len(store.samples(run)) == 2
+    later = wait_for(lambda: (r := store.get_run(after))["status"] not in ("queued", "running") and r)
+    assert later["status"] == "completed" and later["started"] >= row["finished"], jobs.log_tail(store, after)
+    wait_for(lambda: f"started the next queued job: run {after}" in jobs.log_tail(store, run), timeout=30)
 
 
 @pytest.mark.parametrize("kind", ["train", "eval"])
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "a-store-per-thread"])
-def test_two_launches_at_the_same_instant_give_one_job_and_one_refusal(store, tiny_model_dir, small_traces, tmp_path,
-                                                                       monkeypatch, kind, shared):
-    from algodistill.store import Store, process_start
-    monkeypatch.setattr(jobs, "_spawn", lambda s, run_id, argv: s.update_run(  # a live process, none started
-        run_id, pid=os.getpid(), pid_start=process_start(os.getpid())))
+def test_two_launches_at_the_same_instant_give_one_job_and_one_waiting(store, tiny_model_dir, small_traces, tmp_path,
+                                                                       fake_spawn, monkeypatch, kind, shared):
     create = "create_train_run" if kind == "train" else "create_eval_runs"
     real = getattr(jobs, create)
 
@@ -87,42 +115,81 @@ def test_two_launches_at_the_same_instant_give_one_job_and_one_refusal(store, ti
                                output_dir=str(tmp_path / "adapter"))
         launch = jobs.start_train
     else:
-        settings = EvalSettings(model=tiny_model_dir, problems=["rpn"], difficulties=[1], device="cpu")
-        launch = jobs.start_eval
+        settings, launch = cheap_eval(tiny_model_dir), jobs.start_eval
     barrier, results = threading.Barrier(2), []
 
     def one():
         s = store if shared else Store(store.path)
         barrier.wait()
-        try:
-            results.append(launch(s, settings))
-        except jobs.JobRefused as exc:
-            results.append(exc)
+        results.append(launch(s, settings))
 
     threads = [threading.Thread(target=one) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    started = [r for r in results if not isinstance(r, Exception)]
-    refused = [r for r in results if isinstance(r, jobs.JobRefused)]
-    assert len(started) == 1 and len(refused) == 1, results
-    winner = started[0] if kind == "train" else started[0][0]
-    assert f"run {winner} ({kind}" in str(refused[0]) and "one job at a time" in str(refused[0])
-    assert [r["id"] for r in store.runs()] == [winner]
+    ids = sorted(r if kind == "train" else r[0] for r in results)
+    assert len(ids) == 2 and [r["id"] for r in store.runs()] == ids[::-1]
+    assert fake_spawn == [(ids[0], [kind])]  # the older launch runs, the other waits behind it
+    assert jobs.queue_position(store, ids[1]) == 2 and store.get_run(ids[1])["pid"] is None
+    assert store.get_run(ids[1])["message"] == f"waiting: position 2 in the queue (after run {ids[0]})"
 
 
-def test_a_queued_run_without_a_process_blocks_until_it_is_abandoned(store, monkeypatch):
+def test_a_run_being_launched_holds_the_machine_until_it_is_abandoned(store, tiny_model_dir, fake_spawn, monkeypatch):
     from algodistill import store as store_module
-    run = store.create_run("eval", {})  # queued a moment ago, its process not spawned yet
-    with pytest.raises(jobs.JobRefused, match=f"run {run} .*queued"):
-        with jobs._exclusive(store):
-            store.create_run("train", {})
-    assert [r["id"] for r in store.runs()] == [run]  # the refused launch left nothing behind
-    monkeypatch.setattr(store_module, "QUEUED_GRACE_S", 0.0)  # its launcher died: it no longer blocks
-    with jobs._exclusive(store):
-        store.create_run("train", {})
-    assert store.get_run(run)["status"] == "interrupted" and "no process took it" in store.get_run(run)["error"]
+    launching = store.create_run("eval", {})  # queued a moment ago by a command, its process not there yet
+    (waiting,) = jobs.start_eval(store, cheap_eval(tiny_model_dir))
+    assert fake_spawn == [] and jobs.queue_position(store, waiting) == 2
+    monkeypatch.setattr(store_module, "QUEUED_GRACE_S", 0.0)  # its launcher died: it no longer holds the machine
+    assert store.get_run(waiting)["status"] == "queued"  # a launch in the queue waits as long as it takes
+    assert jobs.dispatch(store) == [waiting] and fake_spawn == [(waiting, ["eval"])]
+    assert store.get_run(launching)["status"] == "interrupted"
+    assert "no process took it" in store.get_run(launching)["error"]
+
+
+def test_the_queue_is_durable_and_moves_up_when_a_waiting_run_stops(store, tiny_model_dir, fake_spawn):
+    from algodistill.evaluate import create_eval_runs
+    settings = cheap_eval(tiny_model_dir)
+    (first,) = jobs.start_eval(store, settings)
+    (second,) = jobs.start_eval(store, settings)
+    (resumed,) = create_eval_runs(store, settings)
+    store.finish_run(resumed, "stopped", error="stopped on request")
+    assert jobs.resume_eval(store, resumed) == [resumed]
+    (last,) = jobs.start_eval(store, settings)
+    assert fake_spawn == [(first, ["eval"])]
+    other = Store(store.path)  # what another process (the app, a job) sees: the queue is in the file
+    assert [(e["runs"], e["argv"]) for e in other.job_queue()] == [([second], ["eval"]), ([resumed], ["eval"]),
+                                                                   ([last], ["eval"])]
+    assert [jobs.queue_position(other, r) for r in (first, second, resumed, last)] == [None, 2, 3, 4]
+    assert "stopped while waiting in the queue" in jobs.stop(other, second)
+    assert other.get_run(second)["status"] == "stopped" and other.get_run(first)["pid"] == os.getpid()
+    assert [jobs.queue_position(other, r) for r in (resumed, last)] == [2, 3]  # the others moved up
+    assert other.get_run(resumed)["message"] == f"waiting: position 2 in the queue (after run {first})"
+    assert jobs.dispatch(other) == []  # the first job still holds the machine
+    store.finish_run(first, "completed")
+    other.close()
+    other = Store(store.path)
+    assert jobs.dispatch(other) == [resumed] and fake_spawn[-1] == (resumed, ["eval"])
+    store.finish_run(last, "stopped")  # ended meanwhile, by other means: its launch is skipped
+    store.finish_run(resumed, "completed")
+    assert jobs.dispatch(other) == [] and other.job_queue() == [] and len(fake_spawn) == 2
+    other.close()
+
+
+def test_the_app_starts_the_next_job_when_the_running_one_was_killed(db, tiny_model_dir, fake_spawn):
+    from algodistill.ui import common
+    (first,) = jobs.start_eval(db, cheap_eval(tiny_model_dir))
+    (second,) = jobs.start_eval(db, cheap_eval(tiny_model_dir))
+    assert common.waiting_note(second) == "queued at position 2: it starts by itself when the jobs ahead of it end"
+    doomed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    db.update_run(first, pid=doomed.pid, pid_start=process_start(doomed.pid))  # the first job's own process
+    common.dispatch_jobs()  # the app's status tick
+    assert fake_spawn == [(first, ["eval"])]  # alive: the second waits
+    doomed.kill()  # SIGKILL: it cannot start the next job itself
+    doomed.wait()
+    common.dispatch_jobs()
+    assert fake_spawn[-1] == (second, ["eval"]) and db.get_run(first)["status"] == "interrupted"
+    assert common.waiting_note(second) is None
 
 
 def test_a_bad_model_is_refused_before_a_job_starts(store, tmp_path):

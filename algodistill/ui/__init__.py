@@ -13,7 +13,8 @@ def build_app():
     import gradio as gr
 
     from . import data_tab, eval_tab, failures, inspect_tab, loss_tab, runs_tab, train_tab
-    from .common import run_choices
+    from .common import dispatch_jobs, run_choices
+    dispatch_jobs()  # a launch left waiting by a job process killed before it could start it starts now
 
     with gr.Blocks(title="algodistill") as demo:
         gr.Markdown("# algodistill\nDistill algorithmic skill into a small code model and see, cell by cell, "

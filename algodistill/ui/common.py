@@ -9,6 +9,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from .. import jobs
 from ..store import ACTIVE, Store, default_path
 from ..traces import BUNDLED
 
@@ -122,6 +123,23 @@ def run_label(run: dict) -> str:
 
 def run_choices(kind: str, status: str | None = None) -> list[tuple[str, int]]:
     return [(run_label(r), r["id"]) for r in store().runs(kind=kind, status=status)]
+
+
+def waiting_note(*run_ids: int) -> str | None:
+    """For a launch that waits for the machine, "queued at position N: ..." (the place of the first of its
+    runs that waits, ``jobs.queue_position``); None for one that started."""
+    position = next(filter(None, (jobs.queue_position(store(), run_id) for run_id in run_ids)), None)
+    return f"queued at position {position}: it starts by itself when the jobs ahead of it end" if position else None
+
+
+def dispatch_jobs() -> None:
+    """Start the oldest waiting launch if no job holds the machine (``jobs.dispatch``). The app calls it as it
+    starts and on the Train tab's status tick, so the queue moves on even after a job process was killed too
+    hard to start the next one itself."""
+    try:
+        jobs.dispatch(store())
+    except jobs.JobRefused:
+        pass  # its runs are failed with the reason, which their status shows
 
 
 def form_number(label: str, value, default) -> float:

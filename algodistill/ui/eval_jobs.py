@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import jobs
 from ..evaluate import style_runs
 from ..store import ACTIVE
-from .common import parse_run, status_markdown, store
+from .common import parse_run, status_markdown, store, waiting_note
 
 
 def run_group(run_id) -> list[dict]:
@@ -42,7 +42,8 @@ def resume(run_id, shown) -> tuple[str, int | None]:
         ids = jobs.resume_eval(store(), run_id)
     except (ValueError, KeyError, jobs.JobRefused) as exc:
         return f"⚠️ Not resumed: {exc.args[0] if exc.args else exc}", None
-    return f"Resuming evaluation #{ids[0]}: the samples already judged are kept.", ids[0]
+    wait = waiting_note(*ids)
+    return f"Resuming evaluation #{ids[0]}: the samples already judged are kept" + (f"; {wait}." if wait else "."), ids[0]
 
 
 def run_status(run_id) -> str:

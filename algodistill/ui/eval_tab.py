@@ -19,7 +19,7 @@ from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
 from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
 from . import learned_view
-from .common import form_number, parse_run, run_choices, store
+from .common import form_number, parse_run, run_choices, store, waiting_note
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
                            style_heatmap, styles_covered)
 from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
@@ -58,10 +58,11 @@ def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_t
     except (ValueError, jobs.JobRefused) as exc:
         return f"⚠️ Not started: {exc}", None
     if settings.prompt_style == ALL_STYLES:
-        runs = ", ".join(f"#{i}" for i in ids)
-        return f"Started evaluation #{ids[0]} in {len(STYLES)} prompt styles (runs {runs}).", ids[0]
-    extra = f" and #{ids[1]} (base model, same problems)" if len(ids) > 1 else ""
-    return f"Started evaluation #{ids[0]}{extra}.", ids[0]
+        what = f"#{ids[0]} in {len(STYLES)} prompt styles (runs {', '.join(f'#{i}' for i in ids)})"
+    else:
+        what = f"#{ids[0]}" + (f" and #{ids[1]} (base model, same problems)" if len(ids) > 1 else "")
+    wait = waiting_note(*ids)
+    return (f"Evaluation {what} {wait}." if wait else f"Started evaluation {what}."), ids[0]
 
 
 def show(run_a, run_b):

@@ -11,7 +11,8 @@ from ..models import DEFAULT_MODEL, offline_models, usable_default
 from ..settings import number_problems, whole_numbers
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
-from .common import accept_upload, form_number, gpu_line, parse_run, run_choices, status_markdown, store, trace_set, trace_sets
+from .common import (accept_upload, dispatch_jobs, form_number, gpu_line, parse_run, run_choices, status_markdown, store,
+                     trace_set, trace_sets, waiting_note)
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
@@ -52,13 +53,14 @@ def settings_from_form(*values) -> SFTSettings:
 
 
 def start(*values) -> tuple[str, int | None]:
-    """Launch a training job: (message, run id to follow)."""
+    """Launch a training job, or queue it behind the running one: (message, run id to follow)."""
     try:
         settings = settings_from_form(*values)
         run_id = jobs.start_train(store(), settings)
     except (ValueError, jobs.JobRefused) as exc:
         return f"⚠️ Not started: {exc}", None
-    return f"Started run #{run_id}.", run_id
+    wait = waiting_note(run_id)
+    return (f"Run #{run_id} {wait}." if wait else f"Started run #{run_id}."), run_id
 
 
 def resume(run_id) -> tuple[str, int | None]:
@@ -74,7 +76,8 @@ def resume(run_id) -> tuple[str, int | None]:
     checkpoint, logged = latest_checkpoint(run_dir(run)), store().last_step(run_id) or 0
     step = checkpoint[0] if checkpoint else 0
     redo = f"; steps {step + 1}-{logged} run again (they came after it)" if logged > step else ""
-    return f"Resuming run #{run_id} from its checkpoint at step {step}{redo}.", run_id
+    wait = waiting_note(run_id)
+    return f"Resuming run #{run_id} from its checkpoint at step {step}{redo}" + (f"; {wait}." if wait else "."), run_id
 
 
 def stop(run_id) -> str:
@@ -191,6 +194,7 @@ def build(gr) -> dict:
     get_log.click(download_log, [follow], [full_log], api_visibility="private")
     timer = gr.Timer(2.0)
     timer.tick(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
+    timer.tick(dispatch_jobs, None, None, show_progress="hidden", api_visibility="private")
     shown = gr.State([])  # the run labels this page shows: refreshed when a status changes, not every tick
 
     def relabel(choices_shown):
