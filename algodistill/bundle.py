@@ -41,7 +41,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -117,6 +116,10 @@ METRIC_FIELDS = {"run": _ID, "step": Field(int, True, (0, 10**9)), "epoch": _NUM
                  "value": _NUMBER, "time": _NUMBER}
 
 
+_KIND_WORDS = {int: "an integer", float: "a finite number", str: "a string", dict: "a JSON object",
+               list: "a JSON list"}
+
+
 def _checked(obj: Any, fields: dict[str, Field], where: str) -> dict:
     """``obj`` as a row with every field of ``fields`` (absent ones null), or BundleError naming the first
     field that is unknown, missing, of the wrong type or out of bounds. Strings become valid UTF-8."""
@@ -133,9 +136,12 @@ def _checked(obj: Any, fields: dict[str, Field], where: str) -> dict:
                 raise BundleError(f"{where}: {key} is missing")
             row[key] = None
             continue
-        ok = {int: isinstance(value, int) and not isinstance(value, bool),
-              float: isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-              }.get(spec.kind, isinstance(value, spec.kind))
+        if spec.kind is int:
+            ok = type(value) is int  # not a bool
+        elif spec.kind is float:  # what SQLite stores as a number
+            ok = (type(value) is float and math.isfinite(value)) or (type(value) is int and abs(value) < 2**63)
+        else:
+            ok = isinstance(value, spec.kind)
         if not ok:
             raise BundleError(f"{where}: {key} must be {_KIND_WORDS[spec.kind]}, got {type(value).__name__}")
         if spec.kind is int and not spec.bound[0] <= value <= spec.bound[1]:
@@ -145,10 +151,6 @@ def _checked(obj: Any, fields: dict[str, Field], where: str) -> dict:
             raise BundleError(f"{where}: {key} is {size:,} characters; the limit is {spec.bound:,}")
         row[key] = scrub(value)
     return row
-
-
-_KIND_WORDS = {int: "an integer", float: "a finite number", str: "a string", dict: "a JSON object",
-               list: "a JSON list"}
 
 
 # ------------------------------------------------------------------------------------------ export
@@ -178,7 +180,7 @@ def related(store: Store, run_ids: Iterable[int], with_evals: bool = False) -> l
             if group is not None:
                 todo += [r["id"] for r in evaluations() if r["settings"].get("style_group") == group]
         elif with_evals and run.get("adapter"):
-            todo += [r["id"] for r in evaluations() if r.get("adapter") == run["adapter"]]
+            todo += [r["id"] for r in evaluations() if _same_folder(r.get("adapter"), run["adapter"])]
     return [chosen[k] for k in sorted(chosen)]
 
 
@@ -197,17 +199,28 @@ def _line(row: dict) -> bytes:
     return (json.dumps(_plain(row), allow_nan=False) + "\n").encode("utf-8")
 
 
+def _same_folder(a: str | None, b: str | None) -> bool:
+    """Whether two adapter paths name one folder (an evaluation's may be relative to where it ran)."""
+    return bool(a and b) and (a == b or Path(a).resolve() == Path(b).resolve())
+
+
 def _run_line(run: dict, exported: list[dict]) -> dict:
     """A run's line: its row's portable fields. A ``style_group`` naming a run that is not exported (the
-    first style's run was deleted) becomes the smallest exported id of that group: the group stays whole."""
+    first style's run was deleted) becomes the smallest exported id of that group: the group stays whole. An
+    evaluation of an exported training run's adapter names it as the training run does, so that an import
+    can point it at the imported copy."""
     row = {key: run.get(key) for key in RUN_FIELDS}
-    group = run["settings"].get("style_group")
+    settings = row["settings"] = dict(run["settings"])
     ids = [r["id"] for r in exported]
+    group = settings.get("style_group")
     if group is not None and group not in ids:
-        row["settings"] = dict(run["settings"], style_group=min(r["id"] for r in exported
-                                                                if r["settings"].get("style_group") == group))
+        settings["style_group"] = min(r["id"] for r in exported if r["settings"].get("style_group") == group)
     if run.get("parent") not in ids:
         row["parent"] = None
+    trained = [r["adapter"] for r in exported
+               if r["kind"] == "train" and _same_folder(r.get("adapter"), run["adapter"])]
+    if run["kind"] == "eval" and trained:
+        row["adapter"] = settings["adapter"] = trained[0]
     return row
 
 
@@ -523,8 +536,10 @@ def _import(store: Store, path: Path, *, demo: bool, mark: str | None) -> dict |
         kinds = {r["id"]: r["kind"] for r in runs}
         adapters = _adapter_members(members, manifest, kinds)
         outputs = home(store.path) / "outputs"
+        made_outputs = not outputs.exists()  # removed again should the import fail
         staging = None  # adapters are unpacked here (under outputs/: moved, not copied, once the runs exist)
         placed: dict[int, Path] = {}  # bundle run id -> its adapter's folder under outputs/
+        ids = None
         try:
             if adapters:
                 outputs.mkdir(parents=True, exist_ok=True)
@@ -572,15 +587,16 @@ def _import(store: Store, path: Path, *, demo: bool, mark: str | None) -> dict |
                 return row
 
             ids = store.add_runs(runs, samples, metrics, relink, mark=mark)
-        except BaseException as exc:
-            for folder in placed.values():
-                shutil.rmtree(folder, ignore_errors=True)
-            if isinstance(exc, sqlite3.Error):
-                raise BundleError(f"the store refused it ({exc})") from None
-            raise
+        except sqlite3.Error as exc:
+            raise BundleError(f"the store refused it ({exc})") from None
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
+            if ids is None:  # it failed, or the mark said no: nothing stays
+                for folder in placed.values():
+                    shutil.rmtree(folder, ignore_errors=True)
+                if made_outputs and outputs.is_dir() and not any(outputs.iterdir()):
+                    outputs.rmdir()
     if ids is None:
         return None
     return {"bundle": path.name, "demo": demo, "db": store.path,
