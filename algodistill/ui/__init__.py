@@ -9,16 +9,24 @@ from pathlib import Path
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 
 
-def build_app():
+def build_app(hosted: bool | None = None):
+    """The app. ``hosted`` (default: from the environment, see ``access``) makes visitors read-only; the
+    write handlers check the caller on every call either way."""
     import gradio as gr
 
-    from . import data_tab, eval_tab, failures, inspect_tab, loss_tab, runs_tab, train_tab
+    from . import access, data_tab, eval_tab, failures, inspect_tab, loss_tab, runs_tab, train_tab
     from .common import dispatch_jobs, run_choices
     dispatch_jobs()  # a launch left waiting by a job process killed before it could start it starts now
 
-    with gr.Blocks(title="algodistill") as demo:
-        gr.Markdown("# algodistill\nDistill algorithmic skill into a small code model and see, cell by cell, "
-                    "what it learned.")
+    access.configure(access.hosted_for(None) if hosted is None else hosted)
+    # Gradio's temporary copies of uploads (a visitor's included) are removed after an hour
+    with gr.Blocks(title="algodistill", delete_cache=(600, 3600)) as demo, access.collecting() as owner_areas:
+        with gr.Row():
+            gr.Markdown("# algodistill\nDistill algorithmic skill into a small code model and see, cell by cell, "
+                        "what it learned.")
+            if access.hosted() and access.on_spaces():
+                gr.LoginButton(scale=0, min_width=200)
+        role = gr.Markdown(elem_id="role-line")
         warning = sandbox_warning()
         if warning:  # every score in this app comes from the sandbox: a weak one must not go unnoticed
             gr.Markdown(warning, elem_id="sandbox-warning")
@@ -87,6 +95,12 @@ def build_app():
                     gr.update(choices=eval_runs, value=newest_eval), gr.update(choices=eval_runs, value=None),
                     gr.update(choices=eval_runs, value=newest_eval), gr.update(choices=eval_runs, value=None),
                     *view, rows)
+        def role_view():
+            """A visitor's page hides the write controls (the handlers refuse them anyway)."""
+            owner = access.is_owner()
+            return (access.role_line(), *[gr.update(visible=owner) for _ in owner_areas])
+
+        demo.load(role_view, None, [role, *owner_areas], api_visibility="private")
         demo.load(fresh_lists, None, [train["follow"], loss["runs"], evals["run_a"], evals["run_b"],
                                       inspect["run_a"], inspect["run_b"], *evals["view"], inspect["listing"]],
                   api_visibility="private")

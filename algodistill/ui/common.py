@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import subprocess
@@ -47,6 +48,15 @@ def keep_upload(path: str) -> str:
     source = Path(path)
     if source.resolve() == BUNDLED.resolve() or not source.is_file() or source.parent == uploads_dir():
         return path
+    from .access import upload_limits
+    largest, quota = upload_limits()
+    size = source.stat().st_size
+    if size > largest:
+        raise ValueError(f"{source.name} is {size / 2**20:.1f} MB; uploads are capped at {largest / 2**20:.0f} MB")
+    kept_bytes = sum(p.stat().st_size for p in uploads_dir().glob("*.jsonl")) if uploads_dir().is_dir() else 0
+    if kept_bytes + size > quota:
+        raise ValueError(f"the kept uploads would exceed their {quota / 2**20:.0f} MB quota "
+                         f"({kept_bytes / 2**20:.1f} MB kept); delete some in the Data tab first")
     checks = verified(source)
     if not any(c.kept for c in checks):
         if not checks:
@@ -65,7 +75,13 @@ def keep_upload(path: str) -> str:
 
 
 def accept_upload(path: str) -> tuple[str | None, str]:
-    """An upload from a form: (kept path, message), or (None, why it was refused)."""
+    """An upload from a form: (kept path, message), or (None, why it was refused). Only the owner uploads:
+    a visitor's file is deleted from Gradio's temporary copy and the call refused."""
+    from . import access
+    if not access.is_owner():
+        with contextlib.suppress(OSError, TypeError):
+            Path(path).unlink()
+        access.require_owner("upload files")
     try:
         kept = keep_upload(path)
     except (ValueError, OSError) as exc:
@@ -78,6 +94,8 @@ def accept_upload(path: str) -> tuple[str | None, str]:
 def delete_upload(path: str | None) -> str:
     """Delete a kept upload (never the bundled set). Runs that trained on it keep their stored settings and
     adapters (the settings still name the file); a run queued or running on it must end first."""
+    from . import access
+    access.require_owner("delete files")
     if not path:
         raise ValueError("choose a trace set to delete")
     target = Path(trace_set(path))
@@ -95,11 +113,15 @@ def delete_upload(path: str | None) -> str:
 
 def trace_set(path: str | None) -> str:
     """The trace file a form names: empty means the bundled set; otherwise it must be the bundled set or a
-    kept upload. The app may be hosted, so it never opens other paths on the server (the CLI does)."""
+    kept upload, by path or by file name (the hosted form's values). The app may be hosted, so it never
+    opens other paths on the server (the CLI does)."""
     if not path:
         return str(BUNDLED)
-    target = Path(path).resolve()
-    if target == BUNDLED.resolve() or (target.parent == uploads_dir() and target.suffix == ".jsonl"):
+    if Path(path).name == path:  # a bare name: the bundled set's or a kept upload's
+        target = BUNDLED.resolve() if path == BUNDLED.name else (uploads_dir() / path).resolve()
+    else:
+        target = Path(path).resolve()
+    if target == BUNDLED.resolve() or (target.parent == uploads_dir().resolve() and target.suffix == ".jsonl"):
         if not target.is_file():
             raise ValueError(f"the trace set {target.name} is gone; upload it again")
         return str(target)
@@ -107,12 +129,19 @@ def trace_set(path: str | None) -> str:
                      "the command line takes any file)")
 
 
+def trace_value(path: str | Path) -> str:
+    """A trace set's value in the forms' lists (see ``trace_sets``)."""
+    from .access import hosted
+    return Path(path).name if hosted() else str(path)
+
+
 def trace_sets() -> list[tuple[str, str]]:
-    """(label, path) of the bundled trace set, then every kept upload, newest first."""
+    """(label, value) of the bundled trace set, then every kept upload, newest first. The value is the path,
+    or hosted the file name only, so the page names no server path."""
     kept = sorted(uploads_dir().glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True) \
         if uploads_dir().is_dir() else []
-    return [(f"bundled reference set ({BUNDLED.name})", str(BUNDLED))] + [
-        (f"uploaded: {p.name} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(p.stat().st_mtime))})", str(p))
+    return [(f"bundled reference set ({BUNDLED.name})", trace_value(BUNDLED))] + [
+        (f"uploaded: {p.name} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(p.stat().st_mtime))})", trace_value(p))
         for p in kept]
 
 
@@ -191,7 +220,8 @@ def status_markdown(run: dict | None) -> str:
         parts.append(f"{run['message']}")
     if run.get("error") and run["status"] != "completed":
         parts.append(f"⚠️ {run['error']}")
-    return "  \n".join(parts)
+    from .access import public
+    return public("  \n".join(parts))
 
 
 @lru_cache(maxsize=1)

@@ -4,10 +4,12 @@ uploads). An upload with no trace that passes verification is refused, not kept.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
 from ..traces import BUNDLED
-from .common import accept_upload, delete_upload, trace_set, trace_sets, verified
+from . import access
+from .common import accept_upload, delete_upload, trace_set, trace_sets, trace_value, verified
 
 TEST_COLUMNS = ["call", "expected"]
 TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"]
@@ -37,9 +39,9 @@ def trace_set_rows() -> list[list]:
     for label, path in trace_sets():
         try:
             result = summary(verified(path))
-            rows.append([label, result["total"], result["kept"], result["rejected"], path])
+            rows.append([label, result["total"], result["kept"], result["rejected"], access.public(path)])
         except (OSError, ValueError) as exc:
-            rows.append([label, "", "", f"unreadable: {exc}", path])
+            rows.append([label, "", "", access.public(f"unreadable: {exc}"), access.public(path)])
     return rows
 
 
@@ -49,7 +51,7 @@ def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:
         path = trace_set(path)
         checks = verified(path)
     except (ValueError, OSError) as exc:
-        return f"**Cannot read the trace file:** {exc}", [], []
+        return access.public(f"**Cannot read the trace file:** {exc}"), [], []
     return _report(path, checks)
 
 
@@ -60,8 +62,8 @@ def _report(path: str, checks: list, text: str | None = None) -> tuple[str, list
               (c.record or {}).get("seed", ""), "yes" if c.kept else "no", c.reason] for c in checks]
     counts = [[p] + [result["per_cell"].get(p, {}).get(str(d), 0) for d in range(1, 11)] for p in PROBLEM_TYPES]
     text = text or (f"**{result['kept']} kept**, {result['rejected']} rejected, of {result['total']} lines "
-                    f"in `{path}`.")
-    return text, table, counts
+                    f"in `{Path(path).name}`.")
+    return access.public(text), table, counts
 
 
 def upload_set(path: str) -> tuple[str | None, str, list[list], list[list]]:
@@ -113,10 +115,12 @@ def build() -> dict:
         choices = trace_sets()
         chosen = gr.Dropdown(choices, value=choices[0][1], scale=3, label="Trace set",
                              elem_id="data-trace-set")
-        upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1,
-                                 elem_id="data-upload")
         check = gr.Button("Verify traces", variant="primary", scale=1, elem_id="data-verify")
-        delete = gr.Button("Delete", variant="stop", scale=1, elem_id="data-delete")
+        with access.owner_area(scale=2, min_width=0):
+            with gr.Row(equal_height=True):
+                upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath",
+                                         elem_id="data-upload")
+                delete = gr.Button("Delete", variant="stop", elem_id="data-delete")
     verdict = gr.Markdown(elem_id="data-verdict")
     traces = gr.Dataframe(headers=TRACE_COLUMNS, label="Each trace", wrap=True)
     counts = gr.Dataframe(headers=["problem"] + [str(d) for d in range(1, 11)], label="Kept traces per type x difficulty")
@@ -124,7 +128,7 @@ def build() -> dict:
 
     def uploaded(path):
         kept, *report = upload_set(path)
-        return (gr.update(choices=trace_sets(), value=kept) if kept else gr.skip(), trace_set_rows(), *report)
+        return (gr.update(choices=trace_sets(), value=trace_value(kept)) if kept else gr.skip(), trace_set_rows(), *report)
 
     upload.upload(uploaded, [upload], [chosen, sets, verdict, traces, counts], api_visibility="private")
 
@@ -132,7 +136,7 @@ def build() -> dict:
         text = delete_set(path)
         if text.startswith("**Not deleted"):
             return gr.skip(), gr.skip(), text, gr.skip(), gr.skip()
-        return gr.update(choices=trace_sets(), value=str(BUNDLED)), trace_set_rows(), text, [], []
+        return gr.update(choices=trace_sets(), value=trace_value(BUNDLED)), trace_set_rows(), text, [], []
 
     delete.click(deleted, [chosen], [chosen, sets, verdict, traces, counts], api_visibility="private")
     chosen.focus(lambda: gr.update(choices=trace_sets()), None, [chosen], api_visibility="private")

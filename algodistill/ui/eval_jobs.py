@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import jobs
 from ..evaluate import style_runs
 from ..store import ACTIVE
+from . import access
 from .common import parse_run, status_markdown, store, waiting_note
 
 
@@ -27,6 +28,7 @@ def followed(run_id) -> int | None:
 
 def stop(run_id) -> str:
     """Stop the followed evaluation: the run of its group being worked on (the process watches both)."""
+    access.require_owner("stop a run")
     run_id = followed(run_id)
     group = run_group(run_id) if run_id is not None else []
     busy = [r for r in group if r["status"] == "running"] + [r for r in group if r["status"] in ACTIVE]
@@ -35,6 +37,7 @@ def stop(run_id) -> str:
 
 def resume(run_id, shown) -> tuple[str, int | None]:
     """Finish the evaluation shown (or followed) from where it stopped: (message, run id to follow)."""
+    access.require_owner("resume an evaluation")
     run_id = parse_run(shown) or followed(run_id)
     if run_id is None:
         return "Choose the evaluation to resume under Evaluation.", None

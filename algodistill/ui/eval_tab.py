@@ -18,6 +18,7 @@ from ..evaluate import EvalSettings, compare, summarize
 from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
 from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
+from . import access
 from . import learned_view
 from .common import form_number, parse_run, run_choices, store, waiting_note
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
@@ -27,25 +28,49 @@ from .train_tab import model_choices
 
 
 def adapter_choices() -> list[tuple[str, str]]:
-    """Adapters of finished training runs (completed or stopped with a saved adapter)."""
+    """Adapters of finished training runs (completed or stopped with a saved adapter). Locally the value is
+    the directory (other directories may be typed); hosted it is the run ('#7'), so the page names no
+    server path."""
     out = [("(none: the base model)", "")]
     for run in store().runs(kind="train"):
         if run["status"] in ("completed", "stopped") and run.get("adapter"):
-            out.append((f"#{run['id']} {run.get('name') or ''} ({run['model']})", run["adapter"]))
+            value = f"#{run['id']}" if access.hosted() else run["adapter"]
+            out.append((f"#{run['id']} {run.get('name') or ''} ({run['model']})", value))
     return out
+
+
+def adapter_dir(value: str | None) -> str | None:
+    """The adapter directory a form value names: a finished training run's ('#7', the hosted form) or, used
+    locally, a directory as typed. Hosted, nothing but this store's adapters is accepted."""
+    value = (value or "").strip()
+    access.check_adapter(value, [v for _, v in adapter_choices() if v])
+    run = parse_run(value) if value.startswith("#") else None
+    if run is not None:
+        found = store().get_run(run) if run in [r["id"] for r in store().runs(kind="train")] else None
+        if not found or not found.get("adapter"):
+            raise ValueError(f"training run {value} has no adapter")
+        return found["adapter"]
+    return value or None
 
 
 def model_for_adapter(adapter: str, model: str) -> str:
     """Picking a training run's adapter picks its base model too."""
+    try:
+        path = adapter_dir(adapter)
+    except ValueError:
+        return model
     for run in store().runs(kind="train"):
-        if adapter and run.get("adapter") == adapter:
+        if path and run.get("adapter") == path:
             return run["model"]
     return model
 
 
 def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_tokens, batch_size, samples=1,
           temperature=0.0, top_p=1.0, prompt_style="contract") -> tuple[str, int | None]:
+    access.require_owner("start an evaluation")
     try:
+        access.check_model(model)
+        adapter = adapter_dir(adapter)
         settings = EvalSettings(problems=list(problems or []), difficulties=[int(d) for d in difficulties or []],
                                 per_cell=int(per_cell or 1), max_new_tokens=int(max_new_tokens or EvalSettings.max_new_tokens),
                                 batch_size=int(batch_size or 0), model=(model or "").strip() or None,
@@ -110,32 +135,33 @@ def base_option(adapter) -> dict:
 
 def build(gr) -> dict:
     with gr.Accordion("Run an evaluation", open=True):
-        with gr.Row():
-            model = gr.Dropdown(model_choices(), value=model_choices()[0], allow_custom_value=True, label="Model",
-                                elem_id="eval-model")
-            adapter = gr.Dropdown(adapter_choices(), value="", allow_custom_value=True,
-                                  label="LoRA adapter (a finished training run, or a directory)", elem_id="eval-adapter")
-            with_base = gr.Checkbox(label="Also evaluate the base model on the same problems", **base_option(""),
-                                    elem_id="eval-with-base")
-        with gr.Row():
-            problems = gr.CheckboxGroup(list(PROBLEM_TYPES), value=list(PROBLEM_TYPES), label="Problem types")
-        with gr.Row():
-            difficulties = gr.CheckboxGroup([str(d) for d in range(1, 11)],
-                                            value=[str(d) for d in REFERENCE_DIFFICULTIES], label="Difficulties")
-            per_cell = gr.Number(value=1, precision=0, minimum=1, label="Instances per cell")
-            max_new = gr.Number(value=EvalSettings.max_new_tokens, precision=0, label="Max new tokens")
-            batch = gr.Number(value=0, precision=0, minimum=0, label="Batch size (0 = automatic)")
-        with gr.Row():  # sent as typed: the settings' ranges refuse what cannot be used, in words
-            samples = gr.Number(value=1, label="Samples per instance (pass@k; > 1 needs a temperature)",
-                                elem_id="eval-samples")
-            temperature = gr.Number(value=0.0, label="Temperature (0 = greedy)", elem_id="eval-temperature")
-            top_p = gr.Number(value=1.0, label="Top-p (0 to 1]", elem_id="eval-top-p")
-            prompt_style = gr.Dropdown(list(STYLES) + [ALL_STYLES], value="contract", elem_id="eval-prompt-style",
-                                       label="Prompt style (all: one run per style, and a style x type heatmap)")
-        with gr.Row():
-            go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
-            halt = gr.Button("Stop", variant="stop")
-            again = gr.Button("Resume", elem_id="eval-resume")
+        with access.owner_area():
+            with gr.Row():
+                model = gr.Dropdown(model_choices(), value=model_choices()[0], allow_custom_value=not access.hosted(),
+                                    label="Model", elem_id="eval-model")
+                adapter = gr.Dropdown(adapter_choices(), value="", allow_custom_value=not access.hosted(),
+                                      label="LoRA adapter (a finished training run, or a directory)", elem_id="eval-adapter")
+                with_base = gr.Checkbox(label="Also evaluate the base model on the same problems", **base_option(""),
+                                        elem_id="eval-with-base")
+            with gr.Row():
+                problems = gr.CheckboxGroup(list(PROBLEM_TYPES), value=list(PROBLEM_TYPES), label="Problem types")
+            with gr.Row():
+                difficulties = gr.CheckboxGroup([str(d) for d in range(1, 11)],
+                                                value=[str(d) for d in REFERENCE_DIFFICULTIES], label="Difficulties")
+                per_cell = gr.Number(value=1, precision=0, minimum=1, label="Instances per cell")
+                max_new = gr.Number(value=EvalSettings.max_new_tokens, precision=0, label="Max new tokens")
+                batch = gr.Number(value=0, precision=0, minimum=0, label="Batch size (0 = automatic)")
+            with gr.Row():  # sent as typed: the settings' ranges refuse what cannot be used, in words
+                samples = gr.Number(value=1, label="Samples per instance (pass@k; > 1 needs a temperature)",
+                                    elem_id="eval-samples")
+                temperature = gr.Number(value=0.0, label="Temperature (0 = greedy)", elem_id="eval-temperature")
+                top_p = gr.Number(value=1.0, label="Top-p (0 to 1]", elem_id="eval-top-p")
+                prompt_style = gr.Dropdown(list(STYLES) + [ALL_STYLES], value="contract", elem_id="eval-prompt-style",
+                                           label="Prompt style (all: one run per style, and a style x type heatmap)")
+            with gr.Row():
+                go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
+                halt = gr.Button("Stop", variant="stop")
+                again = gr.Button("Resume", elem_id="eval-resume")
         status = gr.Markdown(elem_id="eval-status")
     learned = learned_view.build(gr)
     with gr.Row():

@@ -9,6 +9,7 @@ both evaluations sits side by side; an instance's samples (pass@k) are listed to
 from ..benchmarks import humaneval
 from ..problems import PROBLEM_TYPES
 from ..verify import FAILURE_KINDS
+from . import access
 from .common import parse_run, run_choices, store
 from .failures import breakdown_line
 from .inspect_view import (COLUMN_WIDTHS, TEST_COLUMNS, change_of, code_diff, error_line,  # noqa: F401
@@ -169,7 +170,8 @@ def step_sample(run_a, run_b, row: list | None, step: int):
 
 def rerun_sample(run, row: list | None, code: str) -> tuple[str, list[list]]:
     """The shown sample's code, as edited, run again against the same tests: (verdict line, test table).
-    The stored sample stays as generated; the result is only shown."""
+    The stored sample stays as generated; the result is only shown. Owner only: it runs the caller's code."""
+    access.require_owner("run code")
     run_id = parse_run(run)
     if run_id is None or not row or len(row) < 5:
         return "Choose a sample first.", []
@@ -207,8 +209,9 @@ def build(gr) -> dict:
                                      elem_classes=["inspect-tests"])
                 code = gr.Code(language="python", label=f"{label}: extracted code (edit, then re-run)",
                                interactive=True, elem_id=f"inspect-code-{label.lower()}")
-                again = gr.Button(f"Re-run {label}'s edited code on the same tests", size="sm",
-                                  elem_id=f"inspect-rerun-{label.lower()}")
+                with access.owner_area(min_width=0):
+                    again = gr.Button(f"Re-run {label}'s edited code on the same tests", size="sm",
+                                      elem_id=f"inspect-rerun-{label.lower()}")
                 verdict = gr.Markdown()
                 redone = gr.Dataframe(headers=TEST_COLUMNS, label=f"{label}: re-run tests (not stored)", wrap=True,
                                       interactive=False, column_widths=COLUMN_WIDTHS, visible=True)

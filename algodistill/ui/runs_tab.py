@@ -10,6 +10,7 @@ bundle (``bundle``): the run with the runs it belongs with, curves and samples, 
 uploaded bundle is imported under new ids.
 """
 
+import contextlib
 import csv
 import json
 import shutil
@@ -18,6 +19,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from . import access
 from .common import duration, parse_run, store
 
 COLUMNS = ["run", "kind", "name", "model", "adapter", "status", "started", "duration", "result", "changed settings",
@@ -62,6 +64,7 @@ def runs_rows() -> list[list]:
 
 
 def rename(run_id, name: str) -> str:
+    access.require_owner("rename runs")
     run_id = parse_run(run_id)
     name = (name or "").strip()
     if run_id is None or not name:
@@ -73,6 +76,7 @@ def rename(run_id, name: str) -> str:
 
 
 def annotate(run_id, note: str) -> str:
+    access.require_owner("write notes")
     run_id = parse_run(run_id)
     if run_id is None:
         return "Choose a run first."
@@ -94,6 +98,7 @@ def _owned_adapter(run: dict) -> Path | None:
 
 def delete(run_id, typed: str) -> str:
     """Delete a finished run once its number is typed again: rows, log, and the adapter this app created."""
+    access.require_owner("delete runs")
     from .. import jobs
     run_id = parse_run(run_id)
     if run_id is None:
@@ -192,6 +197,10 @@ def import_bundle_upload(path) -> tuple[str, list[list]]:
     """Import an uploaded bundle: its runs are added under new ids, nothing is changed (a write). Returns the
     message (what was imported, or why nothing was) and the table's rows."""
     from ..bundle import BundleError, import_bundle, summary_line
+    if not access.is_owner():
+        with contextlib.suppress(OSError, TypeError):
+            Path(path).unlink()  # a visitor's file is not kept, not even in Gradio's temporary copy
+        access.require_owner("import runs")
     if not path:
         return "Choose a bundle (zip) to import.", runs_rows()
     try:
@@ -208,13 +217,14 @@ def build(gr) -> dict:
         chosen = gr.Textbox(label="Run", placeholder="click a row above", elem_id="runs-chosen", scale=1)
         name = gr.Textbox(label="Name", scale=2)
         note = gr.Textbox(label="Note", scale=3)
-    with gr.Row():
-        save_name = gr.Button("Rename")
-        save_note = gr.Button("Save note")
-        refresh = gr.Button("Refresh")
-    with gr.Row():
-        typed = gr.Textbox(label="Type the run's number to confirm deleting it", scale=2)
-        remove = gr.Button("Delete run", variant="stop", scale=1)
+    refresh = gr.Button("Refresh", size="sm")
+    with access.owner_area():
+        with gr.Row():
+            save_name = gr.Button("Rename")
+            save_note = gr.Button("Save note")
+        with gr.Row():
+            typed = gr.Textbox(label="Type the run's number to confirm deleting it", scale=2)
+            remove = gr.Button("Delete run", variant="stop", scale=1)
     with gr.Row():
         get_adapter = gr.Button("Download adapter (zip)")
         get_jsonl = gr.Button("Download samples (JSON lines)")
@@ -222,8 +232,9 @@ def build(gr) -> dict:
     with gr.Row(equal_height=True):
         get_bundle = gr.Button("Download bundle (zip)", scale=2)
         with_adapter = gr.Checkbox(label="include the adapter", value=False, scale=1, elem_id="runs-bundle-adapter")
-        put_bundle = gr.UploadButton("Import bundle (zip)", file_types=[".zip"], type="filepath", scale=2,
-                                     elem_id="runs-import")
+        with access.owner_area(scale=2, min_width=0):
+            put_bundle = gr.UploadButton("Import bundle (zip)", file_types=[".zip"], type="filepath",
+                                         elem_id="runs-import")
     file = gr.File(label="Download", interactive=False, visible=False)  # shown once there is a file
     message = gr.Markdown(elem_id="runs-message")
 

@@ -11,8 +11,9 @@ from ..models import DEFAULT_MODEL, offline_models, usable_default
 from ..settings import number_problems, whole_numbers
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
+from . import access
 from .common import (accept_upload, dispatch_jobs, form_number, gpu_line, parse_run, run_choices, status_markdown, store,
-                     trace_set, trace_sets, waiting_note)
+                     trace_set, trace_sets, trace_value, waiting_note)
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
@@ -21,8 +22,12 @@ FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", 
 
 def model_choices() -> list[str]:
     """The usable default first (the hub model, or an offline one when the Hub is out of reach), then the
-    rest of the hub default and the offline models present."""
-    return list(dict.fromkeys([starting_model()[0], DEFAULT_MODEL, *offline_models()]))
+    rest of the hub default and the offline models present; hosted, only what the allow list has."""
+    choices = list(dict.fromkeys([starting_model()[0], DEFAULT_MODEL, *offline_models()]))
+    if access.hosted():
+        allowed = access.allowed_models()
+        choices = [m for m in choices if m in allowed] + [m for m in allowed if m not in choices]
+    return choices
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +59,9 @@ def settings_from_form(*values) -> SFTSettings:
 
 def start(*values) -> tuple[str, int | None]:
     """Launch a training job, or queue it behind the running one: (message, run id to follow)."""
+    access.require_owner("start a training run")
     try:
+        access.check_model(dict(zip(FIELDS, values)).get("model"))
         settings = settings_from_form(*values)
         run_id = jobs.start_train(store(), settings)
     except (ValueError, jobs.JobRefused) as exc:
@@ -65,6 +72,7 @@ def start(*values) -> tuple[str, int | None]:
 
 def resume(run_id) -> tuple[str, int | None]:
     """Continue the followed run (interrupted, stopped or failed) from its last checkpoint, as a job."""
+    access.require_owner("resume a training run")
     run_id = parse_run(run_id)
     if run_id is None:
         return "Choose the run to resume under Follow run.", None
@@ -81,6 +89,7 @@ def resume(run_id) -> tuple[str, int | None]:
 
 
 def stop(run_id) -> str:
+    access.require_owner("stop a run")
     run_id = parse_run(run_id)
     if run_id is None:
         return "No run to stop."
@@ -103,7 +112,7 @@ def poll(run_id) -> tuple[str, str]:
     text = status_markdown(run)
     if run["kind"] == "train" and run["status"] in RESUMABLE and (checkpoint := latest_checkpoint(run_dir(run))):
         text += f"  \nA checkpoint at step {checkpoint[0]} is kept: **Resume** continues from it."
-    return text, jobs.clean_log(jobs.log_tail(s, run_id, 20_000))[-3000:]
+    return access.public(text), access.public(jobs.clean_log(jobs.log_tail(s, run_id, 20_000))[-3000:])
 
 
 def full_log_copy(run_id) -> str | None:
@@ -125,14 +134,15 @@ def build(gr) -> dict:
     d = SFTSettings()
     gr.Markdown(gpu_line())
     with gr.Row():
-        with gr.Column(scale=2):
+        with access.owner_area(scale=2):
             if starting_model()[1]:
                 gr.Markdown(starting_model()[1], elem_id="train-model-note")
-            model = gr.Dropdown(model_choices(), value=starting_model()[0], allow_custom_value=True,
-                                label="Model (hub id, local directory, .gguf file, or an offline model)",
+            model = gr.Dropdown(model_choices(), value=model_choices()[0], allow_custom_value=not access.hosted(),
+                                label="Model (hub id, local directory, .gguf file, or an offline model)"
+                                if not access.hosted() else "Model (this hosted app's allow list)",
                                 elem_id="train-model")
             with gr.Row(equal_height=True):
-                traces = gr.Dropdown(trace_sets(), value=str(BUNDLED), scale=3,
+                traces = gr.Dropdown(trace_sets(), value=trace_value(BUNDLED), scale=3,
                                      label="Traces (the bundled set or a kept upload)",
                                      elem_id="train-traces")
                 upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1)
@@ -176,7 +186,7 @@ def build(gr) -> dict:
     go.click(launch, inputs, [message, follow], api_name="start_training")
     def uploaded(path):  # a file with no verified trace is refused, not offered as a trace set
         kept, text = accept_upload(path)
-        return (gr.update(choices=trace_sets(), value=kept) if kept else gr.skip()), text
+        return (gr.update(choices=trace_sets(), value=trace_value(kept)) if kept else gr.skip()), text
 
     upload.upload(uploaded, [upload], [traces, message], api_visibility="private")
     traces.focus(lambda: gr.update(choices=trace_sets()), None, [traces], api_visibility="private")
