@@ -310,3 +310,23 @@ def test_a_visitors_page_names_no_server_path(db, tiny_model_dir, tmp_path, monk
     for secret in (str(tmp_path), str(BUNDLED.parent)):
         assert secret not in page and secret not in tables
     assert "kept-0123456789.jsonl" in page and "#1" in page  # the sets and adapters are still offered, by name
+
+
+def test_on_spaces_the_page_offers_the_hugging_face_login_and_refuses_the_anonymous(db, tiny_model_dir, monkeypatch):
+    _, evaluation, _ = a_store_with_runs(db, tiny_model_dir)
+    import gradio.oauth
+    monkeypatch.setenv("SPACE_ID", "alice/algodistill")
+    monkeypatch.setenv("SYSTEM", "spaces")  # Gradio's real OAuth routes, as a Space with hf_oauth gets them
+    monkeypatch.setenv("SPACE_AUTHOR_NAME", "alice")
+    for name, value in (("OAUTH_CLIENT_ID", "id"), ("OAUTH_CLIENT_SECRET", "secret"), ("OAUTH_SCOPES", "openid"),
+                        ("OPENID_PROVIDER_URL", "https://huggingface.co")):
+        monkeypatch.setattr(gradio.oauth, name, value)
+    demo = launch(access.hosted_for("127.0.0.1"), monkeypatch)
+    try:
+        caller = Caller(demo)
+        assert "Sign in with Hugging Face" in caller.http.get("config").text
+        reply = caller.call("<lambda>", [f"#{evaluation}", "x"], "rename_run")
+        assert "log in with Hugging Face" in json.dumps(reply["output"])
+        assert db.get_run(evaluation)["name"] == "reference"
+    finally:
+        demo.close()
