@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -143,3 +144,88 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
         expect(page.locator("#data-sets")).to_contain_text("uploaded: two traces", timeout=30_000)
         page.screenshot(path=str(SHOTS / "data.png"), full_page=True)
         browser.close()
+
+
+def hosted_app(tmp_path_factory, **env_extra):
+    """The app as a Space serves it (hosted mode), on a store holding one scored evaluation with failures."""
+    from algodistill.evaluate import run_scoring
+    from algodistill.problems import grid
+    from algodistill.sandbox import Limits
+    from algodistill.store import Store
+    from algodistill.verify import fenced
+    db = tmp_path_factory.mktemp("hosted") / "runs.db"
+    store = Store(db)
+    items = [(inst, fenced(inst.reference if inst.problem == "rpn" else "def nothing():\n    pass\n"))
+             for inst in grid(["rpn", "fizzbuzz"], [1, 3])]
+    run_scoring(store, items, name="[demo] reference", model="ref", settings={"per_cell": 1}, limits=Limits())
+    store.close()
+    port = free_port()
+    env = dict(os.environ, ALGODISTILL_DB=str(db), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
+               ALGODISTILL_HOSTED="1", **env_extra)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except urllib.error.HTTPError:  # behind a login: up
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read().decode())
+            time.sleep(0.5)
+    return proc, url
+
+
+# tab -> (an element every role sees, the write controls only the owner sees)
+WRITE_CONTROLS = {"Train": ("#train-status", ["#train-start"]), "Eval": ("#eval-a", ["#eval-start"]),
+                  "Data": ("#data-verify", ["#data-upload", "#data-delete"]), "Runs": ("#runs-table", ["#runs-import"])}
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make test installs it)")
+@pytest.mark.parametrize("who", ["visitor", "owner"])
+def test_hosted_app_in_a_real_browser(who, tmp_path_factory, tmp_path):
+    """A visitor sees no write control and can still inspect the demo's failures side by side; the owner
+    logs in and gets the controls, and a rename goes through."""
+    from playwright.sync_api import expect, sync_playwright
+    proc, url = hosted_app(tmp_path_factory, **({"ALGODISTILL_AUTH": "owner:s3cret"} if who == "owner" else {}))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url)
+            if who == "owner":
+                page.get_by_label("username").fill("owner")
+                page.get_by_label("password").fill("s3cret")
+                page.get_by_role("button", name="Login").click()
+            expect(page.locator("#role-line")).to_contain_text("you own this app" if who == "owner" else "visiting",
+                                                               timeout=60_000)
+            for name, (anchor, controls) in WRITE_CONTROLS.items():
+                page.get_by_role("tab", name=name).click()
+                expect(page.locator(anchor)).to_be_visible(timeout=15_000)  # the tab is drawn
+                for control in controls:
+                    if who == "owner":
+                        expect(page.locator(control)).to_be_visible(timeout=15_000)
+                    else:
+                        assert not page.locator(control).is_visible(), control
+            # the demo evaluation opens in Inspect, failures next to their tests
+            page.get_by_role("tab", name="Inspect").click()
+            first_row = page.locator('#inspect-list [data-testid="cell-0-0"]')
+            expect(first_row).to_be_attached(timeout=30_000)
+            page.get_by_role("tab", name="Eval").click()
+            cell = page.locator('#eval-grid [data-testid="cell-1-1"]')  # fizzbuzz, difficulty 1: failed
+            expect(cell).to_contain_text("0/1", timeout=30_000)
+            cell.click()
+            expect(page.locator("#inspect-tests-a")).to_contain_text("fizzbuzz(", timeout=30_000)
+            page.screenshot(path=str(tmp_path / f"hosted-{who}.png"), full_page=True)
+            if who == "owner":
+                page.get_by_role("tab", name="Runs").click()
+                page.locator('#runs-table [data-testid="cell-0-0"]').click()
+                page.get_by_label("Name", exact=True).fill("renamed by the owner")
+                page.get_by_role("button", name="Rename").click()
+                expect(page.locator("#runs-message")).to_contain_text("now called", timeout=30_000)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
