@@ -88,23 +88,47 @@ def test_loss_figures_overlay_runs_and_redraw_only_on_change(db):
             db.log_metrics(run, step, {"loss": 2.0 / step, "learning_rate": 1e-4, "grad_norm": 1.0,
                                        "tokens_per_s": 100.0 * step, "mean_token_accuracy": 0.5}, epoch=step / 5)
         runs.append(run)
-    loss, lr, grad, speed, accuracy, summary, key = loss_tab.refresh(runs, 0.0, False, "")
-    assert [t.name for t in loss.data] == [f"#{runs[0]} one", f"#{runs[1]} two"]
+    loss, lr, grad, speed, accuracy, summary, diff, key = loss_tab.refresh(runs, 0.0, False, "")
+    assert [t.name for t in loss.data] == [f"#{runs[0]} one", f"#{runs[1]} two"] and diff == ""  # same settings
     assert list(loss.data[0].y) == [2.0, 1.0, 2.0 / 3, 0.5, 0.4] and len(lr.data) == 2 and len(grad.data) == 2
     assert list(speed.data[0].y) == [100.0, 200.0, 300.0, 400.0, 500.0] and len(accuracy.data) == 2
     assert "last loss 0.4000" in summary and "300 tokens/s" in summary
     assert loss.layout.xaxis.tickformat == "d" and loss.layout.xaxis.dtick == 1  # whole steps, no 1.5
     unchanged = loss_tab.refresh(runs, 0.0, False, key)
-    assert not any(x.__class__.__name__ == "Figure" for x in unchanged[:6])  # skipped, not redrawn
-    assert unchanged[6] == key
+    assert not any(x.__class__.__name__ == "Figure" for x in unchanged[:7])  # skipped, not redrawn
+    assert unchanged[7] == key
     db.log_metrics(runs[0], 6, {"loss": 0.3})
-    assert loss_tab.refresh(runs, 0.0, False, key)[6] != key  # a new step: redraw
+    assert loss_tab.refresh(runs, 0.0, False, key)[7] != key  # a new step: redraw
     smoothed, *_ = loss_tab.figures(runs[:1], smoothing=0.9, log_scale=True)
     assert smoothed.layout.yaxis.type == "log" and len(smoothed.data) == 2  # raw (faint) + smoothed
     by_epoch, *_ = loss_tab.figures(runs[:1], x_axis="epoch")
     assert list(by_epoch.data[0].x)[:5] == [0.2, 0.4, 0.6, 0.8, 1.0] and by_epoch.layout.xaxis.title.text == "epoch"
     by_time, *_ = loss_tab.figures(runs[:1], x_axis="time")
     assert by_time.data[0].x[0] == 0 and "minutes" in by_time.layout.xaxis.title.text
+
+
+def test_overlaid_runs_show_the_settings_that_differ(db):
+    from dataclasses import asdict
+    from algodistill.train_sft import SFTSettings
+    base = asdict(SFTSettings(experiment="a"))
+    runs = [db.create_run("train", dict(base, **change), name=name) for name, change in
+            (("slow", {}), ("fast", {"learning_rate": 1e-3, "lora_r": 8, "experiment": "b"}),
+             ("other", {"traces": "/srv/uploads/mine-0123.jsonl", "checkpoint_steps": 10}))]
+    for run in runs:
+        db.log_metrics(run, 1, {"loss": 1.0})
+    found = loss_tab.settings_diff([db.get_run(r) for r in runs])
+    # only the recipe: the experiment name and checkpointing differ too but train the same way
+    assert found == [("traces", ["reference.jsonl", "reference.jsonl", "mine-0123.jsonl"]),
+                     ("learning_rate", ["2e-4", "1e-3", "2e-4"]), ("lora_r", ["16", "8", "16"])]
+    assert loss_tab.settings_diff([db.get_run(runs[0])]) == []
+    loss, *_, summary, diff = loss_tab.figures(runs[:2])
+    assert diff.splitlines()[2:] == [f"| setting | #{runs[0]} slow | #{runs[1]} fast |", "|---|---|---|",
+                                     "| learning rate | `2e-4` | `1e-3` |", "| lora r | `16` | `8` |"]
+    assert [t.name for t in loss.data] == [f"#{runs[0]} slow (lr 2e-4, r 16)", f"#{runs[1]} fast (lr 1e-3, r 8)"]
+    assert "(lr" not in summary  # the summary lines keep the bare names
+    assert loss_tab.shown_value("lora_dropout", 0.05) == "0.05" and loss_tab.shown_value("epochs", 3.0) == "3"
+    assert loss_tab.shown_value("warmup_ratio", 1.5e-4) == "1.5e-4" and loss_tab.shown_value("seed", None) == "–"
+    assert loss_tab.legend_note([(f"k{n}", ["1", "2"]) for n in range(5)], 1) == " (k0 2, k1 2, k2 2, …)"
 
 
 def test_smoothing_is_debiased():

@@ -1,5 +1,6 @@
 """Loss tab: live loss, learning rate, grad norm, tokens/s and token accuracy of one or more training runs,
-against steps, epochs or time, from runs.db.
+against steps, epochs or time, from runs.db. When several runs are overlaid, the settings in which they differ
+are listed under the loss plot and carried briefly in each run's legend label (``settings_diff``).
 
 The timer asks the store a cheap question first (each selected run's last step and status); the figures
 are rebuilt only when that answer changed, so an idle dashboard redraws nothing. Reloading the page
@@ -9,7 +10,9 @@ loses nothing: every point comes from the store.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from . import access
 from .common import parse_run, run_choices, store
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d")
@@ -30,6 +33,60 @@ def smooth(values: list[float], weight: float) -> list[float]:
 X_AXES = {"step": "optimizer step", "epoch": "epoch", "time": "minutes since the run's first step"}
 PANELS = {"loss": "Training loss", "learning_rate": "Learning rate", "grad_norm": "Gradient norm",
           "tokens_per_s": "Tokens per second", "mean_token_accuracy": "Token accuracy (answer tokens)"}
+
+
+# naming and bookkeeping, not the recipe: two runs differing only there trained the same way
+NOT_RECIPE = ("experiment", "output_dir", "checkpoint_steps", "checkpoint_minutes")
+SHORT_NAMES = {"learning_rate": "lr", "effective_batch": "batch", "batch_size": "device batch", "lora_r": "r",
+               "lora_alpha": "alpha", "lora_dropout": "dropout", "warmup_ratio": "warmup", "max_length": "max len"}
+
+
+def shown_value(key: str, value) -> str:
+    """A setting as the diff shows it: small numbers in short scientific form (2e-4, not 0.0002), whole floats
+    without '.0', the trace set by its file name; missing (a run stored before the setting existed) as '–'."""
+    if value is None:
+        return "–"
+    if key == "traces":
+        return Path(str(value)).name
+    if isinstance(value, float) and value and abs(value) < 0.01:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return access.public(str(value))
+
+
+def settings_diff(runs: list[dict]) -> list[tuple[str, list[str]]]:
+    """The training settings in which ``runs`` differ, as (setting, its shown value in each run), in the order
+    the settings are stored; nothing for fewer than two runs."""
+    if len(runs) < 2:
+        return []
+    keys = list(dict.fromkeys(k for run in runs for k in run.get("settings") or {} if k not in NOT_RECIPE))
+    rows = []
+    for key in keys:
+        values = [shown_value(key, (run.get("settings") or {}).get(key)) for run in runs]
+        if len(set(values)) > 1:
+            rows.append((key, values))
+    return rows
+
+
+def diff_markdown(labels: list[str], diff: list[tuple[str, list[str]]]) -> str:
+    """The settings diff as a markdown table (setting | one column per run), or '' when there is none."""
+    if not diff:
+        return ""
+    head = "| setting | " + " | ".join(label.replace("|", "/") for label in labels) + " |"
+    rule = "|---" * (len(labels) + 1) + "|"
+    body = [f"| {key.replace('_', ' ')} | " + " | ".join(f"`{v}`" for v in values) + " |" for key, values in diff]
+    return "\n".join(["**Settings that differ**", "", head, rule, *body])
+
+
+def legend_note(diff: list[tuple[str, list[str]]], column: int, most: int = 3) -> str:
+    """One run's differing settings, briefly, for its legend label: ' (lr 1e-3, r 8)', the first ``most`` of
+    them, a model or file by the last part of its path; '' when none."""
+    parts = [f"{SHORT_NAMES.get(key, key.replace('_', ' '))} {Path(values[column]).name[:24]}"
+             for key, values in diff[:most]]
+    more = ", …" if len(diff) > most else ""
+    return f" ({', '.join(parts)}{more})" if parts else ""
 
 
 def state_key(run_ids: list[int], smoothing: float, log_scale: bool, x_axis: str = "step") -> str:
@@ -55,20 +112,26 @@ def _x(rows: list[dict], x_axis: str) -> dict[int, float]:
 
 
 def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False, x_axis: str = "step"):
-    """(loss, learning rate, grad norm, tokens/s, token accuracy figures, summary markdown)."""
+    """(loss, learning rate, grad norm, tokens/s, token accuracy figures, summary markdown, settings diff
+    markdown)."""
     import plotly.graph_objects as go
 
     s = store()
     figs = {name: go.Figure() for name in PANELS}
     lines = []
     top = 0
-    for n, run_id in enumerate(run_ids):
+    runs = []
+    for run_id in run_ids:
         try:
-            run = s.get_run(run_id)
+            runs.append(s.get_run(run_id))
         except KeyError:
             continue
+    names = [f"#{run['id']} {run.get('name') or ''}".strip() for run in runs]
+    diff = settings_diff(runs)
+    for n, run in enumerate(runs):
+        run_id = run["id"]
         color = PALETTE[n % len(PALETTE)]
-        label = f"#{run_id} {run.get('name') or ''}".strip()
+        label = names[n] + legend_note(diff, n)
         rows = s.metrics(run_id, list(PANELS))
         xs = _x(rows, x_axis)
         for name, fig in figs.items():
@@ -88,7 +151,7 @@ def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False,
         speeds = [r["value"] for r in rows if r["name"] == "tokens_per_s" and math.isfinite(r["value"])]
         if losses:
             speed = f", {sum(speeds) / len(speeds):.0f} tokens/s" if speeds else ""
-            lines.append(f"**{label}** ({run['status']}): step {max(r['step'] for r in rows)}, "
+            lines.append(f"**{names[n]}** ({run['status']}): step {max(r['step'] for r in rows)}, "
                          f"last loss {losses[-1]:.4f}, lowest {min(losses):.4f}{speed}")
     for name, fig in figs.items():
         fig.update_layout(title=dict(text=PANELS[name], x=0, xanchor="left"), xaxis_title=X_AXES[x_axis],
@@ -102,7 +165,7 @@ def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False,
     if log_scale:
         figs["loss"].update_yaxes(type="log")
     summary = "  \n".join(lines) or "No logged steps yet for the selected runs."
-    return (*figs.values(), summary)
+    return (*figs.values(), summary, diff_markdown(names, diff))
 
 
 def refresh(selected, smoothing, log_scale, last_key, x_axis="step"):
@@ -112,7 +175,7 @@ def refresh(selected, smoothing, log_scale, last_key, x_axis="step"):
     x_axis = x_axis if x_axis in X_AXES else "step"
     key = state_key(run_ids, smoothing, bool(log_scale), x_axis)
     if key == last_key:
-        return (*(gr.skip(),) * (len(PANELS) + 1), last_key)
+        return (*(gr.skip(),) * (len(PANELS) + 2), last_key)
     return (*figures(run_ids, smoothing, bool(log_scale), x_axis), key)
 
 
@@ -130,6 +193,7 @@ def build(gr) -> dict:
         log_scale = gr.Checkbox(value=False, label="Log scale", scale=1)
     summary = gr.Markdown()
     loss = gr.Plot(label="Loss", elem_id="loss-plot")
+    diff = gr.Markdown(elem_id="loss-settings-diff")
     with gr.Row():
         lr = gr.Plot(label="Learning rate")
         grad = gr.Plot(label="Grad norm")
@@ -137,7 +201,7 @@ def build(gr) -> dict:
         speed = gr.Plot(label="Tokens/s")
         accuracy = gr.Plot(label="Token accuracy")
     key = gr.State("")
-    outputs = [loss, lr, grad, speed, accuracy, summary, key]
+    outputs = [loss, lr, grad, speed, accuracy, summary, diff, key]
     timer = gr.Timer(2.0)
     timer.tick(refresh, [runs, smoothing, log_scale, key, x_axis], outputs, show_progress="hidden",
                api_name="loss_curves")
