@@ -8,7 +8,9 @@ One trace per line::
      "prompt": "...",                # optional; the instance's own prompt when absent
      "response": "...",              # the teacher's answer: reasoning, then a ```python block
      "teacher": "algodistill-authors",          # who wrote the response
-     "provenance": "..."}            # optional free text: how the response was produced
+     "provenance": "...",            # optional free text: how the response was produced
+     "generation": {...}}            # optional object: how a sampled response was drawn (``teacher.py``:
+                                     # sampling settings, time, tokens, cost)
 
 A trace is kept only if the code in its response passes every hidden test of its instance, through the
 same verifier the evaluation uses. Malformed lines are reported with their line number and the rest of
@@ -18,6 +20,7 @@ the file is still processed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,7 +30,7 @@ from .verify import parse_json_line, verify_many
 
 BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "traces" / "reference.jsonl"
 REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
-OPTIONAL = {"id": str, "prompt": str, "teacher": str, "provenance": str}
+OPTIONAL = {"id": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict}
 
 
 @dataclass
@@ -96,6 +99,12 @@ def load(path: str | Path) -> tuple[list[tuple[int, dict]], list[TraceCheck]]:
     return records, bad
 
 
+@lru_cache(maxsize=1)
+def eval_fingerprints() -> frozenset[str]:
+    """The evaluation grid's problems by content (``Instance.fingerprint``): no trace may teach one of them."""
+    return frozenset(inst.fingerprint() for inst in grid(PROBLEM_TYPES, REFERENCE_DIFFICULTIES, EVAL_SEED))
+
+
 def check(records: Iterable[tuple[int, dict]], limits: Limits = Limits()) -> list[TraceCheck]:
     """Verify each record's response against its instance's hidden tests (in parallel)."""
     checks, jobs = [], []
@@ -108,10 +117,9 @@ def check(records: Iterable[tuple[int, dict]], limits: Limits = Limits()) -> lis
             item.warnings.append(f"seed {EVAL_SEED} is the evaluation seed")
         checks.append(item)
         jobs.append((instance, record["response"]))
-    eval_keys = {inst.fingerprint() for inst in grid(PROBLEM_TYPES, REFERENCE_DIFFICULTIES, EVAL_SEED)}
     for item, verdict in zip(checks, verify_many(jobs, limits=limits)):
         item.passed, item.total = verdict.passed, verdict.total
-        if item.instance.fingerprint() in eval_keys:
+        if item.instance.fingerprint() in eval_fingerprints():
             item.reason = "its problem instance is in the evaluation grid (would leak test problems)"
         elif verdict.solved:
             item.kept, item.reason = True, "verified"

@@ -1,0 +1,290 @@
+"""Teacher traces by rejection sampling: an OpenAI-compatible endpoint (a small chat-completions server started
+here), a local model (the tiny random one: plumbing, every sample fails), the job the app queues, and the offline
+Qwen as a real teacher (slow, opt-in)."""
+
+import json
+import socket
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from algodistill import teacher as teacher_module
+from algodistill.cli import main
+from algodistill.evaluate import sample_seed
+from algodistill.models import offline_models
+from algodistill.problems import TRAIN_SEED, grid, make_instance
+from algodistill.teacher import TeacherSettings, generate_traces, retry_after
+from algodistill.traces import verify_file
+from algodistill.verify import fenced
+
+KEY = "sk-test-not-a-real-key-4242"
+
+
+class FakeEndpoint:
+    """A chat-completions server on 127.0.0.1 in a thread. ``answer(instance, sample)`` gives the reply's text
+    (the instance is found by its prompt, the sample by its seed); ``script`` maps a request's number (from 0)
+    to (status, headers) to send instead. Every request is logged with its time, and the most requests in
+    flight at once are counted."""
+
+    def __init__(self, instances, samples, answer):
+        self.by_prompt = {inst.prompt: inst for inst in instances}
+        self.by_seed = {sample_seed(TRAIN_SEED, inst.key, k): k for inst in instances for k in range(samples)}
+        self.answer, self.script, self.log, self.delay = answer, {}, [], 0.1
+        self.lock, self.in_flight, self.most_in_flight = threading.Lock(), 0, 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake.lock:
+                    number = len(fake.log)
+                    fake.log.append({"time": time.time(), "body": body, "path": self.path,
+                                     "auth": self.headers.get("Authorization")})
+                    fake.in_flight += 1
+                    fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
+                time.sleep(fake.delay)
+                with fake.lock:
+                    fake.in_flight -= 1
+                status, headers, payload = fake.reply(number, body, self.headers.get("Authorization"))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reply(self, number, body, auth):
+        if number in self.script:
+            status, headers = self.script[number]
+            return status, headers, {"error": {"message": f"scripted {status}", "type": "test"}}
+        if auth != f"Bearer {KEY}":
+            return 401, {}, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+        prompt = body["messages"][-1]["content"]
+        instance, sample = self.by_prompt[prompt], self.by_seed[body["seed"]]
+        text = self.answer(instance, sample)
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
+                 "total_tokens": len(prompt.split()) + len(text.split()), "cost": 0.001}
+        return 200, {}, {"id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
+                         "model": body["model"] + "-2026", "usage": usage,
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": text}}]}
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def answers(instance, sample):
+    """fizzbuzz: the reference, the same code with prose around it (a duplicate), and the reference with an extra
+    import (other code); everything else: a function that returns None."""
+    if instance.problem == "fizzbuzz":
+        return [fenced(instance.reference), "Here is my answer.\n\n" + fenced(instance.reference) + "\nDone.",
+                fenced("import math\n" + instance.reference)][sample]
+    return fenced(f"def {instance.entry_point}(*args):\n    return None\n")
+
+
+@pytest.fixture
+def endpoint(monkeypatch):
+    made = []
+
+    def make(settings, answer=answers):
+        fake = FakeEndpoint(settings.instances()[0], settings.samples, answer)
+        settings.base_url = fake.url
+        made.append(fake)
+        return fake
+    monkeypatch.setenv("TEACHER_KEY", KEY)
+    yield make
+    for fake in made:
+        fake.close()
+
+
+def endpoint_settings(tmp_path, **changes):
+    return TeacherSettings(**{"teacher": "openai:fake-teacher", "out": str(tmp_path / "teacher.jsonl"),
+                              "api_key_env": "TEACHER_KEY", "problems": ["fizzbuzz", "reverse_string"],
+                              "difficulties": [1, 2], "samples": 3, "temperature": 0.8, "top_p": 0.95,
+                              "concurrency": 2, **changes})
+
+
+def test_an_endpoint_teacher_keeps_the_verified_answers_once_each_with_their_provenance(tmp_path, endpoint):
+    settings = endpoint_settings(tmp_path)
+    fake = endpoint(settings)
+    fake.script = {0: (429, {"Retry-After": "1"}), 1: (500, {})}  # the first request is throttled, the next fails
+    report = generate_traces(settings, log=lambda m: None)
+
+    assert report["status"] == "completed" and report["error"] is None
+    assert (report["instances"], report["drawn"], report["judged"]) == (4, 12, 12)
+    assert (report["passed"], report["kept"], report["duplicates"]) == (6, 4, 2)
+    cells = {(c["problem"], c["difficulty"]): c for c in report["cells"]}
+    assert cells[("fizzbuzz", 1)]["pass_rate"] == 1.0 and cells[("fizzbuzz", 2)]["kept"] == 2
+    assert cells[("reverse_string", 2)]["pass_rate"] == 0.0 and cells[("reverse_string", 2)]["drawn"] == 3
+    assert report["no_pass"] == [{"problem": "reverse_string", "difficulty": 1},
+                                 {"problem": "reverse_string", "difficulty": 2}]
+    assert report["retries"] == 2 and report["cost"] == pytest.approx(0.012)
+    assert len(fake.log) == 14 and all(r["path"] == "/v1/chat/completions" for r in fake.log)
+    assert fake.most_in_flight == 2  # --concurrency 2: never more, and used
+    retried = [r for r in fake.log[2:] if r["body"]["seed"] == fake.log[0]["body"]["seed"]]
+    assert retried and retried[0]["time"] - fake.log[0]["time"] >= 0.95  # it waited as Retry-After asked
+
+    checks = verify_file(settings.out)  # the file is a trace set: every line verifies
+    assert len(checks) == 4 and all(c.kept and not c.warnings for c in checks)
+    assert not (tmp_path / "teacher.jsonl.part").exists()
+    records = [json.loads(line) for line in open(settings.out)]  # in the order the instances were judged
+    assert sorted((r["problem"], r["difficulty"], r["generation"]["sample"]) for r in records) == [
+        ("fizzbuzz", 1, 0), ("fizzbuzz", 1, 2), ("fizzbuzz", 2, 0), ("fizzbuzz", 2, 2)]
+    sent = {(r["body"]["messages"][0]["content"], r["body"]["seed"]): r["body"] for r in fake.log[2:]}
+    for record in records:
+        meta = record["generation"]
+        body = sent[(record["prompt"], meta["seed"])]
+        assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.8, 0.95, 1024)
+        assert record["teacher"] == "openai:fake-teacher" and "sample" in record["provenance"]
+        assert meta["endpoint"] == fake.url and meta["model"] == "fake-teacher-2026"
+        assert (meta["temperature"], meta["top_p"], meta["samples"], meta["cost"]) == (0.8, 0.95, 3, 0.001)
+        assert meta["tokens"] == {"prompt": len(record["prompt"].split()),
+                                  "completion": len(record["response"].split())}
+        assert datetime.fromisoformat(meta["time"]).tzinfo is not None and meta["finish_reason"] == "stop"
+        assert record["id"].endswith(f"-k{meta['sample']}") and record["seed"] == TRAIN_SEED
+    assert KEY not in open(settings.out).read() and all(r["auth"] == f"Bearer {KEY}" for r in fake.log)
+
+
+def test_the_cli_prints_the_pass_rate_table_and_the_cells_the_student_cannot_learn(tmp_path, endpoint, capsys):
+    settings = endpoint_settings(tmp_path, difficulties=[1], samples=2)
+    fake = endpoint(settings)
+    argv = ["traces", "generate", "--teacher", settings.teacher, "--base-url", fake.url, "--api-key-env",
+            "TEACHER_KEY", "--problems", "fizzbuzz", "reverse_string", "--difficulties", "1", "--samples", "2",
+            "--out", settings.out]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "fizzbuzz" in out and "2/2 100%" in out and "0/2 0%" in out
+    assert "the student will not learn from these (1 cell(s)): reverse_string d1" in out
+    assert main(argv + ["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["kept"], report["duplicates"]) == (1, 1)
+    assert report["no_pass"] == [{"problem": "reverse_string", "difficulty": 1}]
+    assert report["tokens"]["prompt"] > 0 and report["cost"] == pytest.approx(0.004)
+
+
+def test_auth_errors_and_an_unreachable_endpoint_exit_2_with_a_clear_message(tmp_path, endpoint, capsys,
+                                                                             monkeypatch):
+    settings = endpoint_settings(tmp_path, problems=["fizzbuzz"], difficulties=[1], samples=1, temperature=0.0)
+    fake = endpoint(settings)
+    argv = ["traces", "generate", "--teacher", settings.teacher, "--api-key-env", "TEACHER_KEY", "--problems",
+            "fizzbuzz", "--difficulties", "1", "--samples", "1", "--out", settings.out]
+    monkeypatch.setenv("TEACHER_KEY", "sk-wrong")
+    assert main(argv + ["--base-url", fake.url]) == 2
+    err = capsys.readouterr().err
+    assert "refused the API key from $TEACHER_KEY (HTTP 401" in err and "sk-wrong" not in err
+    assert verify_file(settings.out) == []  # what was verified (nothing) is still a valid, empty trace set
+    monkeypatch.delenv("TEACHER_KEY")
+    assert main(argv + ["--base-url", fake.url]) == 2
+    assert "$TEACHER_KEY is not set" in capsys.readouterr().err
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    began = time.time()
+    assert main(argv + ["--base-url", f"http://user:secret@127.0.0.1:{closed}/v1"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot reach the endpoint http://127.0.0.1:{closed}/v1" in err and "secret" not in err
+    assert time.time() - began < 30  # at once, not after the retries
+
+
+def test_the_evaluation_seed_and_evaluation_problems_are_refused(tmp_path, endpoint, monkeypatch, capsys):
+    with pytest.raises(ValueError, match="999 is the evaluation seed"):
+        endpoint_settings(tmp_path, seed=999).check()
+    assert main(["traces", "generate", "--teacher", "openai:m", "--out", str(tmp_path / "x.jsonl"),
+                 "--seed", "999"]) == 2
+    assert "evaluation seed" in capsys.readouterr().err and not (tmp_path / "x.jsonl").exists()
+    settings = endpoint_settings(tmp_path, problems=["fizzbuzz"], samples=1, temperature=0.0)
+    leak = make_instance("fizzbuzz", 2, TRAIN_SEED, 0)  # as if it were a problem of the evaluation grid
+    monkeypatch.setattr(teacher_module, "eval_fingerprints", lambda: frozenset({leak.fingerprint()}))
+    fake = endpoint(settings)
+    report = generate_traces(settings, log=lambda m: None)
+    assert report["refused"] == [{"problem": "fizzbuzz", "difficulty": 2, "seed": TRAIN_SEED, "index": 0,
+                                  "reason": "a problem of the evaluation grid"}]
+    assert report["instances"] == 1 and leak.prompt not in {r["body"]["messages"][0]["content"] for r in fake.log}
+
+
+def test_a_stop_or_a_failure_midway_keeps_what_was_verified(tmp_path, endpoint):
+    settings = endpoint_settings(tmp_path, problems=["fizzbuzz"], difficulties=[1, 2, 3, 4], concurrency=1)
+    fake = endpoint(settings)
+    report = generate_traces(settings, should_stop=lambda: len(fake.log) >= 4, log=lambda m: None)
+    assert report["status"] == "stopped" and 3 <= report["drawn"] < 12
+    lines = verify_file(settings.out)
+    assert lines and all(c.kept for c in lines) and not (tmp_path / "teacher.jsonl.part").exists()
+    assert {c.record["difficulty"] for c in lines} <= {1, 2}
+
+    fake = endpoint(settings)
+    fake.script = {n: (403, {}) for n in range(3, 100)}  # the key is revoked after the first instance
+    report = generate_traces(settings, log=lambda m: None)
+    assert report["status"] == "failed" and "HTTP 403" in report["error"]
+    assert [(c.record["difficulty"], c.kept) for c in verify_file(settings.out)] == [(1, True), (1, True)]
+
+
+def test_retry_after_reads_seconds_milliseconds_and_dates():
+    assert retry_after({"retry-after": "2"}) == 2.0 and retry_after({"retry-after-ms": "250"}) == 0.25
+    assert retry_after({}) is None and retry_after({"retry-after": "soon"}) is None
+    assert retry_after({"retry-after": "99999"}) == teacher_module.MAX_RETRY_AFTER_S
+    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25 <= retry_after({"retry-after": later}) <= 30
+
+
+def test_a_local_teacher_that_fails_everything_says_so_and_writes_an_empty_trace_set(tmp_path, tiny_model_dir,
+                                                                                    capsys):
+    out = tmp_path / "tiny.jsonl"
+    code = main(["traces", "generate", "--teacher", tiny_model_dir, "--problems", "fizzbuzz", "--difficulties", "1",
+                 "2", "--samples", "2", "--temperature", "1.0", "--max-new-tokens", "8", "--device", "cpu",
+                 "--out", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["status"] == "completed"  # it ran, but nothing can be learned from it
+    assert (report["drawn"], report["passed"], report["kept"]) == (4, 0, 0)
+    assert report["no_pass"] == [{"problem": "fizzbuzz", "difficulty": 1}, {"problem": "fizzbuzz", "difficulty": 2}]
+    assert report["tokens"]["completion"] > 0 and report["tokens"]["prompt"] > 0 and report["cost"] is None
+    assert out.read_text() == "" and verify_file(out) == []
+
+
+def test_the_app_job_records_progress_and_its_report_and_leaves_no_empty_set(store, tmp_path, endpoint,
+                                                                            monkeypatch):
+    settings = endpoint_settings(tmp_path, difficulties=[1], samples=2)
+    endpoint(settings)
+    run_id = teacher_module.create_run(store, settings)
+    monkeypatch.setenv("ALGODISTILL_DB", store.path)
+    assert main(["traces", "generate", "--run", str(run_id)]) == 0
+    run = store.get_run(run_id)
+    assert run["kind"] == "traces" and run["status"] == "completed" and run["progress"] == 1.0
+    assert run["summary"]["kept"] == 1 and "1 trace(s) kept in teacher.jsonl" in run["message"]
+    assert KEY not in json.dumps(run["settings"]) and len(verify_file(settings.out)) == 1
+
+    nothing = endpoint_settings(tmp_path, problems=["reverse_string"], difficulties=[1], samples=1, temperature=0.0,
+                                out=str(tmp_path / "nothing.jsonl"))
+    endpoint(nothing)
+    run_id = teacher_module.create_run(store, nothing)
+    assert main(["traces", "generate", "--run", str(run_id)]) == 1
+    run = store.get_run(run_id)
+    assert run["status"] == "completed" and "no trace kept" in run["message"]
+    assert not (tmp_path / "nothing.jsonl").exists() and run["summary"]["out"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("qwen2.5-coder-0.5b" not in offline_models(), reason="the offline Qwen is not installed")
+def test_the_offline_qwen_teaches_a_few_instances_and_its_file_verifies(tmp_path):
+    out = tmp_path / "qwen.jsonl"
+    settings = TeacherSettings(teacher="qwen2.5-coder-0.5b", out=str(out), problems=["fizzbuzz", "reverse_string"],
+                               difficulties=[1], samples=2, temperature=0.7, max_new_tokens=512, device="cpu")
+    report = generate_traces(settings, log=lambda m: None)
+    assert report["status"] == "completed" and report["drawn"] == 4 and report["kept"] >= 1
+    checks = verify_file(out)
+    assert len(checks) == report["kept"] and all(c.kept and not c.warnings for c in checks)
+    prompts = {inst.prompt for inst in grid(["fizzbuzz", "reverse_string"], [1], TRAIN_SEED)}
+    assert {c.record["prompt"] for c in checks} <= prompts
+    assert all(c.record["generation"]["tokens"]["completion"] > 0 for c in checks)
