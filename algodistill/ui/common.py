@@ -145,6 +145,23 @@ def trace_sets() -> list[tuple[str, str]]:
         for p in kept]
 
 
+DOWNLOADS_KEPT_S = 3600
+
+
+def download_folder(prefix: str) -> Path:
+    """A fresh folder for one download (an adapter zip, samples, a bundle, a log), under one temporary
+    directory whose downloads older than an hour are removed first: Gradio serves its own copy, and
+    repeated downloads (a visitor's too) must not fill the disk."""
+    import tempfile
+    root = Path(tempfile.gettempdir()) / "algodistill-downloads"
+    root.mkdir(exist_ok=True)
+    for old in root.iterdir():
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > DOWNLOADS_KEPT_S:
+                shutil.rmtree(old)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
 def run_label(run: dict) -> str:
     name = run.get("name") or run.get("model") or ""
     return f"#{run['id']} {name} [{run['status']}]"

@@ -20,15 +20,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import access
-from .common import duration, parse_run, store
+from .common import download_folder, duration, parse_run, store
 
 COLUMNS = ["run", "kind", "name", "model", "adapter", "status", "started", "duration", "result", "changed settings",
            "note"]
 _SKIP = {"traces", "output_dir", "sandbox", "problems", "difficulties"}  # shown elsewhere or always different
 
 
-def _defaults(kind: str) -> dict:
-    if kind == "train":
+def _defaults(run: dict) -> dict:
+    if run["kind"] == "train" and run["settings"].get("method") == "grpo":
+        from ..grpo import GRPOSettings
+        return asdict(GRPOSettings())
+    if run["kind"] == "train":
         from ..train_sft import SFTSettings
         return asdict(SFTSettings())
     from ..evaluate import EvalSettings
@@ -36,8 +39,8 @@ def _defaults(kind: str) -> dict:
 
 
 def changed_settings(run: dict) -> str:
-    """The settings of a run that differ from its kind's defaults, as 'name=value' pairs."""
-    defaults = _defaults(run["kind"])
+    """The settings of a run that differ from its kind's defaults (a GRPO run's: GRPO's), as 'name=value' pairs."""
+    defaults = _defaults(run)
     changed = [f"{k}={v}" for k, v in run["settings"].items()
                if k in defaults and k not in _SKIP and v != defaults[k] and k not in ("model", "adapter", "experiment")]
     return ", ".join(changed)
@@ -47,6 +50,8 @@ def result(run: dict) -> str:
     summary = run.get("summary") or {}
     if run["kind"] == "train" and isinstance(summary.get("final_loss"), (int, float)):
         return f"loss {summary['final_loss']:.4f} after {summary.get('steps')} steps"
+    if run["kind"] == "train" and isinstance(summary.get("final_reward"), (int, float)):  # GRPO
+        return f"reward {summary['final_reward']:.3f} after {summary.get('steps')} steps"
     if run["kind"] == "eval" and summary.get("n"):
         return f"{summary['solved']}/{summary['n']} ({summary['accuracy']:.1%})"
     return ""
@@ -136,7 +141,7 @@ def download(run_id, what: str) -> tuple[str | None, str]:
         run = store().get_run(run_id)
     except KeyError:
         return None, f"There is no run #{run_id}."  # the store's own message names its path on the server
-    folder = Path(tempfile.mkdtemp(prefix=f"algodistill-run{run_id}-"))
+    folder = download_folder(f"algodistill-run{run_id}-")
     if what == "adapter":
         adapter = Path(run["adapter"]) if run.get("adapter") else None
         if run["kind"] != "train" or adapter is None or not (adapter / "adapter_config.json").is_file():
@@ -177,7 +182,7 @@ def export_bundle(run_id, with_adapter: bool = False) -> tuple[str | None, str]:
     run_id = parse_run(run_id)
     if run_id is None:
         return None, "Choose a run first."
-    path = Path(tempfile.mkdtemp(prefix=f"algodistill-run{run_id}-")) / f"algodistill-run{run_id}.zip"
+    path = download_folder(f"algodistill-run{run_id}-") / f"algodistill-run{run_id}.zip"
     command = f"Runs tab: Download bundle of run {run_id}" + (" with the adapter" if with_adapter else "")
     try:
         result = write_bundle(store(), [run_id], path, adapters=bool(with_adapter), with_evals=True, command=command)
