@@ -118,6 +118,7 @@ def write_calls(caller: Caller, train: int, evaluation: int, kept: Path, hostile
     return {
         ("launch", "start_training"): form,
         ("launch", "start_evaluation"): [model, "", False, ["rpn"], ["1"], 1, 16, 0, 1, 0.0, 1.0, "contract"],
+        ("evaluate_adapter", "evaluate_adapter"): [train],
         ("stop", "stop_training"): [train],
         ("relaunch", "resume_training"): [train],
         ("stop", "stop_evaluation"): [evaluation],

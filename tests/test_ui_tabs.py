@@ -269,6 +269,52 @@ def test_eval_headline_shows_pass_at_k_with_intervals_only_for_several_samples(d
     assert "pass@" not in eval_tab.show(a, None)[0]
 
 
+def finished_training(db, status="completed", saved=True, model="smollm2-135m"):
+    """A training run that left an adapter directory (with the adapter's config when ``saved``)."""
+    adapter = Path(db.path).parent / "outputs" / f"{len(db.runs()) + 1}-sft"
+    adapter.mkdir(parents=True)
+    if saved:
+        (adapter / "adapter_config.json").write_text("{}")
+    return db.create_run("train", {"model": model}, name="sft", status=status, model=model, adapter=str(adapter))
+
+
+def test_evaluate_this_adapter_starts_the_eval_forms_defaults_with_the_base_model(db, monkeypatch):
+    from algodistill.evaluate import EvalSettings
+    started = []
+    monkeypatch.setattr(eval_tab.jobs, "start_eval",
+                        lambda store, settings, **kw: started.append((settings, kw)) or [8, 9])
+    not_yet = [finished_training(db, "running"), finished_training(db, "stopped", saved=False)]
+    assert [train_tab.evaluable(r) for r in not_yet] == [None, None]  # stopped before a step: no adapter
+    assert eval_tab.evaluate_adapter(not_yet[1])[1] is None and started == []
+    run = finished_training(db, "stopped")
+    assert train_tab.evaluable(run)["id"] == run == train_tab.evaluable(None)["id"]  # none followed: the newest
+    message, evaluation = eval_tab.evaluate_adapter(run)
+    settings, options = started[0]
+    assert evaluation == 8 and options == {"compare_base": True} and "#8 and #9 (base model" in message
+    assert (settings.model, settings.adapter) == ("smollm2-135m", db.get_run(run)["adapter"])
+    form = eval_tab.form_defaults()
+    assert settings.problems == form["problems"] and settings.difficulties == [int(d) for d in form["difficulties"]]
+    assert (settings.prompt_style, settings.samples, settings.per_cell, settings.temperature) == ("contract", 1, 1, 0)
+    assert settings.max_new_tokens == EvalSettings.max_new_tokens
+
+
+def test_evaluate_this_adapter_is_the_owners_and_names_the_adapter_by_its_run(db, monkeypatch):
+    from algodistill.ui import access
+    started = []
+    monkeypatch.setattr(eval_tab.jobs, "start_eval", lambda store, settings, **kw: started.append(settings) or [8])
+    run = finished_training(db)
+    access.configure(True)
+    try:
+        with pytest.raises(access.Refused, match="not start an evaluation"):
+            eval_tab.evaluate_adapter(run)  # hosted, and no request vouches for the caller
+        assert started == []
+        monkeypatch.setattr(access, "is_owner", lambda request=None: True)
+        message, evaluation = eval_tab.evaluate_adapter(run)  # hosted, the adapter is found from the run id
+        assert evaluation == 8 and started[0].adapter == db.get_run(run)["adapter"], message
+    finally:
+        access.configure(False)
+
+
 def test_eval_start_turns_sampling_fields_into_settings_and_refuses_bad_ones(db, monkeypatch):
     started = []
     monkeypatch.setattr(eval_tab.jobs, "start_eval", lambda store, settings, **kw: started.append(settings) or [7])

@@ -82,6 +82,17 @@ def build_app(hosted: bool | None = None):
                                  [tabs, inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
                                   inspect["kind"], inspect["change"], inspect["listing"]], api_visibility="private")
 
+        def evaluate_adapter(run_id):
+            """Train's "Evaluate this adapter": the evaluation starts (or queues) and the Eval tab follows it."""
+            text, started = eval_tab.evaluate_adapter(run_id)
+            if started is None:
+                return (text, *(gr.skip(),) * 5)
+            return (text, gr.Tabs(selected="eval"), *eval_tab.launched(text, started))
+
+        train["evaluate"].click(evaluate_adapter, [train["follow"]],
+                                [train["message"], tabs, evals["status"], evals["following"], evals["run_a"],
+                                 evals["run_b"]], api_name="evaluate_adapter")
+
         def fresh_lists():
             """A (re)loaded page: lists with the runs created since the app started, the newest training run
             followed, and the newest evaluation shown in Eval and Inspect."""

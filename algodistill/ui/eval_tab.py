@@ -8,7 +8,8 @@ seconds, shows each run of the followed evaluation (the adapter run and its base
 counts and ETA; the view and the run lists are redrawn when the store says something changed. When the chosen
 evaluation was asked in several prompt styles (``--prompt-style all``), a style x type heatmap shows how much
 of each skill survives other wording. Above the evaluation lists, 'Learned vs forgot' (learned_view.py) sets an
-adapter's change on the grid in each prompt style beside its change on HumanEval.
+adapter's change on the grid in each prompt style beside its change on HumanEval. The Train tab's "Evaluate
+this adapter" starts the form's default evaluation of a finished run's adapter (``evaluate_adapter``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,20 @@ from .common import form_number, parse_run, run_choices, store, waiting_note
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
                            style_heatmap, styles_covered)
 from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
-from .train_tab import model_choices
+from .train_tab import evaluable, model_choices
+
+# the form's fields, in the order ``start`` takes them
+FIELDS = ("model", "adapter", "with_base", "problems", "difficulties", "per_cell", "max_new_tokens", "batch_size",
+          "samples", "temperature", "top_p", "prompt_style")
+
+
+def form_defaults() -> dict:
+    """The form's values on a fresh page, by field: the first model offered, no adapter, every problem type at
+    the reference difficulties, one greedy answer per instance, the contract prompt."""
+    return {"model": model_choices()[0], "adapter": "", "with_base": False, "problems": list(PROBLEM_TYPES),
+            "difficulties": [str(d) for d in REFERENCE_DIFFICULTIES], "per_cell": 1,
+            "max_new_tokens": EvalSettings.max_new_tokens, "batch_size": 0, "samples": 1, "temperature": 0.0,
+            "top_p": 1.0, "prompt_style": "contract"}
 
 
 def adapter_choices() -> list[tuple[str, str]]:
@@ -90,6 +104,31 @@ def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_t
     return (f"Evaluation {what} {wait}." if wait else f"Started evaluation {what}."), ids[0]
 
 
+def evaluate_adapter(run_id) -> tuple[str, int | None]:
+    """The Train tab's "Evaluate this adapter": the followed training run's adapter with the base model alongside,
+    on the form's defaults and the run's own model, started or queued like the form's: (message, evaluation).
+    The adapter is found from the run id here, never from a path the page sends."""
+    access.require_owner("start an evaluation")
+    run = evaluable(run_id)
+    if run is None:
+        return "⚠️ Not started: the followed run has no adapter to evaluate (yet)", None
+    form = dict(form_defaults(), model=run["model"], adapter=f"#{run['id']}", with_base=True)
+    return start(*(form[field] for field in FIELDS))
+
+
+def launched(text: str, run_id: int | None) -> tuple:
+    """What a launch shows: (status block, evaluation followed, Evaluation list, Compare list), the new
+    evaluation shown with its base-model twin; the message alone when nothing started."""
+    import gradio as gr
+    if not run_id:
+        return text, None, gr.skip(), gr.skip()
+    choices = run_choices("eval")
+    twins = [r for r in store().children(run_id) if r["kind"] == "eval"]
+    base = twins[0]["id"] if twins else None
+    return (f"{text}\n\n{run_status(run_id)}", run_id, gr.update(choices=choices, value=run_id),
+            gr.update(choices=choices, value=base))
+
+
 def show(run_a, run_b):
     """(headline markdown, coloured clickable grid, its legend, failure breakdown, bars) for one evaluation,
     or two compared: then each grid cell reads 'B → A (change)'."""
@@ -134,29 +173,33 @@ def base_option(adapter) -> dict:
 
 
 def build(gr) -> dict:
+    form = form_defaults()
     with gr.Accordion("Run an evaluation", open=True):
         with access.owner_area():
             with gr.Row():
-                model = gr.Dropdown(model_choices(), value=model_choices()[0], allow_custom_value=not access.hosted(),
+                model = gr.Dropdown(model_choices(), value=form["model"], allow_custom_value=not access.hosted(),
                                     label="Model", elem_id="eval-model")
-                adapter = gr.Dropdown(adapter_choices(), value="", allow_custom_value=not access.hosted(),
-                                      label="LoRA adapter (a finished training run, or a directory)", elem_id="eval-adapter")
-                with_base = gr.Checkbox(label="Also evaluate the base model on the same problems", **base_option(""),
-                                        elem_id="eval-with-base")
+                adapter = gr.Dropdown(adapter_choices(), value=form["adapter"], allow_custom_value=not access.hosted(),
+                                      label="LoRA adapter (a finished training run, or a directory)",
+                                      elem_id="eval-adapter")
+                with_base = gr.Checkbox(label="Also evaluate the base model on the same problems",
+                                        **base_option(form["adapter"]), elem_id="eval-with-base")
             with gr.Row():
-                problems = gr.CheckboxGroup(list(PROBLEM_TYPES), value=list(PROBLEM_TYPES), label="Problem types")
+                problems = gr.CheckboxGroup(list(PROBLEM_TYPES), value=form["problems"], label="Problem types")
             with gr.Row():
-                difficulties = gr.CheckboxGroup([str(d) for d in range(1, 11)],
-                                                value=[str(d) for d in REFERENCE_DIFFICULTIES], label="Difficulties")
-                per_cell = gr.Number(value=1, precision=0, minimum=1, label="Instances per cell")
-                max_new = gr.Number(value=EvalSettings.max_new_tokens, precision=0, label="Max new tokens")
-                batch = gr.Number(value=0, precision=0, minimum=0, label="Batch size (0 = automatic)")
+                difficulties = gr.CheckboxGroup([str(d) for d in range(1, 11)], value=form["difficulties"],
+                                                label="Difficulties")
+                per_cell = gr.Number(value=form["per_cell"], precision=0, minimum=1, label="Instances per cell")
+                max_new = gr.Number(value=form["max_new_tokens"], precision=0, label="Max new tokens")
+                batch = gr.Number(value=form["batch_size"], precision=0, minimum=0, label="Batch size (0 = automatic)")
             with gr.Row():  # sent as typed: the settings' ranges refuse what cannot be used, in words
-                samples = gr.Number(value=1, label="Samples per instance (pass@k; > 1 needs a temperature)",
-                                    elem_id="eval-samples")
-                temperature = gr.Number(value=0.0, label="Temperature (0 = greedy)", elem_id="eval-temperature")
-                top_p = gr.Number(value=1.0, label="Top-p (0 to 1]", elem_id="eval-top-p")
-                prompt_style = gr.Dropdown(list(STYLES) + [ALL_STYLES], value="contract", elem_id="eval-prompt-style",
+                samples = gr.Number(value=form["samples"], elem_id="eval-samples",
+                                    label="Samples per instance (pass@k; > 1 needs a temperature)")
+                temperature = gr.Number(value=form["temperature"], label="Temperature (0 = greedy)",
+                                        elem_id="eval-temperature")
+                top_p = gr.Number(value=form["top_p"], label="Top-p (0 to 1]", elem_id="eval-top-p")
+                prompt_style = gr.Dropdown(list(STYLES) + [ALL_STYLES], value=form["prompt_style"],
+                                           elem_id="eval-prompt-style",
                                            label="Prompt style (all: one run per style, and a style x type heatmap)")
             with gr.Row():
                 go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
@@ -184,14 +227,7 @@ def build(gr) -> dict:
     following = gr.State(None)
 
     def launch(*values):
-        text, run_id = start(*values)
-        if not run_id:
-            return text, None, gr.skip(), gr.skip()
-        choices = run_choices("eval")
-        twins = [r for r in store().children(run_id) if r["kind"] == "eval"]
-        base = twins[0]["id"] if twins else None
-        return (f"{text}\n\n{run_status(run_id)}", run_id, gr.update(choices=choices, value=run_id),
-                gr.update(choices=choices, value=base))
+        return launched(*start(*values))
 
     go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch, samples, temperature,
                       top_p, prompt_style],
@@ -242,4 +278,4 @@ def build(gr) -> dict:
                       api_visibility="private")
     adapter.focus(lambda: gr.update(choices=adapter_choices()), None, [adapter], api_visibility="private")
     return {"run_a": run_a, "run_b": run_b, "table": table, "breakdown": failures, "view": view,
-            "style_heat": style_heat}
+            "style_heat": style_heat, "following": following, "status": status}

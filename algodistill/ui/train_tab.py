@@ -1,5 +1,6 @@
 """Train tab: a form with the reference recipe, launched as a background job; status, progress, Stop (within
-seconds, keeping the last completed step) and Resume (from the last checkpoint)."""
+seconds, keeping the last completed step) and Resume (from the last checkpoint). Once the followed run has
+left an adapter, "Evaluate this adapter" evaluates it (the handler is ``eval_tab.evaluate_adapter``)."""
 
 from __future__ import annotations
 
@@ -115,6 +116,22 @@ def poll(run_id) -> tuple[str, str]:
     return access.public(text), access.public(jobs.clean_log(jobs.log_tail(s, run_id, 20_000))[-3000:])
 
 
+def evaluable(run_id) -> dict | None:
+    """The followed training run (or the newest, as the status shows) when it left an adapter to evaluate:
+    completed, or stopped after a step (its adapter directory has the adapter's config); else None."""
+    run_id = parse_run(run_id)
+    if run_id is None:
+        newest = store().runs(kind="train", limit=1)
+        run_id = newest[0]["id"] if newest else None
+    try:
+        run = store().get_run(run_id) if run_id is not None else None
+    except KeyError:
+        return None
+    if not run or run["kind"] != "train" or run["status"] not in ("completed", "stopped") or not run.get("adapter"):
+        return None
+    return run if (Path(run["adapter"]) / "adapter_config.json").is_file() else None
+
+
 def full_log_copy(run_id) -> str | None:
     """A copy of the followed run's whole log in a fresh temporary directory (what the browser may fetch)."""
     import shutil
@@ -171,6 +188,8 @@ def build(gr) -> dict:
             message = gr.Markdown(elem_id="train-message")
             status = gr.Markdown("No training run yet.", elem_id="train-status")
             follow = gr.Dropdown(run_choices("train"), value=None, label="Follow run", allow_custom_value=True)
+            with access.owner_area():
+                evaluate = gr.Button("Evaluate this adapter", visible=False, elem_id="train-evaluate")
             log = gr.Textbox(label="Log (the end; progress bars and library warnings left out)", lines=12,
                              max_lines=12, autoscroll=True, interactive=False, elem_id="train-log")
             with gr.Row():
@@ -207,10 +226,15 @@ def build(gr) -> dict:
     timer.tick(dispatch_jobs, None, None, show_progress="hidden", api_visibility="private")
     shown = gr.State([])  # the run labels this page shows: refreshed when a status changes, not every tick
 
-    def relabel(choices_shown):
+    def relabel(run_id, choices_shown):
+        """The run list and the Evaluate button, when a status changed (a run's label carries its status)."""
         choices = run_choices("train")
-        return (gr.skip(), choices_shown) if choices == choices_shown else (gr.update(choices=choices), choices)
+        if choices == choices_shown:
+            return gr.skip(), choices_shown, gr.skip()
+        return gr.update(choices=choices), choices, gr.update(visible=evaluable(run_id) is not None)
 
-    timer.tick(relabel, [shown], [follow, shown], show_progress="hidden", api_visibility="private")
+    timer.tick(relabel, [follow, shown], [follow, shown, evaluate], show_progress="hidden", api_visibility="private")
+    follow.change(lambda run_id: gr.update(visible=evaluable(run_id) is not None), [follow], [evaluate],
+                  api_visibility="private")
     follow.focus(lambda: gr.update(choices=run_choices("train")), None, [follow], api_visibility="private")
-    return {"follow": follow}
+    return {"follow": follow, "message": message, "evaluate": evaluate}
