@@ -270,6 +270,9 @@ def export_bundle(store: Store, run_ids: Iterable[int], out: str | Path, *, adap
     if not asked:
         raise BundleError("name at least one run to export")
     runs = related(store, asked, with_evals)
+    other = [r for r in runs if r["kind"] not in ("train", "eval")]
+    if other:  # a trace generation's result is its trace set, a file the Data tab keeps and lists
+        raise BundleError(f"run {other[0]['id']} is a {other[0]['kind']} run: a bundle holds trainings and evaluations")
     active = [r for r in runs if r["status"] not in FINAL]
     if active:
         raise BundleError(f"run {active[0]['id']} is {active[0]['status']}: a bundle holds finished runs; wait for "

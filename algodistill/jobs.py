@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .evaluate import create_eval_runs
 from .store import ACTIVE, Store, process_start
+from .teacher import create_run as create_traces_run
 from .train_sft import create_train_run, latest_checkpoint, resume_point, run_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,8 @@ def log_path(store: Store, run_id: int) -> Path:
 
 def active(store: Store) -> list[dict]:
     """Runs that are queued or running with a live process (dead ones become interrupted on read)."""
-    return [r for kind in ("train", "eval") for status in ACTIVE for r in store.runs(kind=kind, status=status)]
+    kinds = ("train", "eval", "traces")
+    return [r for kind in kinds for status in ACTIVE for r in store.runs(kind=kind, status=status)]
 
 
 def queue_position(store: Store, run_id: int) -> int | None:
@@ -110,6 +112,18 @@ def start_eval(store: Store, settings, *, compare_base: bool = False, name: str 
         store.enqueue(ids, ["eval"])
     dispatch(store)
     return ids
+
+
+def start_traces(store: Store, settings) -> int:
+    """Queue a trace generation (``settings``: ``teacher.TeacherSettings``), done by ``python -m algodistill traces
+    generate --run ID``, and start it if the machine is free: a local teacher generates here, and every teacher's
+    answers are judged in this machine's sandbox. Returns the run id (``queue_position`` says whether it waits)."""
+    settings.check()  # numbers, the seed, the teacher spec, before any run row
+    with store.transaction():
+        run_id = create_traces_run(store, settings)
+        store.enqueue([run_id], ["traces", "generate"])
+    dispatch(store)
+    return run_id
 
 
 def _launch(store: Store, ids: list[int], argv: list[str]) -> None:
@@ -217,6 +231,8 @@ def stop(store: Store, run_id: int, grace_s: float = 30.0, kill_after_s: float =
     if run["kind"] == "train":
         return (f"stop requested for run {run_id}: it ends within seconds and keeps the adapter as of its last "
                 "completed step")
+    if run["kind"] == "traces":
+        return f"stop requested for run {run_id}: it ends within seconds and keeps the traces verified so far"
     return f"stop requested for run {run_id}: it ends within seconds and keeps every judged sample"
 
 
@@ -234,6 +250,8 @@ def _kept(store: Store, run: dict) -> str:
     if run["kind"] == "eval":
         return (f"{len(store.done_keys(run['id']))} judged sample(s); `python -m algodistill eval --resume "
                 f"{run['parent'] or run['id']}` finishes it")
+    if run["kind"] == "traces":
+        return f"the traces verified until then, in {Path(run['settings'].get('out') or 'OUT').name}.part"
     checkpoint = latest_checkpoint(run_dir(run))
     if checkpoint is None:
         return "nothing (no checkpoint had been saved yet)"

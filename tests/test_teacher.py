@@ -3,6 +3,8 @@ here), a local model (the tiny random one: plumbing, every sample fails), the jo
 Qwen as a real teacher (slow, opt-in)."""
 
 import json
+import os
+import re
 import socket
 import threading
 import time
@@ -288,3 +290,83 @@ def test_the_offline_qwen_teaches_a_few_instances_and_its_file_verifies(tmp_path
     prompts = {inst.prompt for inst in grid(["fizzbuzz", "reverse_string"], [1], TRAIN_SEED)}
     assert {c.record["prompt"] for c in checks} <= prompts
     assert all(c.record["generation"]["tokens"]["completion"] > 0 for c in checks)
+
+
+def data_tab_form(settings, source="OpenAI-compatible endpoint", model=""):
+    """The Data tab's form values for ``settings``, in the order of its inputs."""
+    return [source, model, settings.endpoint_model, settings.base_url, settings.api_key_env, settings.problems,
+            settings.difficulties, settings.per_cell, settings.samples, settings.temperature, settings.top_p,
+            settings.max_new_tokens, settings.concurrency]
+
+
+def test_the_data_tab_runs_a_generation_as_a_job_that_stops_within_seconds_keeping_what_was_verified(
+        db, tmp_path, endpoint):
+    from algodistill import jobs
+    from algodistill.ui import common, teacher_view
+    settings = endpoint_settings(tmp_path, problems=["fizzbuzz"], difficulties=list(range(1, 11)), concurrency=1)
+    fake = endpoint(settings)
+    fake.delay = 0.3
+    text, run_id = teacher_view.start(*data_tab_form(settings))
+    assert text == f"Started trace generation #{run_id}." and db.get_run(run_id)["kind"] == "traces"
+    assert db.get_run(run_id)["pid"] not in (None, os.getpid())  # its own process
+
+    def judged() -> int:
+        found = re.search(r"(\d+) judged", db.get_run(run_id).get("message") or "")
+        return int(found.group(1)) if found else 0
+
+    end = time.time() + 120
+    while judged() < 3:  # the first instance is in the file
+        assert time.time() < end and db.get_run(run_id)["status"] in ("queued", "running"), jobs.log_tail(db, run_id)
+        time.sleep(0.3)
+    assert "keeps the traces verified so far" in teacher_view.stop(run_id)
+    stopped_at = time.time()
+    while db.get_run(run_id)["status"] in ("queued", "running"):
+        assert time.time() - stopped_at < 30, jobs.log_tail(db, run_id)
+        time.sleep(0.2)
+    run = db.get_run(run_id)
+    assert run["status"] == "stopped" and "verified until then are kept" in run["error"], jobs.log_tail(db, run_id)
+    out = run["settings"]["out"]
+    assert out.startswith(str(common.uploads_dir())) and out in [path for _, path in common.trace_sets()]
+    checks = verify_file(out)
+    assert checks and all(c.kept for c in checks) and len(checks) == run["summary"]["kept"] < 20
+    status, outcome, table = teacher_view.show(run_id)
+    assert "stopped" in status and f"`{out.rsplit('/', 1)[-1]}`" in outcome
+    assert table["headers"][:2] == ["problem", "d1"] and table["data"][0][:2] == ["fizzbuzz", "3/3 100%"]
+
+
+class _Request:
+    def __init__(self, username=None):
+        self.session, self.username = {}, username
+
+
+def test_hosted_only_the_owner_generates_and_never_through_an_endpoint(db, tmp_path, monkeypatch):
+    from gradio.context import LocalContext
+
+    from algodistill.ui import access, teacher_view
+    settings = endpoint_settings(tmp_path, base_url="http://127.0.0.1:9/v1")
+    monkeypatch.setenv("ALGODISTILL_AUTH", "owner:pw")
+    access.configure(True)
+    try:
+        with pytest.raises(access.Refused, match="not generate traces"):
+            teacher_view.start(*data_tab_form(settings))
+        with pytest.raises(access.Refused):
+            teacher_view.stop(None)
+        token = LocalContext.request.set(_Request(username="owner"))
+        try:
+            text, run_id = teacher_view.start(*data_tab_form(settings))
+            assert run_id is None and "not offered on a hosted app" in text
+            text, run_id = teacher_view.start(*data_tab_form(settings, "local model", "/root/some-model"))
+            assert run_id is None and "only these models" in text
+        finally:
+            LocalContext.request.reset(token)
+    finally:
+        access.configure(False)
+    assert db.runs(kind="traces") == []
+
+
+def test_a_trace_generation_is_not_exported_in_a_bundle(store, tmp_path):
+    from algodistill.bundle import BundleError, export_bundle
+    run_id = teacher_module.create_run(store, endpoint_settings(tmp_path))
+    store.finish_run(run_id, "completed")
+    with pytest.raises(BundleError, match="is a traces run: a bundle holds trainings and evaluations"):
+        export_bundle(store, [run_id], tmp_path / "b.zip")

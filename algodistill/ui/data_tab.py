@@ -1,5 +1,6 @@
 """Data tab: preview any problem instance; list, upload, verify and delete trace sets (bundled or kept
-uploads). An upload with no trace that passes verification is refused, not kept."""
+uploads); generate a trace set with a teacher (``teacher_view``). An upload with no trace that passes
+verification is refused, not kept."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
 from ..traces import BUNDLED
-from . import access
+from . import access, teacher_view
 from .common import accept_upload, delete_upload, trace_set, trace_sets, trace_value, verified
 
 TEST_COLUMNS = ["call", "expected"]
@@ -140,4 +141,5 @@ def build() -> dict:
 
     delete.click(deleted, [chosen], [chosen, sets, verdict, traces, counts], api_visibility="private")
     chosen.focus(lambda: gr.update(choices=trace_sets()), None, [chosen], api_visibility="private")
+    teacher_view.build(gr, chosen, sets)
     return {"sets": sets}
