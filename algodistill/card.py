@@ -14,11 +14,42 @@ from .models import HUB_IDS
 CARD_EVAL_MARK = "<!-- algodistill:evaluation -->"
 
 
-def write_model_card(out: Path, settings: Any, summary: dict, run_id: int) -> None:
-    """README.md (the card), the hub model in adapter_config.json, and algodistill.json (run, settings, summary)."""
+def _sft_text(settings: Any, summary: dict, run_id: int) -> tuple[str, str, str]:
+    """(how it was trained, the Data section, the training result line) of an SFT adapter."""
     traces = summary.get("traces", {})
-    rows = "\n".join(f"| {k} | {v} |" for k, v in asdict(settings).items())
     loss = summary.get("final_loss")
+    how = (f"Trained with algodistill (run {run_id}) by supervised fine-tuning on verified\nteacher traces: each "
+           "trace's code was run against its problem's hidden tests before training, and only\nthose that passed "
+           "were used.")
+    data = (f"- Trace file: `{traces.get('file', settings.traces)}`\n"
+            f"- Kept (verified): {traces.get('kept', '?')}; rejected: {traces.get('rejected', '?')}")
+    return how, data, f"- Final loss: {f'{loss:.4f}' if isinstance(loss, float) else loss}"
+
+
+def _grpo_text(settings: Any, summary: dict, run_id: int) -> tuple[str, str, str]:
+    """(how it was trained, the Data section, the training result line) of a GRPO adapter."""
+    prompts = summary.get("prompts", {})
+    start = f" It started from the SFT adapter `{settings.adapter}`." if settings.adapter else ""
+    how = (f"Trained with algodistill (run {run_id}) by GRPO (TRL's GRPOTrainer) with the verifier as the\nreward: "
+           "every sampled answer's code ran in the sandbox against its problem's hidden tests, and its reward\nwas "
+           f"the fraction of tests passed, plus {settings.format_bonus:g} for one well-formed python block defining "
+           f"the function.{start}")
+    data = (f"- Prompts from the problem generator, training seed {prompts.get('seed', '?')}: "
+            f"{prompts.get('instances', '?')} instances of {', '.join(settings.problems)} at difficulties "
+            f"{', '.join(map(str, settings.difficulties))} (no traces)\n"
+            f"- Dropped as identical to an evaluation instance: {prompts.get('dropped_in_eval_grid', '?')}")
+    first, last, passed = (summary.get(k) for k in ("first_reward", "final_reward", "final_pass_rate"))
+    shown = [f"{v:.3f}" if isinstance(v, float) else "?" for v in (first, last)]
+    rate = f"; all tests passed by {passed:.0%} of the last step's answers" if isinstance(passed, float) else ""
+    return how, data, f"- Mean reward: {shown[0]} at the first step, {shown[1]} at the last{rate}"
+
+
+def write_model_card(out: Path, settings: Any, summary: dict, run_id: int) -> None:
+    """README.md (the card), the hub model in adapter_config.json, and algodistill.json (run, settings, summary).
+    ``settings``: an SFT run's, or a GRPO run's (``method`` "grpo")."""
+    method = getattr(settings, "method", "sft")
+    how, data, result = (_grpo_text if method == "grpo" else _sft_text)(settings, summary, run_id)
+    rows = "\n".join(f"| {k} | {v} |" for k, v in asdict(settings).items())
     hub = HUB_IDS.get(settings.model)
     base = hub or settings.model
     quantized = (f"\n\nThe base weights were the offline `{settings.model}` GGUF, dequantized: close to `{hub}` but "
@@ -27,22 +58,19 @@ def write_model_card(out: Path, settings: Any, summary: dict, run_id: int) -> No
 base_model: {base}
 library_name: peft
 pipeline_tag: text-generation
-tags: [lora, sft, trl, algodistill]
+tags: [lora, {method}, trl, algodistill]
 ---
 
 # {settings.experiment}: LoRA adapter for {settings.model}
 
-Trained with algodistill (run {run_id}) by supervised fine-tuning on verified
-teacher traces: each trace's code was run against its problem's hidden tests before training, and only
-those that passed were used.{quantized}
+{how}{quantized}
 
 ## Data
-- Trace file: `{traces.get('file', settings.traces)}`
-- Kept (verified): {traces.get('kept', '?')}; rejected: {traces.get('rejected', '?')}
+{data}
 
 ## Training
 - Steps: {summary.get('steps')} of {summary.get('max_steps')}{' (stopped early on request)' if summary.get('stopped_early') else ''}
-- Final loss: {f'{loss:.4f}' if isinstance(loss, float) else loss}
+{result}
 - Trainable parameters: {summary.get('parameters', {}).get('trainable')} of {summary.get('parameters', {}).get('total')}
 - Device: {summary.get('device')}, dtype {summary.get('dtype')}; {summary.get('train_seconds', 0):.0f} s
 

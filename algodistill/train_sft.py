@@ -143,6 +143,8 @@ def resume_point(run: dict) -> tuple[SFTSettings, tuple[int, Path]]:
     """The settings and checkpoint a stored training run resumes from; ValueError saying why it cannot."""
     if run["kind"] != "train":
         raise ValueError(f"run {run['id']} is not a training run")
+    if run["settings"].get("method") == "grpo":
+        raise ValueError(f"run {run['id']} is a GRPO run: GRPO keeps no checkpoints, so it does not resume")
     if run["status"] not in RESUMABLE:
         raise ValueError(f"run {run['id']} is {run['status']}: only an interrupted, stopped or failed training resumes")
     settings = SFTSettings.from_dict(run["settings"])
