@@ -444,6 +444,55 @@ def cmd_train(args) -> int:
         print(f"run {run_id} {run['status']}: {run['error']}")
     return 0 if run["status"] == "completed" else 1
 
+# ------------------------------------------------------------------------------------------ grpo
+
+def cmd_grpo(args) -> int:
+    """A GRPO run (``grpo.py``); afterwards, however it ended, the app's job queue moves on, as after train."""
+    try:
+        return _grpo(args)
+    finally:
+        _start_next_job(args.db)
+
+
+def _grpo(args) -> int:
+    from .grpo import GRPOSettings, create_grpo_run, run_grpo
+    store = Store(args.db)
+    if args.run:  # a run queued by the app: its stored settings are the run's settings
+        run_id, settings = args.run, GRPOSettings.from_dict(store.get_run(args.run)["settings"])
+    else:
+        settings = GRPOSettings(
+            model=args.model, adapter=args.adapter or "", experiment=args.experiment,
+            problems=args.problems or list(problems.PROBLEM_TYPES),
+            difficulties=args.difficulties or list(problems.DIFFICULTIES), per_cell=args.per_cell,
+            max_steps=args.max_steps, num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
+            batch_size=args.batch_size or args.num_generations, max_completion_length=args.max_completion_length,
+            learning_rate=args.lr, beta=args.beta, temperature=args.temperature, lora_r=args.lora_r,
+            lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, format_bonus=args.format_bonus,
+            seed=args.seed, device=args.device, backend=args.backend,
+            gradient_checkpointing=args.gradient_checkpointing, output_dir=args.output_dir or "")
+        settings.check()  # numbers, the batch split, the model spec and the adapter: before a run row exists
+        run_id = create_grpo_run(store, settings)
+    start = f"the adapter {settings.adapter}" if settings.adapter else "a new LoRA"
+    print(f"run {run_id}: GRPO of {settings.model} from {start}", file=sys.stderr)
+    import contextlib
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # stdout: JSON only
+        summary = run_grpo(store, run_id, settings, exit_when_stuck=True, log=lambda m: print(m, file=sys.stderr),
+                           progress_bar=not args.json and sys.stderr.isatty())
+    run = store.get_run(run_id)
+    if args.json:
+        _print_json({"run": run_id, "db": store.path, "status": run["status"], "adapter": run["adapter"],
+                     "summary": summary})
+    elif run["status"] == "completed":
+        rewards = " -> ".join(f"{summary[k]:.3f}" for k in ("first_reward", "final_reward")
+                              if summary.get(k) is not None)
+        print(f"run {run_id} completed: {summary['steps']} steps, mean reward {rewards or '-'}, "
+              f"{summary['train_seconds']:.0f} s; adapter in {run['adapter']}")
+        print(f"evaluate it: python -m algodistill eval --model {settings.model} --adapter {run['adapter']} "
+              "--compare-base")
+    else:
+        print(f"run {run_id} {run['status']}: {run['error']}")
+    return 0 if run["status"] == "completed" else 1
+
 
 # ------------------------------------------------------------------------------------------ bundles
 
@@ -621,6 +670,65 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(func=cmd_train)
+
+    from .grpo import GRPOSettings
+    g = GRPOSettings()
+    gr = sub.add_parser(
+        "grpo", help="GRPO with the verifier as the reward (LoRA, from the base model or an SFT adapter)",
+        description="GRPO (TRL's GRPOTrainer) with LoRA: for prompts from the problem generator (training seed 42; "
+        "an instance identical to an evaluation one is dropped; no traces needed), sample --num-generations answers "
+        "each, run every answer's code in the sandbox against the hidden tests, and reward it with the fraction of "
+        "tests passed plus --format-bonus for one well-formed python block defining the function. Partial credit "
+        "matters: a group whose answers all pass or all fail has zero advantage and teaches nothing. Defaults follow "
+        "TRL's GRPO and LoRA guidance (docs: LoRA Without Regret): LoRA on all linear layers, a learning rate well "
+        "above GRPOConfig's full fine-tuning 1e-6, beta 0 (no reference model), 8 generations per prompt, an "
+        "effective batch under 32. Every step's reward, reward std, zero-std fraction, pass rate, completion "
+        "lengths, clipped ratio (and KL when beta > 0) go to the run store, and every completion is stored as a "
+        "sample numbered step*1000+try, for Inspect. A stop (SIGTERM, Ctrl-C, the app's Stop) ends the run within "
+        "seconds and saves the adapter as of the last completed step; GRPO runs do not resume.")
+    gr.add_argument("--model", default=g.model, metavar="SPEC",
+                    help="hub id, local dir, .gguf file or offline name (default %(default)s)")
+    gr.add_argument("--adapter", metavar="DIR",
+                    help="start from this SFT adapter (its LoRA, trainable; its own r and alpha); default: a new LoRA")
+    gr.add_argument("--experiment", default=g.experiment, metavar="NAME", help="run name (default %(default)s)")
+    gr.add_argument("--problems", nargs="+", choices=problems.PROBLEM_TYPES, metavar="TYPE",
+                    help="problem types (default: all 11)")
+    gr.add_argument("--difficulties", nargs="+", type=_difficulty, metavar="D", help="default: 1 to 10")
+    gr.add_argument("--per-cell", type=_positive, default=g.per_cell, metavar="N",
+                    help="prompts per type x difficulty, indices 0..N-1 (default %(default)s)")
+    gr.add_argument("--max-steps", type=_positive, default=g.max_steps, help="optimizer steps (default %(default)s)")
+    gr.add_argument("--num-generations", type=int, default=g.num_generations, metavar="G",
+                    help="answers sampled per prompt, the group (default %(default)s, TRL's)")
+    gr.add_argument("--prompts-per-step", type=_positive, default=g.prompts_per_step, metavar="P",
+                    help="prompts per optimizer step: P x G completions a step (default %(default)s: 16)")
+    gr.add_argument("--batch-size", type=int, default=None, metavar="B",
+                    help="completions per forward/backward pass; the rest of a step is gradient accumulation "
+                         "(default: G)")
+    gr.add_argument("--max-completion-length", type=_positive, default=g.max_completion_length, metavar="L",
+                    help="tokens per answer (default %(default)s, TRL's; the clipped ratio says when it cuts answers)")
+    gr.add_argument("--lr", type=float, default=g.learning_rate,
+                    help="learning rate (default %(default)s; LoRA wants ~10x full fine-tuning's)")
+    gr.add_argument("--beta", type=float, default=g.beta,
+                    help="KL coefficient against the starting policy (default %(default)s, TRL's: no reference model)")
+    gr.add_argument("--temperature", type=float, default=g.temperature, help="sampling (default %(default)s)")
+    gr.add_argument("--lora-r", type=int, default=g.lora_r, help="a new LoRA's rank (default %(default)s)")
+    gr.add_argument("--lora-alpha", type=int, default=g.lora_alpha, help="a new LoRA's alpha (default %(default)s)")
+    gr.add_argument("--lora-dropout", type=float, default=g.lora_dropout,
+                    help="a new LoRA's dropout (default %(default)s)")
+    gr.add_argument("--format-bonus", type=float, default=g.format_bonus,
+                    help="reward for one well-formed python block defining the function (default %(default)s)")
+    gr.add_argument("--seed", type=int, default=g.seed,
+                    help="sampling and shuffling (default %(default)s); the prompts are always seed 42's")
+    gr.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
+    gr.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto",
+                    help="generation: auto uses vLLM colocated when installed and on a GPU, else transformers")
+    gr.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True,
+                    help="recompute activations in the backward pass (default on)")
+    gr.add_argument("--output-dir", help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
+    gr.add_argument("--run", type=int, help=argparse.SUPPRESS)  # a run queued by the app
+    gr.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
+    gr.add_argument("--json", action="store_true")
+    gr.set_defaults(func=cmd_grpo)
 
     e = sub.add_parser("eval", help="score the problem-type x difficulty grid (or HumanEval)")
     e.add_argument("--benchmark", choices=BENCHMARKS, default="grid",

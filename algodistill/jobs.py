@@ -1,6 +1,6 @@
 """Background runs: start, stop and follow training and evaluation jobs. The only Popen of runs.
 
-A job is ``python -m algodistill train|eval --run ID`` in its own process (and session): the UI stays
+A job is ``python -m algodistill train|grpo|eval --run ID`` in its own process (and session): the UI stays
 responsive, a crash cannot take the app down, and GPU memory is freed when the process ends. The run row
 is created first (``queued``, settings as JSON); the child rebuilds its settings from that row, marks it
 running and writes its progress, metrics and samples to the store, which the UI polls. Output goes to
@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from .evaluate import create_eval_runs
+from .grpo import create_grpo_run
 from .store import ACTIVE, Store, process_start
 from .teacher import create_run as create_traces_run
 from .train_sft import create_train_run, latest_checkpoint, resume_point, run_dir
@@ -96,6 +97,17 @@ def start_train(store: Store, settings) -> int:
     with store.transaction():
         run_id = create_train_run(store, settings)
         store.enqueue([run_id], ["train"])
+    dispatch(store)
+    return run_id
+
+
+def start_grpo(store: Store, settings) -> int:
+    """Queue a GRPO run (``settings``: ``grpo.GRPOSettings``) in the same queue as training and start it if the
+    machine is free. Returns the run id (``queue_position`` says whether it waits)."""
+    settings.check()  # numbers, the batch split, the model spec and the adapter, before any run row
+    with store.transaction():
+        run_id = create_grpo_run(store, settings)
+        store.enqueue([run_id], ["grpo"])
     dispatch(store)
     return run_id
 
