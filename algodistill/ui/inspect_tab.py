@@ -3,14 +3,15 @@ change (fixed / broken / both fail / both pass, with counts); each evaluation's 
 sample: the prompt, raw completion, extracted code (an unparseable one with its error line marked), the test
 table (status and actual first; inspect_view.py) and the A-vs-B diff; its code can be edited and re-run on the
 same tests without touching the store. The same sample (problem, difficulty, seed, index, sample number) from
-both evaluations sits side by side; an instance's samples (pass@k) are listed together and stepped through."""
+both evaluations sits side by side; an instance's samples (pass@k) are listed together and stepped through. A GRPO
+run opens like an evaluation: its samples are the completions of each training step."""
 
 
 from ..benchmarks import humaneval
 from ..problems import PROBLEM_TYPES
 from ..verify import FAILURE_KINDS
 from . import access
-from .common import parse_run, run_choices, store
+from .common import parse_run, run_choices, run_label, store
 from .failures import breakdown_line
 from .inspect_view import (COLUMN_WIDTHS, TEST_COLUMNS, change_of, code_diff, error_line,  # noqa: F401
                            marked_code, rerun_report, test_rows, top_exceptions)
@@ -23,6 +24,13 @@ ALL = "all"
 
 def _key(s: dict) -> tuple:
     return (s["problem"], s["difficulty"], s["seed"], s["idx"], s.get("sample", 0))
+
+
+def sample_runs() -> list[tuple[str, int]]:
+    """The runs Inspect opens, newest first: every evaluation, and every GRPO run (what the model tried at each
+    step: a sample numbered step * 1000 + try)."""
+    grpo = [(run_label(r), r["id"]) for r in store().runs(kind="train") if r["settings"].get("method") == "grpo"]
+    return sorted(run_choices("eval") + grpo, key=lambda choice: -choice[1])
 
 
 def _pairs(a: int, b: int | None, problem=ALL, difficulty=ALL) -> list[tuple[dict, dict | None]]:
@@ -182,9 +190,9 @@ def rerun_sample(run, row: list | None, code: str) -> tuple[str, list[list]]:
 
 def build(gr) -> dict:
     with gr.Row():
-        run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation A", allow_custom_value=True,
+        run_a = gr.Dropdown(sample_runs(), value=None, label="Evaluation A", allow_custom_value=True,
                             elem_id="inspect-a")
-        run_b = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation B (optional, side by side)",
+        run_b = gr.Dropdown(sample_runs(), value=None, label="Evaluation B (optional, side by side)",
                             allow_custom_value=True, elem_id="inspect-b")
     with gr.Row():
         problem = gr.Dropdown([ALL] + list(PROBLEM_TYPES) + [humaneval.NAME], value=ALL, label="Problem type")
@@ -231,7 +239,7 @@ def build(gr) -> dict:
     listing.change(summary, [run_a, run_b, problem, difficulty, change], [breakdown, change],
                    api_visibility="private")
     for control in (run_a, run_b):
-        control.focus(lambda: gr.update(choices=run_choices("eval")), None, [control],
+        control.focus(lambda: gr.update(choices=sample_runs()), None, [control],
                       api_visibility="private")
 
     def pick(a, b, evt: gr.SelectData, table):
@@ -254,4 +262,4 @@ def build(gr) -> dict:
     # another sample shown: the last re-run belonged to the previous one
     shown.change(lambda: ("", []) * 2, None, [x for r in reruns for x in r[3:]], api_visibility="private")
     return {"run_a": run_a, "run_b": run_b, "problem": problem, "difficulty": difficulty, "kind": kind,
-            "change": change, "listing": listing, "shown": shown, "detail": detail}
+            "change": change, "breakdown": breakdown, "listing": listing, "shown": shown, "detail": detail}
