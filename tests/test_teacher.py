@@ -255,17 +255,19 @@ def test_a_local_teacher_that_fails_everything_says_so_and_writes_an_empty_trace
     assert out.read_text() == "" and verify_file(out) == []
 
 
-def test_the_app_job_records_progress_and_its_report_and_leaves_no_empty_set(store, tmp_path, endpoint,
-                                                                            monkeypatch):
+def test_the_app_job_records_progress_and_its_report_and_leaves_no_empty_set(db, tmp_path, endpoint):
+    from algodistill.ui import runs_tab
+    store = db
     settings = endpoint_settings(tmp_path, difficulties=[1], samples=2)
     endpoint(settings)
     run_id = teacher_module.create_run(store, settings)
-    monkeypatch.setenv("ALGODISTILL_DB", store.path)
     assert main(["traces", "generate", "--run", str(run_id)]) == 0
     run = store.get_run(run_id)
     assert run["kind"] == "traces" and run["status"] == "completed" and run["progress"] == 1.0
     assert run["summary"]["kept"] == 1 and "1 trace(s) kept in teacher.jsonl" in run["message"]
     assert KEY not in json.dumps(run["settings"]) and len(verify_file(settings.out)) == 1
+    row = next(r for r in runs_tab.runs_rows() if r[0] == run_id)  # the Runs tab lists it with its outcome
+    assert row[1] == "traces" and row[8] == "2/4 samples passed, 1 traces kept" and "out=" not in row[9]
 
     nothing = endpoint_settings(tmp_path, problems=["reverse_string"], difficulties=[1], samples=1, temperature=0.0,
                                 out=str(tmp_path / "nothing.jsonl"))

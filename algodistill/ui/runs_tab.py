@@ -1,4 +1,4 @@
-"""Runs tab: every training and evaluation in one table; rename, note, delete, download.
+"""Runs tab: every training, evaluation and trace generation in one table; rename, note, delete, download.
 
 The table says what a user compares runs by: kind, name, model, adapter, status, start, duration, final
 loss or accuracy, and the settings that differ from the defaults (lr 2e-4 vs 1e-3 must be visible).
@@ -24,7 +24,8 @@ from .common import download_folder, duration, parse_run, store
 
 COLUMNS = ["run", "kind", "name", "model", "adapter", "status", "started", "duration", "result", "changed settings",
            "note"]
-_SKIP = {"traces", "output_dir", "sandbox", "problems", "difficulties"}  # shown elsewhere or always different
+# shown elsewhere or always different
+_SKIP = {"traces", "output_dir", "sandbox", "problems", "difficulties", "teacher", "out"}
 
 
 def _defaults(run: dict) -> dict:
@@ -34,6 +35,9 @@ def _defaults(run: dict) -> dict:
     if run["kind"] == "train":
         from ..train_sft import SFTSettings
         return asdict(SFTSettings())
+    if run["kind"] == "traces":
+        from ..teacher import TeacherSettings
+        return asdict(TeacherSettings())
     from ..evaluate import EvalSettings
     return asdict(EvalSettings())
 
@@ -54,6 +58,8 @@ def result(run: dict) -> str:
         return f"reward {summary['final_reward']:.3f} after {summary.get('steps')} steps"
     if run["kind"] == "eval" and summary.get("n"):
         return f"{summary['solved']}/{summary['n']} ({summary['accuracy']:.1%})"
+    if run["kind"] == "traces" and summary.get("judged"):
+        return f"{summary['passed']}/{summary['judged']} samples passed, {summary['kept']} traces kept"
     return ""
 
 
