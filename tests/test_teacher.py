@@ -347,8 +347,10 @@ def test_hosted_only_the_owner_generates_and_never_through_an_endpoint(db, tmp_p
     from algodistill.ui import access, teacher_view
     settings = endpoint_settings(tmp_path, base_url="http://127.0.0.1:9/v1")
     monkeypatch.setenv("ALGODISTILL_AUTH", "owner:pw")
+    assert teacher_view._key_note("PATH") == "$PATH is set in the app's environment."
     access.configure(True)
     try:
+        assert teacher_view._key_note("PATH") == ""  # which variables the server has is not for callers to learn
         with pytest.raises(access.Refused, match="not generate traces"):
             teacher_view.start(*data_tab_form(settings))
         with pytest.raises(access.Refused):

@@ -110,9 +110,10 @@ def show(run_id) -> tuple[str, str, dict]:
 
 
 def _key_note(name: str) -> str:
-    """Whether the app's environment holds the key (never its value)."""
+    """Whether the app's environment holds the key (never its value). Hosted, nothing: a caller could learn which
+    variables the server's environment has."""
     name = (name or "").strip()
-    if not name:
+    if not name or access.hosted():
         return ""
     return f"${name} is set in the app's environment." if os.environ.get(name) else \
         f"${name} is not set in the app's environment (a local server that needs no key does not mind)."
