@@ -195,8 +195,7 @@ def _text(completion) -> str:
     return completion[-1]["content"] if isinstance(completion, list) else completion
 
 
-def reward_functions(store: Store, run_id: int, settings: GRPOSettings, eos: set[int],
-                     limits: Limits = Limits()) -> list[Callable]:
+def reward_functions(store: Store, run_id: int, settings: GRPOSettings, eos: set[int]) -> list[Callable]:
     """TRL reward functions, weighted 1 and ``format_bonus``: ``tests_passed`` (the fraction of tests passed;
     it also stores every completion as a sample of the run, numbered by step, and logs ``pass_rate``) and
     ``well_formed`` (1 for one well-formed python block defining the function). TRL logs each one's mean and
@@ -207,12 +206,12 @@ def reward_functions(store: Store, run_id: int, settings: GRPOSettings, eos: set
         step = trainer_state.global_step + 1  # generated for the optimizer step about to run
         instances = [make_instance(*key) for key in zip(problem, difficulty, seed, index)]
         texts = [_text(c) for c in completions]
-        judged = judge(instances, texts, limits)
+        judged = judge(instances, texts)
         tries: dict[tuple, int] = {}
         with store.transaction():
             for instance, text, ids, (verdict, formed) in zip(instances, texts, completion_ids, judged):
                 k = tries[instance.key] = tries.get(instance.key, -1) + 1
-                cut_off = len(ids) >= settings.max_completion_length and (not ids or ids[-1] not in eos)
+                cut_off = len(ids) >= settings.max_completion_length and ids[-1] not in eos
                 row = sample_row(instance, text, verdict, sample=step * STEP_STRIDE + k, tokens=len(ids),
                                  cut_off=int(cut_off))
                 total = reward(verdict, formed, settings.format_bonus)
