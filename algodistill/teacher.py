@@ -31,11 +31,12 @@ import email.utils
 import json
 import math
 import os
+import queue
 import random
 import re
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -212,24 +213,46 @@ class _Endpoint:
         self.reached = threading.Event()  # the endpoint has answered once: a connection error is then transient
 
     def draw(self, todo: list[Instance], judge: "_Judge", stop: Callable[[], bool]) -> None:
-        """Ask for every sample of ``todo``, ``concurrency`` requests at a time, handing each answer to ``judge``."""
-        self.log(f"asking {self.settings.endpoint_model} at {self.url}, {self.settings.concurrency} request(s) at "
-                 "a time")
-        pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="teacher")
+        """Ask for every sample of ``todo``, ``concurrency`` requests at a time, handing each answer to ``judge``.
+        The askers are daemon threads: when the run ends, a request still in flight is abandoned, not waited for
+        (that could take the whole request timeout)."""
+        s = self.settings
+        asks: queue.SimpleQueue = queue.SimpleQueue()
+        for inst in todo:
+            for k in range(s.samples):
+                asks.put((inst, k))
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+
+        def asker() -> None:
+            while not self.cancel.is_set():
+                try:
+                    instance, sample = asks.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    answers.put((instance, sample, self.ask(instance, sample), None))
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+                    answers.put((instance, sample, None, exc))
+
+        self.log(f"asking {s.endpoint_model} at {self.url}, {s.concurrency} request(s) at a time")
+        for _ in range(min(s.concurrency, len(todo) * s.samples)):
+            threading.Thread(target=asker, name="teacher", daemon=True).start()
         try:
-            pending: dict[Future, tuple[Instance, int]] = {pool.submit(self.ask, inst, k): (inst, k)
-                                                           for inst in todo for k in range(self.settings.samples)}
-            while pending:
-                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    instance, sample = pending.pop(future)
-                    judge.add(instance, sample, *future.result())
+            for _ in range(len(todo) * s.samples):
+                while True:
+                    try:
+                        instance, sample, answer, error = answers.get(timeout=0.5)
+                        break
+                    except queue.Empty:
+                        if stop():
+                            raise StopTraining("stop requested") from None
+                if error is not None:
+                    raise error
+                judge.add(instance, sample, *answer)
                 if stop():
                     raise StopTraining("stop requested")
-        finally:  # requests not yet sent are dropped, waits for a retry end, requests in flight fail
+        finally:  # no new request, no more waiting for a retry
             self.cancel.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            self.client.close()
 
     def ask(self, instance: Instance, sample: int) -> tuple[str, dict]:
         """One sample: (the answer's text, its provenance)."""
@@ -258,6 +281,9 @@ class _Endpoint:
                                        "and that the server is up") from None
                 error, wait_s = ("timed out" if isinstance(exc, openai.APITimeoutError) else
                                  f"connection error: {_cause(exc)}"), None
+            except openai.OpenAIError as exc:  # an answer the client cannot read
+                raise TeacherError(f"the endpoint {self.url} gave an answer that cannot be read ({_cause(exc)})") \
+                    from None
             if retries >= s.retries:
                 raise TeacherError(f"the endpoint {self.url} still failed after {retries} retries ({error})")
             retries += 1

@@ -5,7 +5,10 @@ Qwen as a real teacher (slow, opt-in)."""
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -21,6 +24,7 @@ from algodistill.problems import TRAIN_SEED, grid, make_instance
 from algodistill.teacher import TeacherSettings, generate_traces, retry_after
 from algodistill.traces import verify_file
 from algodistill.verify import fenced
+from tests.conftest import ROOT
 
 KEY = "sk-test-not-a-real-key-4242"
 
@@ -28,13 +32,14 @@ KEY = "sk-test-not-a-real-key-4242"
 class FakeEndpoint:
     """A chat-completions server on 127.0.0.1 in a thread. ``answer(instance, sample)`` gives the reply's text
     (the instance is found by its prompt, the sample by its seed); ``script`` maps a request's number (from 0)
-    to (status, headers) to send instead. Every request is logged with its time, and the most requests in
-    flight at once are counted."""
+    to (status, headers) to send instead, and requests from ``hang_from`` on hang. Every request is logged with
+    its time, and the most requests in flight at once are counted."""
 
     def __init__(self, instances, samples, answer):
         self.by_prompt = {inst.prompt: inst for inst in instances}
         self.by_seed = {sample_seed(TRAIN_SEED, inst.key, k): k for inst in instances for k in range(samples)}
         self.answer, self.script, self.log, self.delay = answer, {}, [], 0.1
+        self.hang_from = None  # requests from this number on are answered only after a minute
         self.lock, self.in_flight, self.most_in_flight = threading.Lock(), 0, 0
         fake = self
 
@@ -50,7 +55,7 @@ class FakeEndpoint:
                                      "auth": self.headers.get("Authorization")})
                     fake.in_flight += 1
                     fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
-                time.sleep(fake.delay)
+                time.sleep(60 if fake.hang_from is not None and number >= fake.hang_from else fake.delay)
                 with fake.lock:
                     fake.in_flight -= 1
                 status, headers, payload = fake.reply(number, body, self.headers.get("Authorization"))
@@ -231,6 +236,31 @@ def test_a_stop_or_a_failure_midway_keeps_what_was_verified(tmp_path, endpoint):
     report = generate_traces(settings, log=lambda m: None)
     assert report["status"] == "failed" and "HTTP 403" in report["error"]
     assert [(c.record["difficulty"], c.kept) for c in verify_file(settings.out)] == [(1, True), (1, True)]
+
+
+def test_ctrl_c_ends_the_command_at_once_with_requests_hanging_and_keeps_what_was_verified(tmp_path, endpoint):
+    settings = endpoint_settings(tmp_path, problems=["fizzbuzz"], difficulties=[1, 2], concurrency=3)
+    fake = endpoint(settings)
+    fake.hang_from = 3  # the first instance's three samples are answered, then the endpoint hangs
+    out = tmp_path / "teacher.jsonl"
+    child = subprocess.Popen([sys.executable, "-m", "algodistill", "traces", "generate", "--teacher", settings.teacher,
+                              "--base-url", fake.url, "--api-key-env", "TEACHER_KEY", "--problems", "fizzbuzz",
+                              "--difficulties", "1", "2", "--samples", "3", "--concurrency", "3", "--out", str(out)],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        part, end = out.with_name(out.name + ".part"), time.time() + 120
+        while not (part.is_file() and part.read_text() and len(fake.log) == 6):  # the second instance's hang
+            assert time.time() < end and child.poll() is None, child.communicate()
+            time.sleep(0.2)
+        child.send_signal(signal.SIGINT)
+        interrupted = time.time()
+        stdout, stderr = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert time.time() - interrupted < 10, "the hanging requests were waited for"
+    assert child.returncode == 1 and "stopped" in stdout, stderr
+    assert [(c.record["difficulty"], c.kept) for c in verify_file(out)] == [(1, True), (1, True)]
+    assert not part.exists()
 
 
 def test_retry_after_reads_seconds_milliseconds_and_dates():
