@@ -164,6 +164,27 @@ def test_a_stop_ends_the_run_and_saves_the_last_completed_step(store, tiny_model
     assert "(stopped early on request)" in (tmp_path / "adapter" / "README.md").read_text()
 
 
+def test_a_stop_request_interrupts_the_step_in_progress_within_seconds(store, tiny_model_dir, tmp_path,
+                                                                          monkeypatch):
+    import time
+    settings = tiny(tiny_model_dir, tmp_path, max_steps=20)
+    run = create_grpo_run(store, settings)
+    real = grpo.judge
+    began = []
+
+    def slow_judge(instances, completions, limits=None):
+        if store.last_step(run) == 1:  # step 2's answers: the Stop button is pressed while they are judged
+            store.request_stop(run)
+            began.append(time.monotonic())
+            time.sleep(60)
+        return real(instances, completions)
+    monkeypatch.setattr(grpo, "judge", slow_judge)
+    summary = run_grpo(store, run, settings, log=lambda m: None)
+    assert time.monotonic() - began[0] < 10
+    row = store.get_run(run)
+    assert row["status"] == "stopped" and "as of step 1" in row["error"] and summary["steps"] == 1
+
+
 def test_settings_are_checked_before_a_run_exists(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError) as refused:
         GRPOSettings(model=tiny_model_dir, num_generations=8, prompts_per_step=2, batch_size=3, problems=["nope"],
