@@ -250,15 +250,15 @@ def build(gr) -> dict:
         choices = run_choices("eval")
         labels = repr(choices)
         lists = (gr.update(choices=choices),) * 2 if labels != last_labels else (gr.skip(),) * 2
-        view = ":".join(f"{r}/{s.get_run(r)['status']}/{len(s.done_keys(r))}" for r in map(parse_run, (a, b))
-                        if r is not None and any(r == c[1] for c in choices))
+        main_key = ":".join(f"{r}/{s.get_run(r)['status']}/{len(s.done_keys(r))}" for r in map(parse_run, (a, b))
+                            if r is not None and any(r == c[1] for c in choices))
         covered = styles_covered(a, b)  # an evaluation in several prompt styles: its other runs count too
         styles = ":".join(f"{r}/{s.get_run(r)['status']}/{len(s.done_keys(r))}" for r in covered.values()) \
             if len(covered) > 1 else ""
         last_main, _, last_styles = (last_view or "").partition("|")
-        drawn = show(a, b) if view != last_main and view else (gr.skip(),) * len(view)
+        drawn = show(a, b) if main_key != last_main and main_key else (gr.skip(),) * len(view)
         styled = style_update(a, b) if styles != last_styles else gr.skip()
-        return (text, *drawn, styled, *lists, f"{view}|{styles}", labels)
+        return (text, *drawn, styled, *lists, f"{main_key}|{styles}", labels)
 
     def style_update(a, b):
         fig = style_heatmap(a, b)
