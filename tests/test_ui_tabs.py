@@ -41,7 +41,7 @@ def test_train_form_leaves_rounding_and_ranges_to_the_server():
     toast: the user never saw our check. No number field may do either."""
     import gradio as gr
     with gr.Blocks():
-        train_tab.build(gr)
+        train_tab.build(gr, common.remembered(gr, "train"))
         numbers = [c for c in gr.context.Context.root_block.blocks.values() if isinstance(c, gr.Number)]
     assert numbers and all(n.precision is None and n.minimum is None for n in numbers)
 
@@ -311,6 +311,37 @@ def test_evaluate_this_adapter_is_the_owners_and_names_the_adapter_by_its_run(db
         monkeypatch.setattr(access, "is_owner", lambda request=None: True)
         message, evaluation = eval_tab.evaluate_adapter(run)  # hosted, the adapter is found from the run id
         assert evaluation == 8 and started[0].adapter == db.get_run(run)["adapter"], message
+    finally:
+        access.configure(False)
+
+
+def test_the_forms_restore_from_the_browser_only_what_they_may_show(db):
+    from algodistill.ui import access
+    saved = {"model": "/home/me/my-model", "traces": "/elsewhere/x.jsonl", "experiment": "e2", "learning_rate": 5,
+             "lora_r": 8, "epochs": "3", "device": "tpu", "max_steps": True, "unknown": 1}
+    kept = train_tab.saved_values(saved)
+    assert kept == {"model": "/home/me/my-model", "experiment": "e2", "learning_rate": 5, "lora_r": 8}
+    bundled = common.trace_sets()[0][1]
+    assert train_tab.saved_values({"traces": bundled, "device": "cpu"}) == {"traces": bundled, "device": "cpu"}
+    assert [train_tab.saved_values(junk) for junk in (None, "x", [1, 2])] == [{}, {}, {}]
+    # restored is not trusted: the form's checks judge it again when it is submitted
+    form = dict(model="smollm2-135m", traces=bundled, experiment="x", epochs=3, lora_alpha=32, lora_dropout=0.05,
+                effective_batch=4, batch_size=4, max_length=1024, warmup_ratio=0.1, max_steps=-1, device="cpu")
+    message, run = train_tab.start(*[dict(form, **kept)[f] for f in train_tab.FIELDS])
+    assert run is None and "learning rate must be" in message
+    run = finished_training(db)
+    evaluation = {"model": "/home/me/my-model", "adapter": "/home/me/adapter", "with_base": False,
+                  "problems": ["rpn", "fizzbuzz"], "difficulties": ["1", "10"], "per_cell": 2, "temperature": 0.7,
+                  "prompt_style": "all"}
+    assert eval_tab.saved_values(evaluation) == evaluation
+    assert eval_tab.saved_values({"problems": ["rpn", "nope"], "difficulties": ["11"], "prompt_style": "loud",
+                                  "with_base": "yes", "top_p": None}) == {}
+    access.configure(True)
+    try:  # hosted, the lists refuse other values: a model or adapter off them is not restored
+        assert "model" not in train_tab.saved_values(saved) and "adapter" not in eval_tab.saved_values(evaluation)
+        assert "model" not in eval_tab.saved_values(evaluation)
+        assert eval_tab.saved_values({"model": "smollm2-135m", "adapter": f"#{run}"}) == \
+            {"model": "smollm2-135m", "adapter": f"#{run}"}
     finally:
         access.configure(False)
 

@@ -15,7 +15,7 @@ def build_app(hosted: bool | None = None):
     import gradio as gr
 
     from . import access, data_tab, eval_tab, failures, inspect_tab, loss_tab, runs_tab, train_tab
-    from .common import dispatch_jobs, run_choices
+    from .common import dispatch_jobs, remembered, run_choices
     dispatch_jobs()  # a launch left waiting by a job process killed before it could start it starts now
 
     access.configure(access.hosted_for(None) if hosted is None else hosted)
@@ -33,13 +33,15 @@ def build_app(hosted: bool | None = None):
         storage = storage_warning()
         if storage:  # runs that vanish on a restart must be said before anyone starts one
             gr.Markdown(storage, elem_id="storage-warning")
+        # each form's last used values in this browser, outside the tabs so that they are read at load
+        saved = {form: remembered(gr, form) for form in ("train", "eval")}
         with gr.Tabs() as tabs:
             with gr.Tab("Train", id="train"):
-                train = train_tab.build(gr)
+                train = train_tab.build(gr, saved["train"])
             with gr.Tab("Loss", id="loss") as loss_page:
                 loss = loss_tab.build(gr)
             with gr.Tab("Eval", id="eval"):
-                evals = eval_tab.build(gr)
+                evals = eval_tab.build(gr, saved["eval"])
             with gr.Tab("Inspect", id="inspect"):
                 inspect = inspect_tab.build(gr)
             with gr.Tab("Data", id="data") as data_page:
@@ -92,6 +94,8 @@ def build_app(hosted: bool | None = None):
         train["evaluate"].click(evaluate_adapter, [train["follow"]],
                                 [train["message"], tabs, evals["status"], evals["following"], evals["run_a"],
                                  evals["run_b"]], api_name="evaluate_adapter")
+        for restore in (train["restore"], evals["restore"]):  # the forms as last used in this browser
+            demo.load(*restore, api_visibility="private")
 
         def fresh_lists():
             """A (re)loaded page: lists with the runs created since the app started, the newest training run

@@ -200,6 +200,27 @@ def form_number(label: str, value, default) -> float:
         raise ValueError(f"{label} must be a number, got {value!r}") from None
 
 
+def remembered(gr, form: str):
+    """Where ``form`` keeps its last used values in this browser: a ``gr.BrowserState`` (field -> value, None
+    until a run is started from it) under a fixed key, so a reload or a restarted app finds them. The secret
+    only scrambles what localStorage holds (the page carries it anyway)."""
+    key = f"algodistill-{form}-form"
+    return gr.BrowserState(None, storage_key=key, secret=key)
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def restorable(saved, fits: dict) -> dict:
+    """The values of a form saved in a browser (``saved``: field -> value; anything else, from an older app or
+    edited by hand, gives nothing) that the form may show now: those its ``fits[field]`` accepts. They come from
+    the browser, so the form's own checks judge them again when it is submitted."""
+    if not isinstance(saved, dict):
+        return {}
+    return {field: saved[field] for field, fit in fits.items() if field in saved and fit(saved[field])}
+
+
 def parse_run(value) -> int | None:
     """A run id from a dropdown value (an int, or a '#12 ...' label typed or kept from an old list)."""
     if value in (None, ""):

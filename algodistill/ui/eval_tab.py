@@ -21,7 +21,7 @@ from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
 from . import access
 from . import learned_view
-from .common import form_number, parse_run, run_choices, store, waiting_note
+from .common import form_number, is_number, parse_run, restorable, run_choices, store, waiting_note
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
                            style_heatmap, styles_covered)
 from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
@@ -104,6 +104,25 @@ def start(model, adapter, with_base, problems, difficulties, per_cell, max_new_t
     return (f"Evaluation {what} {wait}." if wait else f"Started evaluation {what}."), ids[0]
 
 
+def saved_values(saved) -> dict:
+    """The Eval form's values saved in this browser that it may show now: numbers and the base-model box as they
+    were, problem types, difficulties and prompt style only when offered, a model or adapter as typed (hosted:
+    only one on the lists)."""
+    hosted = access.hosted()
+    models = model_choices() if hosted else None
+    adapters = [value for _, value in adapter_choices()] if hosted else None
+    difficulties = [str(d) for d in range(1, 11)]
+    fits = {field: is_number for field in ("per_cell", "max_new_tokens", "batch_size", "samples", "temperature",
+                                           "top_p")}
+    fits.update(model=lambda v: isinstance(v, str) and v.strip() != "" and (models is None or v in models),
+                adapter=lambda v: isinstance(v, str) and (adapters is None or v in adapters),
+                with_base=lambda v: isinstance(v, bool),
+                problems=lambda v: isinstance(v, list) and bool(v) and all(p in PROBLEM_TYPES for p in v),
+                difficulties=lambda v: isinstance(v, list) and bool(v) and all(d in difficulties for d in v),
+                prompt_style=lambda v: v in list(STYLES) + [ALL_STYLES])
+    return restorable(saved, fits)
+
+
 def evaluate_adapter(run_id) -> tuple[str, int | None]:
     """The Train tab's "Evaluate this adapter": the followed training run's adapter with the base model alongside,
     on the form's defaults and the run's own model, started or queued like the form's: (message, evaluation).
@@ -172,7 +191,9 @@ def base_option(adapter) -> dict:
                                                      "is the model evaluated")
 
 
-def build(gr) -> dict:
+def build(gr, saved) -> dict:
+    """The tab; ``saved`` is where the form keeps its last used values (``remembered``, made outside the tabs:
+    a hidden tab's is not read when the page loads)."""
     form = form_defaults()
     with gr.Accordion("Run an evaluation", open=True):
         with access.owner_area():
@@ -226,12 +247,28 @@ def build(gr) -> dict:
     view = [headline, table, key, failures, bar]  # what show() returns, in order
     following = gr.State(None)
 
-    def launch(*values):
-        return launched(*start(*values))
+    inputs = [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch, samples, temperature, top_p,
+              prompt_style]
 
-    go.click(launch, [model, adapter, with_base, problems, difficulties, per_cell, max_new, batch, samples, temperature,
-                      top_p, prompt_style],
-             [status, following, run_a, run_b], api_name="start_evaluation")
+    def launch(*values):
+        """Start (or queue) the evaluation; a started one's form values are kept in this browser."""
+        text, run_id = start(*values)
+        return (*launched(text, run_id), dict(zip(FIELDS, values)) if run_id else gr.skip())
+
+    go.click(launch, inputs, [status, following, run_a, run_b, saved], api_name="start_evaluation")
+
+    def restore(values):
+        """A (re)loaded page shows the form as last used in this browser, where the lists still offer it; the
+        base-model box stays locked without an adapter."""
+        kept = saved_values(values)
+        shown = {field: kept[field] if field in kept else gr.skip() for field in FIELDS}
+        shown["with_base"] = gr.skip()  # it follows the adapter
+        if "adapter" in kept:
+            shown["adapter"] = gr.update(choices=adapter_choices(), value=kept["adapter"])
+            shown["with_base"] = gr.update(**dict(base_option(kept["adapter"]),
+                                                 value=kept.get("with_base", True) and bool(kept["adapter"].strip())))
+        return [shown[field] for field in FIELDS]
+
     halt.click(stop, [following], [status], api_name="stop_evaluation")
 
     def relaunch(run_id, shown):
@@ -239,8 +276,9 @@ def build(gr) -> dict:
         return (f"{text}\n\n{run_status(resumed)}" if resumed else text), resumed or run_id
 
     again.click(relaunch, [following, run_a], [status, following], api_name="resume_evaluation")
-    adapter.change(model_for_adapter, [adapter, model], [model], api_visibility="private")
-    adapter.change(lambda a: gr.update(**base_option(a)), [adapter], [with_base], api_visibility="private")
+    # on the user's choice only: a restored form keeps its own model and base-model box
+    adapter.input(model_for_adapter, [adapter, model], [model], api_visibility="private")
+    adapter.input(lambda a: gr.update(**base_option(a)), [adapter], [with_base], api_visibility="private")
 
     def poll(run_id, a, b, last_view, last_labels):
         """The status block from the store; the chosen evaluations redrawn only when samples or statuses
@@ -278,4 +316,4 @@ def build(gr) -> dict:
                       api_visibility="private")
     adapter.focus(lambda: gr.update(choices=adapter_choices()), None, [adapter], api_visibility="private")
     return {"run_a": run_a, "run_b": run_b, "table": table, "breakdown": failures, "view": view,
-            "style_heat": style_heat, "following": following, "status": status}
+            "style_heat": style_heat, "following": following, "status": status, "restore": (restore, [saved], inputs)}

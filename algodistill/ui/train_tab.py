@@ -13,12 +13,13 @@ from ..settings import number_problems, whole_numbers
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
 from . import access
-from .common import (accept_upload, dispatch_jobs, form_number, gpu_line, parse_run, run_choices, status_markdown, store,
-                     trace_set, trace_sets, trace_value, waiting_note)
+from .common import (accept_upload, dispatch_jobs, form_number, gpu_line, is_number, parse_run, restorable,
+                     run_choices, status_markdown, store, trace_set, trace_sets, trace_value, waiting_note)
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
           "effective_batch", "batch_size", "max_length", "warmup_ratio", "max_steps", "device")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def model_choices() -> list[str]:
@@ -56,6 +57,18 @@ def settings_from_form(*values) -> SFTSettings:
     if problems:
         raise ValueError("; ".join(problems))
     return settings
+
+
+def saved_values(saved) -> dict:
+    """The Train form's values saved in this browser that it may show now: numbers and the experiment name as
+    they were, a trace set or device only when offered, a model as typed (hosted: only one on the list)."""
+    defaults = SFTSettings()
+    traces = [value for _, value in trace_sets()]
+    fits = {field: is_number for field in FIELDS if is_number(getattr(defaults, field))}
+    offered = model_choices() if access.hosted() else None  # locally a model may be typed
+    fits.update(experiment=lambda v: isinstance(v, str), traces=lambda v: v in traces, device=lambda v: v in DEVICES,
+                model=lambda v: isinstance(v, str) and v.strip() != "" and (offered is None or v in offered))
+    return restorable(saved, fits)
 
 
 def start(*values) -> tuple[str, int | None]:
@@ -147,7 +160,9 @@ def full_log_copy(run_id) -> str | None:
     return str(target)
 
 
-def build(gr) -> dict:
+def build(gr, saved) -> dict:
+    """The tab; ``saved`` is where the form keeps its last used values (``remembered``, made outside the tabs:
+    a hidden tab's is not read when the page loads)."""
     d = SFTSettings()
     gr.Markdown(gpu_line())
     with gr.Row():
@@ -179,7 +194,7 @@ def build(gr) -> dict:
                 eff = gr.Number(value=d.effective_batch, label="Effective batch")
                 batch = gr.Number(value=d.batch_size, label="Per-device batch (rest: accumulation)")
                 max_len = gr.Number(value=d.max_length, label="Max length (tokens)")
-                device = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", label="Device", elem_id="train-device")
+                device = gr.Dropdown(list(DEVICES), value="auto", label="Device", elem_id="train-device")
             with gr.Row():
                 go = gr.Button("Start training", variant="primary", elem_id="train-start")
                 halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -189,7 +204,7 @@ def build(gr) -> dict:
             status = gr.Markdown("No training run yet.", elem_id="train-status")
             follow = gr.Dropdown(run_choices("train"), value=None, label="Follow run", allow_custom_value=True)
             with access.owner_area():
-                evaluate = gr.Button("Evaluate this adapter", visible=False, elem_id="train-evaluate")
+                evaluate = gr.Button("Evaluate this adapter", visible=False, size="md", elem_id="train-evaluate")
             log = gr.Textbox(label="Log (the end; progress bars and library warnings left out)", lines=12,
                              max_lines=12, autoscroll=True, interactive=False, elem_id="train-log")
             with gr.Row():
@@ -199,10 +214,20 @@ def build(gr) -> dict:
               max_steps, device]
 
     def launch(*values):
+        """Start (or queue) the run; a started one's form values are kept in this browser for the next visit."""
         text, run_id = start(*values)
-        return text, gr.update(choices=run_choices("train"), value=run_id) if run_id else gr.update()
+        if not run_id:
+            return text, gr.update(), gr.skip()
+        return text, gr.update(choices=run_choices("train"), value=run_id), dict(zip(FIELDS, values))
 
-    go.click(launch, inputs, [message, follow], api_name="start_training")
+    go.click(launch, inputs, [message, follow, saved], api_name="start_training")
+
+    def restore(values):
+        """A (re)loaded page shows the form as last used in this browser, where the lists still offer it."""
+        kept = saved_values(values)
+        return [(gr.update(choices=trace_sets(), value=kept[field]) if field == "traces" else kept[field])
+                if field in kept else gr.skip() for field in FIELDS]
+
     def uploaded(path):  # a file with no verified trace is refused, not offered as a trace set
         kept, text = accept_upload(path)
         return (gr.update(choices=trace_sets(), value=trace_value(kept)) if kept else gr.skip()), text
@@ -237,4 +262,4 @@ def build(gr) -> dict:
     follow.change(lambda run_id: gr.update(visible=evaluable(run_id) is not None), [follow], [evaluate],
                   api_visibility="private")
     follow.focus(lambda: gr.update(choices=run_choices("train")), None, [follow], api_visibility="private")
-    return {"follow": follow, "message": message, "evaluate": evaluate}
+    return {"follow": follow, "message": message, "evaluate": evaluate, "restore": (restore, [saved], inputs)}
