@@ -13,8 +13,9 @@ from ..settings import number_problems, whole_numbers
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
 from . import access
-from .common import (accept_upload, dispatch_jobs, form_number, gpu_line, is_number, parse_run, restorable,
-                     run_choices, status_markdown, store, trace_set, trace_sets, trace_value, waiting_note)
+from .common import (accept_upload, dispatch_jobs, download_folder, form_number, gpu_line, is_number, parse_run,
+                     restorable, run_choices, status_markdown, store, trace_set, trace_sets, trace_value,
+                     waiting_note)
 
 # form fields, in the order the inputs are passed to the handlers
 FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
@@ -148,14 +149,13 @@ def evaluable(run_id) -> dict | None:
 def full_log_copy(run_id) -> str | None:
     """A copy of the followed run's whole log in a fresh temporary directory (what the browser may fetch)."""
     import shutil
-    import tempfile
     run_id = parse_run(run_id)
     if run_id is None:
         return None
     source = jobs.log_path(store(), run_id)
     if not source.is_file():
         return None
-    target = Path(tempfile.mkdtemp(prefix=f"algodistill-log{run_id}-")) / source.name
+    target = download_folder(f"algodistill-log{run_id}-") / source.name
     shutil.copy2(source, target)
     return str(target)
 
