@@ -180,7 +180,8 @@ def hosted_app(tmp_path_factory, **env_extra):
 
 # tab -> (an element every role sees, the write controls only the owner sees)
 WRITE_CONTROLS = {"Train": ("#train-status", ["#train-start"]), "Eval": ("#eval-a", ["#eval-start"]),
-                  "Data": ("#data-verify", ["#data-upload", "#data-delete"]), "Runs": ("#runs-table", ["#runs-import"])}
+                  "Data": ("#data-verify", ["#data-upload", "#data-delete", "#teacher-start", "#teacher-stop"]),
+                  "Runs": ("#runs-table", ["#runs-import"])}
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make test installs it)")
