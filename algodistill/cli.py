@@ -8,6 +8,7 @@ input (e.g. a completions file with no usable line).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import sys
@@ -15,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import problems
+from .distributed import is_main_process
 from .evaluate import (BENCHMARKS, EvalSettings, by_style, compare, create_eval_runs, load_completions,
                        reference_items, run_scoring, style_table, style_tag)
 from .problems.styles import ALL as ALL_STYLES, STYLES, styled
@@ -200,6 +202,8 @@ def _report(args, store: Store, run_id: int, summary: dict, samples: list[dict],
 def cmd_eval(args) -> int:
     if args.model or args.resume or args.run:
         return cmd_eval_model(args)
+    if not is_main_process():  # scoring given answers is not sharded: the main process of a launch does it all
+        return 0
     if (args.samples, args.temperature, args.top_p) != (1, 0.0, 1.0):
         raise ValueError("--samples, --temperature and --top-p apply to --model only (a completions file brings "
                          "its own samples)")
@@ -247,9 +251,10 @@ def cmd_eval(args) -> int:
     return 1 if skipped else 0
 
 
-def cmd_eval_model(args) -> int:
-    from .evaluate import evaluate_model, style_runs
-    store = Store(args.db)
+def _eval_passes(args, store: Store) -> list[tuple[int, EvalSettings, int | None]]:
+    """What a model evaluation command does: (adapter run, its settings, its base twin) per prompt style still to
+    finish, with their runs created (a new evaluation) or found and readied (``--resume``, ``--run``)."""
+    from .evaluate import style_runs
     if args.resume or args.run:  # an interrupted run, or one queued by the app: settings come from its row
         run = store.get_run(args.resume or args.run)
         if run["kind"] == "eval" and run.get("parent"):  # a base-model twin resumes with its adapter run
@@ -276,6 +281,21 @@ def cmd_eval_model(args) -> int:
         step = 2 if args.compare_base else 1  # adapter run, then its base twin, per prompt style
         passes = [(ids[k], each, ids[k + 1] if args.compare_base else None)
                   for k, each in zip(range(0, len(ids), step), settings.per_style())]
+    return passes
+
+
+def cmd_eval_model(args) -> int:
+    from .distributed import evaluate_sharded, processes
+    from .evaluate import style_runs
+    procs = processes(args.device)  # one process, or one of a launch's (accelerate launch, torchrun)
+    if not procs.is_main:  # another process of a launch: its shard of each pass; the main process stores them
+        for run_id, settings, base_run in procs.from_main(None):
+            completed = evaluate_sharded(None, run_id, settings, base_run=base_run, log=lambda m: None)
+            if len(completed) < 1 + bool(base_run):
+                return 1  # a pass did not complete: the main process ends here too
+        return 0
+    store = Store(args.db)
+    passes = procs.from_main(lambda: _eval_passes(args, store))
     later = [rid for run_id, _, base_run in passes[1:] for rid in [run_id] + ([base_run] if base_run else [])]
     for rid in later:  # the other prompt styles wait their turn, tied to this process so that a crash shows
         store.update_run(rid, status="queued", error=None, finished=None,
@@ -284,9 +304,11 @@ def cmd_eval_model(args) -> int:
     for k, (run_id, settings, base_run) in enumerate(passes):  # one style after another (each loads the model)
         bar = _bar(not args.json and sys.stderr.isatty(), "generating" + style_tag(settings.prompt_style))
         try:
-            evaluate_model(store, run_id, settings, base_run=base_run,
-                           should_stop=_stop_on_request(store, run_id),  # also between batches; SIGTERM interrupts one
-                           progress=bar.update_to if bar is not None else None, log=lambda m: print(m, file=sys.stderr))
+            evaluate_sharded(store, run_id, settings, base_run=base_run,
+                             # also between batches; SIGTERM interrupts one
+                             should_stop=_stop_on_request(store, run_id),
+                             progress=bar.update_to if bar is not None else None,
+                             log=lambda m: print(m, file=sys.stderr))
         finally:
             if bar is not None:
                 bar.close()
@@ -404,9 +426,10 @@ def _print_table(summary: dict) -> None:
 
 # ------------------------------------------------------------------------------------------ train
 
-def cmd_train(args) -> int:
-    from .train_sft import SFTSettings, create_train_run, resume_point, run_training
-    store = Store(args.db)
+def _train_run(args, store: Store):
+    """The run a train command trains and its settings: queued by the app (``--run``), resumed from its checkpoint
+    (``--resume``), or created from the flags, checked before its row exists."""
+    from .train_sft import SFTSettings, create_train_run, resume_point
     if args.run:  # a run queued by the app (new or resumed): its stored settings are the run's settings
         run_id, settings = args.run, SFTSettings.from_dict(store.get_run(args.run)["settings"])
     elif args.resume:  # same settings, same run and loss curve, from the newest checkpoint
@@ -425,8 +448,23 @@ def cmd_train(args) -> int:
                                output_dir=args.output_dir or "")
         settings.check()  # NaN, inf, ranges, the model spec and the trace file: before a run row exists
         run_id = create_train_run(store, settings)
+    return run_id, settings
+
+
+def cmd_train(args) -> int:
+    from .distributed import Follower, processes
+    from .train_sft import run_training
+    procs = processes(args.device)  # one process, or one of a launch's (accelerate launch, torchrun)
+    if not procs.is_main:  # another process of a launch: the same training, the store and files left to the main one
+        run_id, settings = procs.from_main(None)
+        follower = Follower()
+        with contextlib.redirect_stdout(sys.stderr):  # stdout: the main process's report alone
+            run_training(follower, run_id, settings, resume=bool(args.resume), exit_when_stuck=True,
+                         log=lambda m: None)
+        return 0 if follower.finished.get(run_id, ("failed",))[0] == "completed" else 1
+    store = Store(args.db)
+    run_id, settings = procs.from_main(lambda: _train_run(args, store))
     print(f"run {run_id}: training {settings.model} on {settings.traces}", file=sys.stderr)
-    import contextlib
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # stdout: JSON only
         summary = run_training(store, run_id, settings, resume=bool(args.resume), exit_when_stuck=True,
                                log=lambda m: print(m, file=sys.stderr),
@@ -858,5 +896,5 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:  # however it ended: completed, failed, stopped
-        if args.command in ("train", "eval"):
+        if args.command in ("train", "eval") and is_main_process():
             _start_next_job(args.db)

@@ -412,17 +412,19 @@ def style_runs(store: Store, run_id: int) -> list[dict]:
 
 def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_run: int | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print) -> dict:
+                   should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print,
+                   instances: list[Instance] | None = None) -> dict:
     """Generate and score the grid for ``run_id`` (and, with ``base_run``, the adapter-less base model on
     the very same instances). Samples are stored as they are judged; what a run already holds is skipped,
-    so calling this again on an interrupted run resumes it. Returns {run_id: summary}."""
+    so calling this again on an interrupted run resumes it. ``instances``: only these of the settings' grid (one
+    process's shard, ``distributed.evaluate_sharded``); progress then counts them. Returns {run_id: summary}."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .generation import Generator
 
     settings.check()
     passes = [(run_id, True)] + ([(base_run, False)] if base_run is not None else [])
-    instances = settings.instances()
+    instances = settings.instances() if instances is None else instances
     done = {rid: store.done_keys(rid) for rid, _ in passes}
     # the (instance, sample number) pairs a run still lacks: a resumed run draws only those
     todo = {rid: [(i, k) for i in instances for k in range(settings.samples) if (*i.key, k) not in done[rid]]

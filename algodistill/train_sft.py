@@ -15,6 +15,11 @@ as it happens and keeps the run's progress and ETA current. Work is never lost t
   trainer write a checkpoint (adapter, optimizer, scheduler, RNG; only the latest is kept), from which
   ``train --resume RUN`` continues a killed, stopped or failed run on the same loss curve.
 The adapter directory gets a model card that gains evaluation results once they exist.
+
+Under a launcher (``accelerate launch``, ``torchrun``) every process runs ``run_training``: the Trainer's own data
+parallelism, the effective batch kept over all processes (``SFTSettings.split``), stops and checkpoints at the step
+the main process decides, and files written by the main process alone; the other processes get a stand-in store
+(``distributed.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F401 (callers import them from here)
+from .distributed import processes
 from .models import (DEFAULT_MODEL, ModelUnavailable, default_device, default_dtype, load_model,
                      load_tokenizer, materialize, resolve)
 from .settings import bounded, number_problems
@@ -77,6 +83,17 @@ class SFTSettings:
     @property
     def grad_accum(self) -> int:
         return self.effective_batch // self.batch_size
+
+    def split(self, processes: int) -> tuple[int, int]:
+        """(per-device batch, gradient accumulation steps) that make the effective batch over ``processes``
+        data-parallel processes, so that a run takes the same optimizer steps however many processes share it:
+        the per-device batch shrinks to fit (effective 4 over 2 processes: 2 each, no accumulation)."""
+        per_device = min(self.batch_size, self.effective_batch // processes)
+        if per_device < 1 or self.effective_batch % (per_device * processes):
+            raise ValueError(f"effective batch {self.effective_batch} cannot be shared evenly by {processes} "
+                             f"processes with a per-device batch of at most {self.batch_size}: make it a multiple "
+                             f"of {processes} x the per-device batch")
+        return per_device, self.effective_batch // (per_device * processes)
 
     def check(self) -> None:
         """Refuse, in one message, whatever would only fail later: numbers (NaN, infinities, fractions, ranges),
@@ -219,7 +236,11 @@ def _callback_class():
             last = done >= state.max_steps  # the final adapter is saved then: no checkpoint needed
             due = (self.every_steps and done % self.every_steps == 0) or \
                 (self.every_s and time.time() - self.last_save >= self.every_s)
-            if self.should_stop():
+            stop = self.should_stop()
+            if args.world_size > 1:  # every process stops and checkpoints at the same step: the main one decides
+                from accelerate.utils import broadcast_object_list
+                stop, due = broadcast_object_list([(stop, due)])[0]
+            if stop:
                 self.stopped = control.should_training_stop = True
                 due = True  # what it has can be resumed
             if due and not last:
@@ -299,7 +320,10 @@ def run_training(store: Store, run_id: int, settings: SFTSettings, *, should_sto
     thread saves the last completed step, records the run and ends the process."""
     live: dict = {"summary": {}}
     stuck = (lambda reason: _stop_from_watcher(store, run_id, settings, live, reason, log)) if exit_when_stuck else None
-    with StopWatch(lambda: store.stop_requested(run_id), fallback=stuck) as watch:
+    # several processes (a launch): a stop request is taken at the next step end, by all of them at once (the
+    # callback); a signal from the launcher still interrupts each process's step at once
+    requested = (lambda: False) if processes(settings.device).world > 1 else (lambda: store.stop_requested(run_id))
+    with StopWatch(requested, fallback=stuck) as watch:
         try:
             watch.arm()
             return _train(store, run_id, settings, live, watch, should_stop or (lambda: store.stop_requested(run_id)),
@@ -320,6 +344,10 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
     summary = live["summary"]
     store.mark_started(run_id)
     settings.check()
+    world = processes(settings.device).world  # data-parallel processes of a launch (distributed.py)
+    per_device, accumulation = settings.split(world)
+    if world > 1:
+        summary["processes"] = {"count": world, "per_device_batch": per_device, "grad_accum": accumulation}
     out = settings.out_dir(run_id)
     checkpoint = latest_checkpoint(out) if resume else None
     if resume and checkpoint is None:
@@ -357,17 +385,19 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
                          "(nothing of the answer would be trained on): raise the max length")
     store.update_run(run_id, adapter=str(out.resolve()))
     # a fresh run drops checkpoints an earlier run left in the same directory; a resumed one the partial ones
-    _drop_checkpoints(out, keep=checkpoint[1] if checkpoint else None)
+    if processes().is_main:
+        _drop_checkpoints(out, keep=checkpoint[1] if checkpoint else None)
     config = SFTConfig(
         output_dir=str(out), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
-        learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum, max_length=settings.max_length,
+        learning_rate=settings.learning_rate, per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation, max_length=settings.max_length,
         warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio in this transformers version
         lr_scheduler_type="linear", logging_steps=1,
         save_strategy="no", save_total_limit=1,  # the callback decides when (steps or minutes)
         report_to="none", seed=settings.seed, bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16, use_cpu=device == "cpu", gradient_checkpointing=settings.gradient_checkpointing,
-        completion_only_loss=True, disable_tqdm=not progress_bar, dataloader_num_workers=0)
+        completion_only_loss=True, disable_tqdm=not progress_bar, dataloader_num_workers=0,
+        ddp_find_unused_parameters=False)  # several processes: every LoRA weight is used in every forward pass
     lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                       target_modules=settings.target_modules, task_type="CAUSAL_LM")
     callback = _callback_class()(store, run_id, should_stop, settings, watch.hold,
@@ -387,11 +417,12 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
         if callback.stopped:
             return _keep_last_step(store, run_id, settings, live, "stop requested")
         store.update_run(run_id, message="saving adapter")
-        trainer.save_model(str(out))
-        tokenizer.save_pretrained(str(out))
+        trainer.save_model(str(out))  # the main process writes it (the trainer's own rule)
         summary.update(_train_summary(live, trainer.state.global_step))
-        write_model_card(out, settings, summary, run_id)
-        _drop_checkpoints(out)  # the adapter is final; optimizer state would only take room
+        if trainer.is_world_process_zero():
+            tokenizer.save_pretrained(str(out))
+            write_model_card(out, settings, summary, run_id)
+            _drop_checkpoints(out)  # the adapter is final; optimizer state would only take room
         store.update_run(run_id, progress=1.0, eta=0.0)
         store.finish_run(run_id, "completed", summary=summary, message=f"completed; adapter saved to {out}")
         return summary
@@ -415,10 +446,11 @@ def _keep_last_step(store: Store, run_id: int, settings: SFTSettings, live: dict
     out = live.get("out")
     if kept:
         step, weights = kept
-        live["trainer"].model.save_pretrained(str(out), state_dict=weights)
-        live["tokenizer"].save_pretrained(str(out))
         summary.update(_train_summary(live, step))
-        write_model_card(out, settings, summary, run_id)
+        if live["trainer"].is_world_process_zero():
+            live["trainer"].model.save_pretrained(str(out), state_dict=weights)
+            live["tokenizer"].save_pretrained(str(out))
+            write_model_card(out, settings, summary, run_id)
         what = f"the adapter as of step {step} (the last completed step) was saved to {out}"
     else:
         what = "no training step had completed, so there was no adapter to save"
