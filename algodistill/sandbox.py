@@ -63,6 +63,9 @@ from .home import home
 
 UID_BASE = 200_000  # as root, worker slot k runs code as uid/gid UID_BASE + k (no such user needs to exist)
 MAX_SLOTS = 64
+# the processes of one launch (distributed.py) verify side by side on a machine: each gets its own block of uids, so
+# that one's sweep or process limit never touches another's programs
+_UID_FIRST = UID_BASE + int(os.environ.get("LOCAL_RANK") or 0) % 64 * MAX_SLOTS
 
 
 @dataclass(frozen=True)
@@ -375,7 +378,7 @@ def run_program(code: str, entry_point: str, calls: list[list], limits: Limits =
     outcome = ProgramResult(calls=[], children=0)
     mode = _MODES[isolate]
     slot = _slots.take()
-    uid = UID_BASE + slot if _is_root() else None
+    uid = _UID_FIRST + slot if _is_root() else None
     workdir = tempfile.mkdtemp(prefix="algodistill-sbx-")
     try:
         if uid is not None:
