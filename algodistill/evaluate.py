@@ -480,7 +480,8 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
                 if stopped:
                     for r in tracker.ids:
                         if r not in results:
-                            tracker.finish(r, "stopped", error="stopped on request; Resume (or eval --resume) finishes it")
+                            tracker.finish(r, "stopped", error="stopped on request; the samples judged so far are kept: "
+                                                                    "Resume (or eval --resume) finishes it")
                     return results
                 summary = summarize(store.samples(rid))
                 tracker.finish(rid, "completed", summary=summary)
