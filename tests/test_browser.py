@@ -1,16 +1,20 @@
 """The app in a real browser (Playwright driving Debian's chromium, no browser download) and through
 gradio_client: every tab, a tiny-model training whose loss points appear, a small evaluation, and a failing
-sample's test table. Takes a screenshot of each tab; `ALGODISTILL_SCREENSHOTS=assets/screenshots` refreshes
-the README's."""
+sample's test table; then, on two stored evaluations, the fixed/broken filter, a sample's code edited and
+re-run, links that open a view (and the address following the view), renaming and deleting runs, and the
+trained adapter downloaded and loaded with PEFT. Takes a screenshot of each tab;
+`ALGODISTILL_SCREENSHOTS=assets/screenshots` refreshes the README's."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,11 @@ from algodistill.traces import BUNDLED
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 SHOTS_ENV = "ALGODISTILL_SCREENSHOTS"
+WRONG_RPN = "```python\ndef eval_rpn(tokens):\n    return 0\n```"
+NO_FIZZBUZZ = "```python\ndef nothing():\n    pass\n```"
 
 
 def free_port() -> int:
@@ -29,8 +37,29 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def seeded(tmp_path_factory):
+    """The app's store before it starts: two scored evaluations of rpn and fizzbuzz at difficulties 1 and 3,
+    A with rpn right and fizzbuzz missing its function, B the other way round, so from A to B two samples
+    were fixed and two broken. Returns the store's path and the two run ids."""
+    from algodistill.evaluate import run_scoring
+    from algodistill.problems import grid
+    from algodistill.sandbox import Limits
+    from algodistill.store import Store
+    from algodistill.verify import fenced
     db = tmp_path_factory.mktemp("app") / "runs.db"
+    store = Store(db)
+    instances = grid(["rpn", "fizzbuzz"], [1, 3])
+    a = [(i, fenced(i.reference) if i.problem == "rpn" else NO_FIZZBUZZ) for i in instances]
+    b = [(i, WRONG_RPN if i.problem == "rpn" else fenced(i.reference)) for i in instances]
+    ids = [run_scoring(store, answers, name=name, model="stored answers", settings={"per_cell": 1},
+                       limits=Limits())["run"] for name, answers in (("A: rpn right", a), ("B: fizzbuzz right", b))]
+    store.close()
+    return {"db": db, "a": ids[0], "b": ids[1]}
+
+
+@pytest.fixture(scope="module")
+def app_url(seeded):
+    db = seeded["db"]
     port = free_port()
     env = dict(os.environ, ALGODISTILL_DB=str(db), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -62,14 +91,14 @@ def test_gradio_client_against_the_running_app(app_url):
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make test installs it)")
-def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
+def test_every_tab_in_a_real_browser(app_url, seeded, tiny_model_dir, tmp_path):
     from playwright.sync_api import expect, sync_playwright
     SHOTS = Path(os.environ.get(SHOTS_ENV) or tmp_path)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(app_url, wait_until="load")
 
         def tab(name):
             page.get_by_role("tab", name=name).click()
@@ -97,8 +126,8 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
 
         # Loss: points appear while it trains
-        tab("Loss")  # with no run chosen it follows the newest
-        expect(page.locator("#loss-plot .scatterlayer .point").first).to_be_attached(timeout=60_000)
+        tab("Loss")  # with no run chosen it follows the newest (the first step can take a minute on a busy CPU)
+        expect(page.locator("#loss-plot .scatterlayer .point").first).to_be_attached(timeout=180_000)
         page.screenshot(path=str(SHOTS / "loss.png"), full_page=True)
         tab("Train")
         expect(page.locator("#train-status")).to_contain_text("completed", timeout=300_000)
@@ -143,7 +172,138 @@ def test_every_tab_in_a_real_browser(app_url, tiny_model_dir, tmp_path):
         expect(page.locator("#data-verdict")).to_contain_text("1 kept", timeout=30_000)
         expect(page.locator("#data-sets")).to_contain_text("uploaded: two traces", timeout=30_000)
         page.screenshot(path=str(SHOTS / "data.png"), full_page=True)
+
+        from algodistill.store import Store
+        store = Store(seeded["db"])
+        trained = store.runs(kind="train")[0]["id"]
+        fixed_broken_and_rerun(page, app_url, seeded, store, SHOTS)
+        links_open_views(page, app_url, seeded, trained, SHOTS)
+        rename_delete_and_download(page, app_url, seeded, trained, tiny_model_dir, tmp_path, SHOTS)
+        store.close()
         browser.close()
+
+
+def selected(page, name):
+    from playwright.sync_api import expect
+    expect(page.get_by_role("tab", name=name)).to_have_attribute("aria-selected", "true", timeout=60_000)
+
+
+def fixed_broken_and_rerun(page, url, seeded, store, shots):
+    """Inspect between A and B, opened by a link on the broken samples: the A -> B filter counts what was
+    fixed and what broke, and the address follows it; a sample's code, edited, re-runs on its tests next to
+    the stored outcome, which the store keeps as it was."""
+    from playwright.sync_api import expect
+
+    from algodistill.problems import grid
+    a, b = seeded["a"], seeded["b"]
+    page.goto(f"{url}?tab=inspect&a={a}&b={b}&change=broken", wait_until="load")
+    selected(page, "Inspect")
+    expect(page.locator("#inspect-breakdown")).to_contain_text(f"B #{b}", timeout=30_000)
+    change, listing = page.locator("#inspect-change input"), page.locator("#inspect-list")
+
+    def rows(problem, a_verdict, b_verdict):  # both difficulties of one problem, nothing else
+        expect(listing.locator('[data-testid="cell-2-0"]')).to_have_count(0, timeout=30_000)
+        for row in (0, 1):
+            expect(listing.locator(f'[data-testid="cell-{row}-0"]')).to_have_text(problem, timeout=30_000)
+            expect(listing.locator(f'[data-testid="cell-{row}-5"]')).to_have_text(a_verdict)
+            expect(listing.locator(f'[data-testid="cell-{row}-7"]')).to_have_text(b_verdict)
+
+    expect(change).to_have_value("broken (2)", timeout=30_000)
+    rows("rpn", "passed", "wrong_answer")
+    change.click()
+    expect(page.get_by_role("option", name="all (4)")).to_be_visible()
+    page.get_by_role("option", name="fixed (2)").click()
+    rows("fizzbuzz", "missing_function", "passed")
+    expect(page).to_have_url(f"{url}?tab=inspect&a={a}&b={b}&change=fixed", timeout=15_000)
+
+    listing.locator('[data-testid="cell-0-0"]').click()  # fizzbuzz, difficulty 1
+    expect(page.locator("#inspect-code-a")).to_contain_text("def nothing", timeout=30_000)
+    page.locator("#inspect-code-a .cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(grid(["fizzbuzz"], [1])[0].reference)
+    page.locator("#inspect-rerun-a").click()
+    expect(page.get_by_text("Re-run of the edited code: passed, 5/5 tests")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("stored sample: missing_function, 0/5; not changed")).to_be_visible()
+    expect(listing.locator('[data-testid="cell-0-5"]')).to_have_text("missing_function")  # the old, beside
+    page.screenshot(path=str(shots / "inspect-rerun.png"), full_page=True)
+    stored = next(s for s in store.samples(a) if (s["problem"], s["difficulty"]) == ("fizzbuzz", 1))
+    assert stored["status"] == "missing_function" and "def nothing" in stored["code"]
+
+
+def links_open_views(page, url, seeded, trained, shots):
+    """A link opens the view it names (a cell with one sample opens that sample); the address follows the
+    tab and the runs shown; what a link names that is not there is left out, without an error."""
+    from playwright.sync_api import expect
+    a, b = seeded["a"], seeded["b"]
+    page.goto(f"{url}?tab=inspect&a={a}&b={b}&problem=fizzbuzz&difficulty=3", wait_until="load")
+    selected(page, "Inspect")
+    expect(page.locator("#inspect-a input")).to_have_value(re.compile(rf"^#{a} "), timeout=30_000)
+    expect(page.locator("#inspect-b input")).to_have_value(re.compile(rf"^#{b} "))
+    expect(page.locator("#inspect-tests-a")).to_contain_text("fizzbuzz(", timeout=30_000)
+    expect(page.locator('#inspect-list [data-testid="cell-1-0"]')).to_have_count(0)
+    expect(page.locator("#inspect-change input")).to_have_value("all (1)")
+    page.screenshot(path=str(shots / "link-inspect.png"), full_page=True)
+
+    page.get_by_role("tab", name="Eval").click()
+    expect(page).to_have_url(f"{url}?tab=eval&a={a}&b={b}", timeout=15_000)
+    expect(page.locator("#eval-headline")).to_contain_text("Change from", timeout=30_000)
+    page.get_by_role("tab", name="Loss").click()
+    expect(page).to_have_url(f"{url}?tab=loss&runs={trained}", timeout=15_000)
+
+    page.goto(f"{url}?tab=loss&runs={trained},abc,-1,99999&a=x&b={a}&difficulty=1e3", wait_until="load")
+    selected(page, "Loss")
+    expect(page.locator("#loss-runs")).to_contain_text(f"#{trained} ", timeout=30_000)
+    expect(page.locator("#loss-plot .scatterlayer .point").first).to_be_attached(timeout=30_000)
+    expect(page).to_have_url(f"{url}?tab=loss&runs={trained}", timeout=15_000)  # what is shown, not the junk
+    expect(page.locator(".toast-body")).to_have_count(0)
+
+
+def rename_delete_and_download(page, url, seeded, trained, tiny_model_dir, tmp_path, shots):
+    """Runs tab (opened by a link): a run renamed; deleting one needs its number typed; the trained adapter
+    downloads as a zip that PEFT loads onto the tiny model."""
+    from playwright.sync_api import expect
+    a, b = seeded["a"], seeded["b"]
+    page.goto(f"{url}?tab=runs", wait_until="load")
+    selected(page, "Runs")
+    table, message = page.locator("#runs-table"), page.locator("#runs-message")
+    expect(table).to_contain_text("B: fizzbuzz right", timeout=30_000)
+
+    def choose(run_id):
+        table.locator('[data-testid$="-0"]').get_by_text(str(run_id), exact=True).click()
+        expect(page.locator("#runs-chosen").get_by_role("textbox")).to_have_value(f"#{run_id}", timeout=15_000)
+
+    choose(a)
+    page.get_by_label("Name", exact=True).fill("A, renamed in the browser")
+    page.get_by_role("button", name="Rename").click()
+    expect(message).to_contain_text(f"Run #{a} is now called", timeout=30_000)
+    expect(table).to_contain_text("A, renamed in the browser")
+
+    choose(b)
+    delete = page.get_by_role("button", name="Delete run")
+    delete.click()
+    expect(message).to_contain_text(f"type {b} in the box first", timeout=30_000)
+    expect(table).to_contain_text("B: fizzbuzz right")
+    page.get_by_label("Type the run's number to confirm deleting it").fill(str(b))
+    delete.click()
+    expect(message).to_contain_text(f"Deleted run #{b}", timeout=30_000)
+    expect(table).not_to_contain_text("B: fizzbuzz right")
+    page.screenshot(path=str(shots / "runs.png"), full_page=True)
+
+    choose(trained)
+    page.get_by_role("button", name="Download adapter (zip)").click()
+    expect(message).to_contain_text("PeftModel.from_pretrained", timeout=30_000)
+    with page.expect_download() as download:
+        page.locator("#runs-file a").first.click()
+    archive = tmp_path / "adapter.zip"
+    download.value.save_as(archive)
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp_path / "adapter")
+    folder = next(p.parent for p in (tmp_path / "adapter").rglob("adapter_config.json"))
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), folder)
+    lora = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora and any(p.abs().sum() > 0 for p in lora)  # the trained weights, not a fresh adapter
 
 
 def hosted_app(tmp_path_factory, **env_extra):
@@ -193,9 +353,9 @@ def test_hosted_app_in_a_real_browser(who, tmp_path_factory, tmp_path):
     proc, url = hosted_app(tmp_path_factory, **({"ALGODISTILL_AUTH": "owner:s3cret"} if who == "owner" else {}))
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(url)
+            page.goto(url, wait_until="load")
             if who == "owner":
                 page.get_by_label("username").fill("owner")
                 page.get_by_label("password").fill("s3cret")

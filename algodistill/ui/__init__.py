@@ -14,7 +14,7 @@ def build_app(hosted: bool | None = None):
     write handlers check the caller on every call either way."""
     import gradio as gr
 
-    from . import access, data_tab, eval_tab, failures, inspect_tab, loss_tab, runs_tab, train_tab
+    from . import access, data_tab, eval_tab, failures, inspect_tab, links, loss_tab, runs_tab, train_tab
     from .common import dispatch_jobs, remembered, run_choices
     dispatch_jobs()  # a launch left waiting by a job process killed before it could start it starts now
 
@@ -36,13 +36,13 @@ def build_app(hosted: bool | None = None):
         # each form's last used values in this browser, outside the tabs so that they are read at load
         saved = {form: remembered(gr, form) for form in ("train", "eval")}
         with gr.Tabs() as tabs:
-            with gr.Tab("Train", id="train"):
+            with gr.Tab("Train", id="train") as train_page:
                 train = train_tab.build(gr, saved["train"])
             with gr.Tab("Loss", id="loss") as loss_page:
                 loss = loss_tab.build(gr)
-            with gr.Tab("Eval", id="eval"):
+            with gr.Tab("Eval", id="eval") as eval_page:
                 evals = eval_tab.build(gr, saved["eval"])
-            with gr.Tab("Inspect", id="inspect"):
+            with gr.Tab("Inspect", id="inspect") as inspect_page:
                 inspect = inspect_tab.build(gr)
             with gr.Tab("Data", id="data") as data_page:
                 data = data_tab.build()
@@ -52,37 +52,50 @@ def build_app(hosted: bool | None = None):
         loss_page.select(*loss["redraw"], show_progress="hidden", api_visibility="private")
         # verifying every trace set runs the sandbox, so the list is filled when the tab is opened
         data_page.select(data_tab.trace_set_rows, None, [data["sets"]], api_name="trace_sets")
+        # the address names the tab shown and the runs it shows (links.py), so it can be copied and shared
+        linked = [loss["runs"], evals["run_a"], evals["run_b"], inspect["run_a"], inspect["run_b"],
+                  inspect["problem"], inspect["difficulty"], inspect["change"]]  # links.LINKED's order
+        pages = {"train": train_page, "loss": loss_page, "eval": eval_page, "inspect": inspect_page,
+                 "data": data_page, "runs": runs_page}
+        for name, page in pages.items():
+            page.select(None, linked, None, js=links.url_js("select", name))
+        for name, controls in (("loss", linked[:1]), ("eval", linked[1:3]), ("inspect", linked[3:])):
+            for control in controls:
+                control.change(None, linked, None, js=links.url_js("change", name))
 
         def open_cell(run_a, run_b, evt: gr.SelectData, table):
             """A clicked heatmap cell opens its samples in Inspect (both evaluations when two are compared); a
             cell with one sample opens that sample at once."""
             problem, difficulty = eval_tab.cell_at(table, evt.index[0], evt.index[1])
             if problem is None:
-                return (gr.skip(),) * (9 + len(inspect["detail"]))
+                return (gr.skip(),) * (10 + len(inspect["detail"]))
             rows = inspect_tab.sample_rows(run_a, run_b, problem, str(difficulty), "any")
             one = rows[0][:5] if len(rows) == 1 else None
             detail = inspect_tab.sample_detail(run_a, run_b, one) if one else (gr.skip(),) * len(inspect["detail"])
             return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),
-                    gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any", "all",
-                    rows, one if one else gr.skip(), *detail)
+                    gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any",
+                    *inspect_tab.summary(run_a, run_b, problem, str(difficulty)), rows, one if one else gr.skip(),
+                    *detail)
 
         evals["table"].select(open_cell, [evals["run_a"], evals["run_b"], evals["table"]],
                               [tabs, inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
-                               inspect["kind"], inspect["change"], inspect["listing"], inspect["shown"],
-                               *inspect["detail"]], api_visibility="private")
+                               inspect["kind"], inspect["breakdown"], inspect["change"], inspect["listing"],
+                               inspect["shown"], *inspect["detail"]], api_visibility="private")
 
         def open_cause(run_a, run_b, evt: gr.EventData):
             """A clicked part of the failure breakdown opens the samples with that verdict in Inspect."""
             kind = failures.inspect_filter((evt._data or {}).get("cause", ""))
             if kind not in inspect_tab.KINDS:
-                return (gr.skip(),) * 8
+                return (gr.skip(),) * 9
             rows = inspect_tab.sample_rows(run_a, run_b, "all", "all", kind)
             return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),
-                    gr.update(choices=run_choices("eval"), value=run_b), "all", "all", kind, "all", rows)
+                    gr.update(choices=run_choices("eval"), value=run_b), "all", "all", kind,
+                    *inspect_tab.summary(run_a, run_b), rows)
 
         evals["breakdown"].click(open_cause, [evals["run_a"], evals["run_b"]],
                                  [tabs, inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
-                                  inspect["kind"], inspect["change"], inspect["listing"]], api_visibility="private")
+                                  inspect["kind"], inspect["breakdown"], inspect["change"], inspect["listing"]],
+                                 api_visibility="private")
 
         def evaluate_adapter(run_id):
             """Train's "Evaluate this adapter": the evaluation starts (or queues) and the Eval tab follows it."""
@@ -97,28 +110,36 @@ def build_app(hosted: bool | None = None):
         for restore in (train["restore"], evals["restore"]):  # the forms as last used in this browser
             demo.load(*restore, api_visibility="private")
 
-        def fresh_lists():
-            """A (re)loaded page: lists with the runs created since the app started, the newest training run
-            followed, and the newest evaluation shown in Eval and Inspect."""
-            train_runs, eval_runs = run_choices("train"), run_choices("eval")
-            newest_train = train_runs[0][1] if train_runs else None
-            newest_eval = eval_runs[0][1] if eval_runs else None
-            view = eval_tab.show(newest_eval, None) if newest_eval else (gr.skip(),) * len(evals["view"])
-            rows = inspect_tab.sample_rows(newest_eval) if newest_eval else []
-            return (gr.update(choices=train_runs, value=newest_train),
-                    gr.update(choices=train_runs, value=[newest_train] if newest_train else []),
-                    gr.update(choices=eval_runs, value=newest_eval), gr.update(choices=eval_runs, value=None),
-                    gr.update(choices=eval_runs, value=newest_eval), gr.update(choices=eval_runs, value=None),
-                    *view, rows)
+        def fresh_lists(request: gr.Request):
+            """A (re)loaded page: lists with the runs created since the app started, then what its address
+            names (``links.opening``): by default the newest training run followed and the newest evaluation
+            shown in Eval and Inspect."""
+            got = links.opening(request.query_params if request else {})
+            a, b = got["a"], got["b"]
+            eval_a, eval_b = got["eval_a"], got["eval_b"]
+            view = eval_tab.show(eval_a, eval_b) if eval_a is not None else (gr.skip(),) * len(evals["view"])
+            shown = got["shown"]
+            detail = inspect_tab.sample_detail(a, b, shown) if shown else (gr.skip(),) * len(inspect["detail"])
+            trains, evaluations, inspected = got["train_runs"], got["eval_runs"], got["inspect_runs"]
+            return (gr.Tabs(selected=got["tab"]) if got["tab"] else gr.skip(),
+                    gr.update(choices=trains, value=got["follow"]), gr.update(choices=trains, value=got["loss"]),
+                    gr.update(choices=evaluations, value=eval_a), gr.update(choices=evaluations, value=eval_b),
+                    gr.update(choices=inspected, value=a), gr.update(choices=inspected, value=b),
+                    got["problem"], got["difficulty"],
+                    *inspect_tab.summary(a, b, got["problem"], got["difficulty"], got["change"]), *view,
+                    got["listing"], shown if shown else gr.skip(), *detail)
+
         def role_view():
             """A visitor's page hides the write controls (the handlers refuse them anyway)."""
             owner = access.is_owner()
             return (access.role_line(), *[gr.update(visible=owner) for _ in owner_areas])
 
         demo.load(role_view, None, [role, *owner_areas], api_visibility="private")
-        demo.load(fresh_lists, None, [train["follow"], loss["runs"], evals["run_a"], evals["run_b"],
-                                      inspect["run_a"], inspect["run_b"], *evals["view"], inspect["listing"]],
-                  api_visibility="private")
+        demo.load(fresh_lists, None, [tabs, train["follow"], loss["runs"], evals["run_a"], evals["run_b"],
+                                      inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
+                                      inspect["breakdown"], inspect["change"], *evals["view"], inspect["listing"],
+                                      inspect["shown"], *inspect["detail"]],
+                  api_visibility="private").then(None, linked, None, js=links.url_js("ready"))
     return demo
 
 

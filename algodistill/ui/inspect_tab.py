@@ -231,13 +231,14 @@ def build(gr) -> dict:
     detail = [prompt, *sides, diff]
     filters = [run_a, run_b, problem, difficulty, kind, change]
     # .input, not .change: only a person's edit refilters here. Code that sets the filters (a clicked Eval
-    # cell, a page load) fills the listing itself, so several racing .change events cannot leave it stale.
+    # cell, a page load) fills the listing, the breakdown and the A -> B counts itself, so several racing
+    # .change events cannot leave them stale (nor a .change of the listing, fired as the tab is first drawn
+    # with the filters not drawn yet, read them as empty).
     for control in filters:
         control.input(sample_rows, filters, [listing], api_name="samples" if control is run_a else False,
-                       api_visibility="public" if control is run_a else "private")
-    # whatever refilled the listing, the breakdown and the A -> B counts follow it
-    listing.change(summary, [run_a, run_b, problem, difficulty, change], [breakdown, change],
-                   api_visibility="private")
+                      api_visibility="public" if control is run_a else "private")
+        control.input(summary, [run_a, run_b, problem, difficulty, change], [breakdown, change],
+                      api_visibility="private")
     for control in (run_a, run_b):
         control.focus(lambda: gr.update(choices=sample_runs()), None, [control],
                       api_visibility="private")

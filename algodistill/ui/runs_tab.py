@@ -246,7 +246,7 @@ def build(gr) -> dict:
         with access.owner_area(scale=2, min_width=0):
             put_bundle = gr.UploadButton("Import bundle (zip)", file_types=[".zip"], type="filepath",
                                          elem_id="runs-import")
-    file = gr.File(label="Download", interactive=False, visible=False)  # shown once there is a file
+    file = gr.File(label="Download", interactive=False, visible=False, elem_id="runs-file")  # shown once there is one
     message = gr.Markdown(elem_id="runs-message")
 
     def choose(evt: gr.SelectData):

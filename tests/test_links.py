@@ -1,0 +1,92 @@
+"""Deep links: the query parameters a page is opened with, checked against a real store and turned into what
+the page shows; anything invalid is left out, never an error. The browser test follows the address bar."""
+
+import pytest
+
+from algodistill.evaluate import run_scoring
+from algodistill.problems import grid
+from algodistill.sandbox import Limits
+from algodistill.ui import links
+from algodistill.verify import fenced
+
+
+@pytest.fixture
+def runs(db):
+    """Two training runs and two evaluations: the reference answers, and the same with rpn wrong (so rpn at
+    difficulty 3 broke from A to B)."""
+    train = [db.create_run("train", {}, name=f"t{n}", model="m") for n in range(2)]
+    instances = grid(["rpn", "fizzbuzz"], [1, 3])
+    good = [(i, fenced(i.reference)) for i in instances]
+    bad = [(i, "```python\ndef eval_rpn(tokens):\n    return 0\n```" if i.problem == "rpn" else fenced(i.reference))
+           for i in instances]
+    a = run_scoring(db, good, name="reference", model="ref", settings={}, limits=Limits())["run"]
+    b = run_scoring(db, bad, name="rpn wrong", model="bad", settings={}, limits=Limits())["run"]
+    return {"train": train, "a": a, "b": b}
+
+
+def test_a_link_names_the_tab_the_evaluations_and_the_cell(runs):
+    a, b = runs["a"], runs["b"]
+    view = links.parse({"tab": "inspect", "a": str(a), "b": str(b), "problem": "rpn", "difficulty": "3",
+                        "change": "broken"})
+    assert view == links.View(tab="inspect", a=a, b=b, problem="rpn", difficulty=3, change="broken")
+    t1, t2 = runs["train"]
+    assert links.parse({"tab": "loss", "runs": f"{t2},{t1},{t2}"}) == links.View(tab="loss", runs=(t2, t1))
+    assert links.parse({"tab": "runs"}) == links.View(tab="runs")
+    assert links.parse({}) == links.View()
+
+
+@pytest.mark.parametrize("params", [
+    {"tab": "settings"}, {"tab": "Inspect"}, {"a": "abc"}, {"a": "-ID"}, {"a": "+ID"}, {"a": "ID.0"}, {"a": " ID"},
+    {"a": "#ID"}, {"a": "１"}, {"a": "99999"}, {"a": "9" * 40}, {"b": "ID"}, {"runs": "x,,-2,99999"},
+    {"problem": "nope"}, {"difficulty": "0"}, {"difficulty": "11"}, {"difficulty": "three"}, {"change": "worse"}])
+def test_what_a_link_cannot_name_is_left_out(runs, params):
+    """ID stands for a real evaluation's id, written the way a link does not write it (or B without A)."""
+    params = {k: v.replace("ID", str(runs["a"])) for k, v in params.items()}
+    assert links.parse(params) == links.View()
+
+
+def test_runs_of_the_other_kind_are_left_out(runs):
+    t1 = runs["train"][0]
+    assert links.parse({"a": str(t1)}).a is None
+    assert links.parse({"runs": f"{runs['a']},{t1}"}).runs == (t1,)
+    assert links.parse({"a": str(runs["a"]), "b": str(t1)}) == links.View(a=runs["a"])
+
+
+def test_the_page_opens_what_the_link_names(runs):
+    a, b = runs["a"], runs["b"]
+    got = links.opening({"tab": "inspect", "a": str(a), "b": str(b), "problem": "rpn", "difficulty": "3"})
+    assert (got["tab"], got["a"], got["b"], got["problem"], got["difficulty"]) == ("inspect", a, b, "rpn", "3")
+    assert [r[:2] for r in got["listing"]] == [["rpn", 3]]
+    assert got["listing"][0][5:9] == ["passed", "5/5", "wrong_answer", "0/5"]
+    assert got["shown"] == got["listing"][0][:5]  # the cell has one sample: it is shown at once
+    broken = links.opening({"tab": "inspect", "a": str(a), "b": str(b), "change": "broken"})
+    assert [r[:2] for r in broken["listing"]] == [["rpn", 1], ["rpn", 3]] and broken["shown"] is None
+    assert broken["change"] == "broken"
+
+
+def test_without_a_usable_link_the_page_opens_as_usual(runs):
+    for params in ({}, {"tab": "nope", "a": "abc", "b": str(runs["a"]), "runs": "zero", "problem": "?"}):
+        got = links.opening(params)
+        assert got["tab"] is None and got["a"] == runs["b"] and got["b"] is None  # the newest evaluation
+        assert (got["problem"], got["difficulty"], got["change"], got["shown"]) == ("all", "all", "all", None)
+        assert got["follow"] == runs["train"][1] and got["loss"] == [runs["train"][1]]
+        assert len(got["listing"]) == 4
+    assert links.opening({"tab": "loss", "runs": str(runs["train"][0])})["loss"] == [runs["train"][0]]
+
+
+def test_the_address_scripts_know_each_tabs_parameters():
+    script = links.url_js("select", "inspect")
+    assert script.startswith("(...values) => {") and 'tab = "inspect", mode = "select"' in script
+    assert '"inspect": ["a", "b", "problem", "difficulty", "change"]' in script and "history.replaceState" in script
+    assert 'tab = null, mode = "ready"' in links.url_js("ready")
+    assert list(links.LINKED) == ["loss", "eval", "inspect"]  # the order the app passes the controls in
+
+
+def test_a_grpo_run_opens_in_inspect_and_leaves_eval_on_the_newest_evaluation(runs, db):
+    grpo = db.create_run("train", {"method": "grpo"}, name="g", model="m")
+    assert links.parse({"a": str(grpo), "b": str(runs["a"])}) == links.View(a=grpo, b=runs["a"])
+    got = links.opening({"tab": "inspect", "a": str(grpo)})
+    assert (got["a"], got["eval_a"], got["eval_b"]) == (grpo, runs["b"], None)
+    assert grpo in [value for _, value in got["inspect_runs"]]
+    plain = links.opening({"tab": "eval", "a": str(runs["a"]), "b": str(runs["b"])})
+    assert (plain["eval_a"], plain["eval_b"]) == (runs["a"], runs["b"])
