@@ -21,6 +21,7 @@ from .evaluate import (BENCHMARKS, EvalSettings, by_style, compare, create_eval_
                        reference_items, run_scoring, style_table, style_tag)
 from .problems.styles import ALL as ALL_STYLES, STYLES, styled
 from .sandbox import Limits, SandboxUnavailable
+from .settings import add_flags, from_flags
 from .models import DEFAULT_MODEL, ModelUnavailable
 from .store import Store, default_path
 
@@ -438,14 +439,9 @@ def _train_run(args, store: Store):
         store.update_run(run_id, stop_requested=None)  # the stop that ended it must not end the resumed run
         print(f"run {run_id}: resuming from the checkpoint at step {step}", file=sys.stderr)
     else:
-        settings = SFTSettings(model=args.model, traces=args.traces, experiment=args.experiment, epochs=args.epochs,
-                               learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-                               lora_dropout=args.lora_dropout, effective_batch=args.effective_batch,
-                               batch_size=args.batch_size or min(args.effective_batch, 4),
-                               max_length=args.max_length, warmup_ratio=args.warmup_ratio, max_steps=args.max_steps,
-                               seed=args.seed, device=args.device, gradient_checkpointing=args.gradient_checkpointing,
-                               checkpoint_steps=args.checkpoint_steps, checkpoint_minutes=args.checkpoint_minutes,
-                               output_dir=args.output_dir or "")
+        settings = from_flags(SFTSettings, args)
+        if args.batch_size is None:  # derived: as much of the effective batch as 4 rows
+            settings.batch_size = min(settings.effective_batch, 4)
         settings.check()  # NaN, inf, ranges, the model spec and the trace file: before a run row exists
         run_id = create_train_run(store, settings)
     return run_id, settings
@@ -498,16 +494,9 @@ def _grpo(args) -> int:
     if args.run:  # a run queued by the app: its stored settings are the run's settings
         run_id, settings = args.run, GRPOSettings.from_dict(store.get_run(args.run)["settings"])
     else:
-        settings = GRPOSettings(
-            model=args.model, adapter=args.adapter or "", experiment=args.experiment,
-            problems=args.problems or list(problems.PROBLEM_TYPES),
-            difficulties=args.difficulties or list(problems.DIFFICULTIES), per_cell=args.per_cell,
-            max_steps=args.max_steps, num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
-            batch_size=args.batch_size or args.num_generations, max_completion_length=args.max_completion_length,
-            learning_rate=args.lr, beta=args.beta, temperature=args.temperature, lora_r=args.lora_r,
-            lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, format_bonus=args.format_bonus,
-            seed=args.seed, device=args.device, backend=args.backend,
-            gradient_checkpointing=args.gradient_checkpointing, output_dir=args.output_dir or "")
+        settings = from_flags(GRPOSettings, args)
+        if args.batch_size is None:  # derived: one group per pass
+            settings.batch_size = settings.num_generations
         settings.check()  # numbers, the batch split, the model spec and the adapter: before a run row exists
         run_id = create_grpo_run(store, settings)
     start = f"the adapter {settings.adapter}" if settings.adapter else "a new LoRA"
@@ -670,37 +659,12 @@ def build_parser() -> argparse.ArgumentParser:
     tg.set_defaults(func=cmd_traces_generate)
 
     from .train_sft import SFTSettings
-    d = SFTSettings()
     tr = sub.add_parser("train", help="LoRA SFT on verified teacher traces (the reference recipe by default)",
                         description="LoRA SFT on verified teacher traces (the reference recipe by default). A stop "
                         "(SIGTERM, Ctrl-C, the app's Stop) ends the run within seconds, however long a step takes, "
                         "and saves the adapter as of the last completed optimizer step. A checkpoint every "
                         "--checkpoint-steps or --checkpoint-minutes lets --resume RUN continue after a crash or kill.")
-    tr.add_argument("--traces", default=d.traces, metavar="FILE", help="trace JSONL (default: the bundled set)")
-    tr.add_argument("--model", default=d.model, metavar="SPEC",
-                    help="hub id, local dir, .gguf file or offline name (default %(default)s)")
-    tr.add_argument("--experiment", default=d.experiment, metavar="NAME", help="run name (default %(default)s)")
-    tr.add_argument("--epochs", type=float, default=d.epochs, help="default %(default)s")
-    tr.add_argument("--max-steps", type=int, default=d.max_steps, help="> 0 overrides epochs (default off)")
-    tr.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate (default %(default)s)")
-    tr.add_argument("--lora-r", type=int, default=d.lora_r, help="default %(default)s")
-    tr.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help="default %(default)s")
-    tr.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="default %(default)s")
-    tr.add_argument("--effective-batch", type=int, default=d.effective_batch, help="default %(default)s")
-    tr.add_argument("--batch-size", type=int, default=None,
-                    help="per-device batch; the rest is gradient accumulation (default: min(4, effective))")
-    tr.add_argument("--max-length", type=int, default=d.max_length, help="tokens (default %(default)s)")
-    tr.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="default %(default)s")
-    tr.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
-    tr.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
-    tr.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True,
-                    help="recompute activations in the backward pass: ~4x less GPU memory, ~25%% slower (default on)")
-    tr.add_argument("--checkpoint-steps", type=int, default=d.checkpoint_steps, metavar="N",
-                    help="save a resumable checkpoint every N optimizer steps (0: off; default %(default)s) ...")
-    tr.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes, metavar="M",
-                    help="... or every M minutes, whichever comes first (0: off; default %(default)s); only the "
-                         "latest is kept, and it is removed once the run completes")
-    tr.add_argument("--output-dir", help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
+    add_flags(tr, SFTSettings)  # one flag per setting, from the settings class
     tr.add_argument("--resume", type=int, metavar="RUN",
                     help="continue an interrupted, stopped or failed training from its last checkpoint, with its "
                          "stored settings (other flags are ignored), on the same run and loss curve")
@@ -710,7 +674,6 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     from .grpo import GRPOSettings
-    g = GRPOSettings()
     gr = sub.add_parser(
         "grpo", help="GRPO with the verifier as the reward (LoRA, from the base model or an SFT adapter)",
         description="GRPO (TRL's GRPOTrainer) with LoRA: for prompts from the problem generator (training seed 42; "
@@ -724,45 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
         "lengths, clipped ratio (and KL when beta > 0) go to the run store, and every completion is stored as a "
         "sample numbered step*1000+try, for Inspect. A stop (SIGTERM, Ctrl-C, the app's Stop) ends the run within "
         "seconds and saves the adapter as of the last completed step; GRPO runs do not resume.")
-    gr.add_argument("--model", default=g.model, metavar="SPEC",
-                    help="hub id, local dir, .gguf file or offline name (default %(default)s)")
-    gr.add_argument("--adapter", metavar="DIR",
-                    help="start from this SFT adapter (its LoRA, trainable; its own r and alpha); default: a new LoRA")
-    gr.add_argument("--experiment", default=g.experiment, metavar="NAME", help="run name (default %(default)s)")
-    gr.add_argument("--problems", nargs="+", choices=problems.PROBLEM_TYPES, metavar="TYPE",
-                    help="problem types (default: all 11)")
-    gr.add_argument("--difficulties", nargs="+", type=_difficulty, metavar="D", help="default: 1 to 10")
-    gr.add_argument("--per-cell", type=_positive, default=g.per_cell, metavar="N",
-                    help="prompts per type x difficulty, indices 0..N-1 (default %(default)s)")
-    gr.add_argument("--max-steps", type=_positive, default=g.max_steps, help="optimizer steps (default %(default)s)")
-    gr.add_argument("--num-generations", type=int, default=g.num_generations, metavar="G",
-                    help="answers sampled per prompt, the group (default %(default)s, TRL's)")
-    gr.add_argument("--prompts-per-step", type=_positive, default=g.prompts_per_step, metavar="P",
-                    help="prompts per optimizer step: P x G completions a step (default %(default)s: 16)")
-    gr.add_argument("--batch-size", type=int, default=None, metavar="B",
-                    help="completions per forward/backward pass; the rest of a step is gradient accumulation "
-                         "(default: G)")
-    gr.add_argument("--max-completion-length", type=_positive, default=g.max_completion_length, metavar="L",
-                    help="tokens per answer (default %(default)s, TRL's; the clipped ratio says when it cuts answers)")
-    gr.add_argument("--lr", type=float, default=g.learning_rate,
-                    help="learning rate (default %(default)s; LoRA wants ~10x full fine-tuning's)")
-    gr.add_argument("--beta", type=float, default=g.beta,
-                    help="KL coefficient against the starting policy (default %(default)s, TRL's: no reference model)")
-    gr.add_argument("--temperature", type=float, default=g.temperature, help="sampling (default %(default)s)")
-    gr.add_argument("--lora-r", type=int, default=g.lora_r, help="a new LoRA's rank (default %(default)s)")
-    gr.add_argument("--lora-alpha", type=int, default=g.lora_alpha, help="a new LoRA's alpha (default %(default)s)")
-    gr.add_argument("--lora-dropout", type=float, default=g.lora_dropout,
-                    help="a new LoRA's dropout (default %(default)s)")
-    gr.add_argument("--format-bonus", type=float, default=g.format_bonus,
-                    help="reward for one well-formed python block defining the function (default %(default)s)")
-    gr.add_argument("--seed", type=int, default=g.seed,
-                    help="sampling and shuffling (default %(default)s); the prompts are always seed 42's")
-    gr.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
-    gr.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto",
-                    help="generation: auto uses vLLM colocated when installed and on a GPU, else transformers")
-    gr.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True,
-                    help="recompute activations in the backward pass (default on)")
-    gr.add_argument("--output-dir", help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
+    add_flags(gr, GRPOSettings)
     gr.add_argument("--run", type=int, help=argparse.SUPPRESS)  # a run queued by the app
     gr.add_argument("--db", default=None, help=f"run store (default $ALGODISTILL_DB or {default_path()})")
     gr.add_argument("--json", action="store_true")

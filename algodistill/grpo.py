@@ -39,7 +39,7 @@ from .models import (DEFAULT_MODEL, ModelUnavailable, default_device, default_dt
                      load_tokenizer, materialize, resolve)
 from .problems import DIFFICULTIES, EVAL_SEED, PROBLEM_TYPES, TRAIN_SEED, Instance, grid, make_instance
 from .sandbox import Limits
-from .settings import bounded, number_problems
+from .settings import bounded, number_problems, option
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .train_sft import OUTPUTS, _callback_class, _is_oom, _peak_memory
@@ -55,33 +55,62 @@ class GRPOSettings:
     guidance (docs: "LoRA Without Regret"): LoRA on all linear layers, a learning rate well above GRPOConfig's
     full fine-tuning 1e-6 (the guide's LoRA runs use 1e-5 to 5e-5), beta 0 (no reference model, TRL's default),
     8 generations per prompt (TRL's default) and a small effective batch (the guide: under 32 for LoRA)."""
-    model: str = DEFAULT_MODEL
-    adapter: str = ""                # an SFT adapter directory to start from; "": a new LoRA on the base model
-    experiment: str = "grpo"
+    # form: the Train form's GRPO group a field shows in ("run": its own widget); the order is the form's and
+    # its public API's (/start_grpo) argument order
+    model: str = option(DEFAULT_MODEL, metavar="SPEC", form="run",
+                        help="hub id, local dir, .gguf file or offline name (default %(default)s)")
+    # an SFT adapter directory to start from; "": a new LoRA on the base model
+    adapter: str = option("", metavar="DIR", cli_default=None, form="run",
+                          help="start from this SFT adapter (its LoRA, trainable; its own r and alpha); default: a "
+                          "new LoRA")
+    experiment: str = option("grpo", metavar="NAME", form="run", help="run name (default %(default)s)")
     method: str = "grpo"             # what kind of training run, for readers of the stored settings
-    problems: list[str] = field(default_factory=lambda: list(PROBLEM_TYPES))
-    difficulties: list[int] = bounded(lo=1, hi=10, each=True, default_factory=lambda: list(DIFFICULTIES))
-    per_cell: int = bounded(4, 1, 10_000, label="instances per cell")
-    max_steps: int = bounded(100, 1, 10**7)
-    num_generations: int = bounded(8, 2, 256, label="generations per prompt")
-    prompts_per_step: int = bounded(2, 1, 4096, label="prompts per step")
+    problems: list[str] = option(default_factory=lambda: list(PROBLEM_TYPES), cli_default=None, metavar="TYPE",
+                                 choices=tuple(PROBLEM_TYPES), form="run", help="problem types (default: all 11)")
+    difficulties: list[int] = bounded(lo=1, hi=10, each=True, default_factory=lambda: list(DIFFICULTIES),
+                                      cli_default=None, metavar="D", form="run", help="default: 1 to 10")
+    per_cell: int = bounded(4, 1, 10_000, label="prompts per cell", metavar="N", form="prompts",
+                            help="prompts per type x difficulty, indices 0..N-1 (default %(default)s)")
+    max_steps: int = bounded(100, 1, 10**7, form="prompts", help="optimizer steps (default %(default)s)")
+    num_generations: int = bounded(8, 2, 256, label="generations per prompt", metavar="G", form="prompts",
+                                   help="answers sampled per prompt, the group (default %(default)s, TRL's)")
+    prompts_per_step: int = bounded(2, 1, 4096, label="prompts per step", metavar="P", form="prompts",
+                                    help="prompts per optimizer step: P x G completions a step (default "
+                                    "%(default)s: 16)")
     # completions per forward/backward pass; the rest of a step's completions is gradient accumulation
-    batch_size: int = bounded(8, 1, 65536, label="per-device batch (completions)")
-    max_completion_length: int = bounded(512, 1, 1 << 20, label="max completion length (tokens)")
-    learning_rate: float = bounded(5e-5, 0, 1, above=True, below=True)
-    beta: float = bounded(0.0, 0, 100, label="KL coefficient (beta)")
-    temperature: float = bounded(1.0, 0, 100, above=True)
+    batch_size: int = bounded(8, 1, 65536, label="per-device batch (completions)", metavar="B", cli_default=None,
+                              form="sampling", help="completions per forward/backward pass; the rest of a step is "
+                              "gradient accumulation (default: G)")
+    max_completion_length: int = bounded(512, 1, 1 << 20, label="max completion length (tokens)", metavar="L",
+                                         form="sampling", help="tokens per answer (default %(default)s, TRL's; the "
+                                         "clipped ratio says when it cuts answers)")
+    learning_rate: float = bounded(5e-5, 0, 1, above=True, below=True, flag="--lr", form="sampling", metavar="LR",
+                                   help="learning rate (default %(default)s; LoRA wants ~10x full fine-tuning's)")
+    beta: float = bounded(0.0, 0, 100, label="KL coefficient (beta)", form="sampling",
+                          help="KL coefficient against the starting policy (default %(default)s, TRL's: no "
+                          "reference model)")
+    temperature: float = bounded(1.0, 0, 100, above=True, form="sampling", help="sampling (default %(default)s)")
     # a new LoRA's shape; one that starts from an adapter keeps the adapter's own
-    lora_r: int = bounded(16, 1, 4096, label="LoRA rank (r)")
-    lora_alpha: int = bounded(32, 0, 1_000_000, above=True, label="LoRA alpha")
-    lora_dropout: float = bounded(0.0, 0, 1, below=True, label="LoRA dropout")
+    lora_r: int = bounded(16, 1, 4096, label="LoRA rank (r)", form="lora",
+                          help="a new LoRA's rank (default %(default)s)")
+    lora_alpha: int = bounded(32, 0, 1_000_000, above=True, label="LoRA alpha", form="lora",
+                              help="a new LoRA's alpha (default %(default)s)")
+    lora_dropout: float = bounded(0.0, 0, 1, below=True, label="LoRA dropout", form="lora",
+                                  help="a new LoRA's dropout (default %(default)s)")
     target_modules: str = "all-linear"
-    format_bonus: float = bounded(FORMAT_BONUS, 0, 10, label="format bonus")
-    seed: int = bounded(42, 0, 2**32 - 1)  # sampling and shuffling; the prompts are always the training seed's
-    device: str = "auto"
-    backend: str = "auto"            # "auto" (vLLM colocated when installed and on a GPU), "hf" or "vllm"
-    gradient_checkpointing: bool = True
-    output_dir: str = ""             # default outputs/<run id>-<experiment>
+    format_bonus: float = bounded(FORMAT_BONUS, 0, 10, label="format bonus", form="lora",
+                                  help="reward for one well-formed python block defining the function (default "
+                                  "%(default)s)")
+    # sampling and shuffling; the prompts are always the training seed's
+    seed: int = bounded(42, 0, 2**32 - 1, help="sampling and shuffling (default %(default)s); the prompts are "
+                        "always seed 42's")
+    device: str = option("auto", form="run", help="auto, cpu, cuda ... (default %(default)s)")
+    # "auto" (vLLM colocated when installed and on a GPU), "hf" or "vllm"
+    backend: str = option("auto", choices=("auto", "hf", "vllm"),
+                          help="generation: auto uses vLLM colocated when installed and on a GPU, else transformers")
+    gradient_checkpointing: bool = option(True, help="recompute activations in the backward pass (default on)")
+    output_dir: str = option("", cli_default=None,  # default outputs/<run id>-<experiment>
+                             help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
 
     # what train_sft's StoreCallback reads: no checkpoints, since a GRPO run does not resume (a stop still saves)
     checkpoint_steps = 0

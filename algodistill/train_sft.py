@@ -38,7 +38,7 @@ from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F4
 from .distributed import processes
 from .models import (DEFAULT_MODEL, ModelUnavailable, default_device, default_dtype, load_model,
                      load_tokenizer, materialize, resolve)
-from .settings import bounded, number_problems
+from .settings import bounded, number_problems, option
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file
@@ -50,30 +50,46 @@ OUTPUTS = Path("outputs")
 class SFTSettings:
     """One training run's settings: the CLI flags, the Train form and the stored run row all map to these.
     Numeric fields carry their allowed range (``bounded``), which ``check`` enforces."""
-    model: str = DEFAULT_MODEL
-    traces: str = str(BUNDLED)
-    experiment: str = "sft"
-    epochs: float = bounded(3.0, 0, 1000)
-    learning_rate: float = bounded(2e-4, 0, 1, above=True, below=True)
-    lora_r: int = bounded(16, 1, 4096, label="LoRA rank (r)")
-    lora_alpha: int = bounded(32, 0, 1_000_000, above=True, label="LoRA alpha")
-    lora_dropout: float = bounded(0.05, 0, 1, below=True, label="LoRA dropout")
+    # form: the form group a field shows in ("run": its own widget; the rest are numbers, a row per group);
+    # the order of the fields is the Train form's, and its public API's (/start_training), argument order
+    model: str = option(DEFAULT_MODEL, metavar="SPEC", form="run",
+                        help="hub id, local dir, .gguf file or offline name (default %(default)s)")
+    traces: str = option(str(BUNDLED), metavar="FILE", form="run", help="trace JSONL (default: the bundled set)")
+    experiment: str = option("sft", metavar="NAME", form="run", help="run name (default %(default)s)")
+    epochs: float = bounded(3.0, 0, 1000, help="passes over the traces", form="schedule")
+    learning_rate: float = bounded(2e-4, 0, 1, above=True, below=True, flag="--lr", form="schedule",
+                                   metavar="LR", help="peak learning rate (default %(default)s)")
+    lora_r: int = bounded(16, 1, 4096, label="LoRA rank (r)", help="LoRA rank", form="lora")
+    lora_alpha: int = bounded(32, 0, 1_000_000, above=True, label="LoRA alpha", help="LoRA scaling (alpha / r scales the update)", form="lora")
+    lora_dropout: float = bounded(0.05, 0, 1, below=True, label="LoRA dropout", help="dropout on the LoRA input", form="lora")
     target_modules: str = "all-linear"
-    effective_batch: int = bounded(4, 1, 65536)
+    effective_batch: int = bounded(4, 1, 65536, help="traces per optimizer step", form="batch")
     # per device; the rest of the effective batch is gradient accumulation
-    batch_size: int = bounded(4, 1, 65536, label="per-device batch size")
-    max_length: int = bounded(1024, 64, 1 << 20, label="max length (tokens)")
-    warmup_ratio: float = bounded(0.1, 0, 1, below=True)
-    max_steps: int = bounded(-1, -1, 10**7, label="max steps (-1: epochs decide)")  # > 0 overrides epochs
-    seed: int = bounded(42, 0, 2**32 - 1)
-    device: str = "auto"
+    batch_size: int = bounded(4, 1, 65536, label="per-device batch (rest: accumulation)", form="batch",
+                              cli_default=None,
+                              help="per-device batch; the rest is gradient accumulation (default: min(4, effective))")
+    max_length: int = bounded(1024, 64, 1 << 20, label="max length (tokens)", help="tokens (default %(default)s)",
+                              form="batch")
+    warmup_ratio: float = bounded(0.1, 0, 1, below=True, form="schedule",
+                                  help="fraction of the steps that warm the learning rate up")
+    max_steps: int = bounded(-1, -1, 10**7, label="max steps (-1: epochs decide)", form="schedule",
+                             help="> 0 overrides epochs (default off)")
+    seed: int = bounded(42, 0, 2**32 - 1, help="LoRA initialisation and data order")
+    device: str = option("auto", form="run", help="auto, cpu, cuda ... (default %(default)s)")
     # on: the 3-epoch reference run on an H100 peaks at 1.8 GB instead of 8.0 GB for ~25% more time
-    gradient_checkpointing: bool = True
+    gradient_checkpointing: bool = option(True, help="recompute activations in the backward pass: ~4x less GPU "
+                                          "memory, ~25%% slower (default on)")
     # a resumable checkpoint (adapter, optimizer, scheduler, RNG) every N steps or M minutes, whichever first;
     # only the latest is kept. ~1 s for the 0.5B reference against CPU steps of a minute or more.
-    checkpoint_steps: int = bounded(50, 0, 10**7, label="checkpoint every N steps (0: off)")
-    checkpoint_minutes: float = bounded(5.0, 0, 10**4, label="checkpoint every M minutes (0: off)")
-    output_dir: str = ""             # default outputs/<run id>-<experiment>
+    checkpoint_steps: int = bounded(50, 0, 10**7, label="checkpoint every N steps (0: off)", metavar="N",
+                                    help="save a resumable checkpoint every N optimizer steps (0: off; default "
+                                    "%(default)s) ...")
+    checkpoint_minutes: float = bounded(5.0, 0, 10**4, label="checkpoint every M minutes (0: off)", metavar="M",
+                                        help="... or every M minutes, whichever comes first (0: off; default "
+                                        "%(default)s); only the latest is kept, and it is removed once the run "
+                                        "completes")
+    output_dir: str = option("", cli_default=None,  # default outputs/<run id>-<experiment>
+                             help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
 
     @classmethod
     def from_dict(cls, data: dict) -> "SFTSettings":

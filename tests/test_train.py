@@ -209,7 +209,7 @@ def test_the_job_launcher_and_the_train_form_refuse_nan_and_inf_before_a_run_exi
             jobs.start_train(store, settings(tiny_model_dir, small_traces, tmp_path, epochs=bad))
         from dataclasses import asdict
         values = asdict(train_tab.SFTSettings()) | {"traces": None, "model": tiny_model_dir, "epochs": bad}
-        message, run = train_tab.start(*[values[f] for f in train_tab.FIELDS])
+        message, run = train_tab.start(values)
         assert run is None and message.startswith("⚠️ Not started") and "epochs must be a finite number" in message
     assert store.runs() == [] and common.store().runs() == []
 

@@ -72,8 +72,8 @@ def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(app_store, tmp_
     assert rows[0][2] == len(bundled) and rows[0][3] == 0
     assert rows[1][1:4] == [3, 1, 2] and rows[1][4] == kept
     # a kept set trains: the form's traces value is the kept path, unchanged
-    settings = train_tab.settings_from_form("smollm2-135m", kept, "x", 1, 2e-4, 16, 32, 0.05, 4, 4, 1024, 0.1, 2,
-                                            "cpu")
+    settings = train_tab.settings_from_form(dict(zip(train_tab.FIELDS, ("smollm2-135m", kept, "x", 1, 2e-4, 16, 32,
+                                                                         0.05, 4, 4, 1024, 0.1, 2, "cpu"))))
     assert settings.traces == kept
 
 
@@ -93,7 +93,8 @@ def test_an_upload_with_no_verified_trace_is_refused_and_nothing_is_kept(app_sto
     assert not app_store.uploads_dir().exists() or list(app_store.uploads_dir().iterdir()) == []
     assert [p for _, p in app_store.trace_sets()] == [str(app_store.BUNDLED)]  # not offered in Train
     with pytest.raises(ValueError):
-        train_tab.settings_from_form("smollm2-135m", str(path), "x", 1, 2e-4, 16, 32, 0.05, 4, 4, 1024, 0.1, 2, "cpu")
+        train_tab.settings_from_form(dict(zip(train_tab.FIELDS, ("smollm2-135m", str(path), "x", 1, 2e-4, 16, 32,
+                                                                     0.05, 4, 4, 1024, 0.1, 2, "cpu"))))
 
 
 def test_a_kept_upload_can_be_deleted_but_not_the_bundled_set(app_store, tmp_path):

@@ -26,14 +26,14 @@ def test_train_form_becomes_settings_in_one_place(db):
     values = dict(model=" smollm2-135m ", traces=None, experiment="exp1", epochs=2.0, learning_rate=1e-4,
                   lora_r=8.0, lora_alpha=16.0, lora_dropout=0.0, effective_batch=4.0, batch_size=2.0,
                   max_length=512.0, warmup_ratio=0.1, max_steps=-1.0, device="cpu")
-    s = train_tab.settings_from_form(*[values[f] for f in train_tab.FIELDS])
+    s = train_tab.settings_from_form(values)
     assert (s.model, s.lora_r, s.batch_size, s.grad_accum, s.epochs) == ("smollm2-135m", 8, 2, 2, 2.0)
     assert s.traces.endswith("reference.jsonl")
     with pytest.raises(ValueError, match="whole number"):
-        train_tab.settings_from_form(*[dict(values, lora_r=8.5)[f] for f in train_tab.FIELDS])
+        train_tab.settings_from_form(dict(values, lora_r=8.5))
     # the browser sends an empty value for a number it cannot hold (1e999): refused, never the default
     with pytest.raises(ValueError, match="learning rate is empty"):
-        train_tab.settings_from_form(*[dict(values, learning_rate=None)[f] for f in train_tab.FIELDS])
+        train_tab.settings_from_form(dict(values, learning_rate=None))
 
 
 def test_train_form_leaves_rounding_and_ranges_to_the_server():
@@ -56,7 +56,7 @@ def test_train_start_refuses_impossible_settings_in_plain_words(db):
     values = dict(model="m", traces=None, experiment="x", epochs=3, learning_rate=2e-4, lora_r=16, lora_alpha=32,
                   lora_dropout=0.05, effective_batch=4, batch_size=3, max_length=1024, warmup_ratio=0.1,
                   max_steps=-1, device="cpu")
-    message, run = train_tab.start(*[values[f] for f in train_tab.FIELDS])
+    message, run = train_tab.start(values)
     assert run is None and message.startswith("⚠️ Not started") and "not a multiple" in message
     assert db.runs() == []  # nothing half-created
 
@@ -327,7 +327,7 @@ def test_the_forms_restore_from_the_browser_only_what_they_may_show(db):
     # restored is not trusted: the form's checks judge it again when it is submitted
     form = dict(model="smollm2-135m", traces=bundled, experiment="x", epochs=3, lora_alpha=32, lora_dropout=0.05,
                 effective_batch=4, batch_size=4, max_length=1024, warmup_ratio=0.1, max_steps=-1, device="cpu")
-    message, run = train_tab.start(*[dict(form, **kept)[f] for f in train_tab.FIELDS])
+    message, run = train_tab.start(dict(form, **kept))
     assert run is None and "learning rate must be" in message
     run = finished_training(db)
     evaluation = {"model": "/home/me/my-model", "adapter": "/home/me/adapter", "with_base": False,

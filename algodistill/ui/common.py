@@ -200,6 +200,35 @@ def form_number(label: str, value, default) -> float:
         raise ValueError(f"{label} must be a number, got {value!r}") from None
 
 
+def form_values(cls, form: dict) -> dict:
+    """A form's values (field name -> value) made ready for the settings class ``cls``: numbers as typed
+    (``form_number``: an empty one is refused), text stripped, empty text left out (the field's default).
+    Fields the caller turns into settings itself (lists, files, runs) are left out of ``form``."""
+    from dataclasses import fields
+    from ..settings import label
+    defaults = cls()
+    known = {f.name: f for f in fields(cls)}
+    clean = {}
+    for key, value in form.items():
+        default = getattr(defaults, key)
+        if is_number(default):
+            clean[key] = form_number(label(known[key]), value, default)
+        elif value is not None and value != "":
+            clean[key] = str(value).strip()
+    return clean
+
+
+def checked(settings):
+    """``settings`` with whole numbers made ints (a form sends 16.0), refused in one message when a number is
+    out of its range; the class's ``check`` judges the rest when the run starts."""
+    from ..settings import number_problems, whole_numbers
+    whole_numbers(settings)
+    problems = number_problems(settings)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return settings
+
+
 def remembered(gr, form: str):
     """Where ``form`` keeps its last used values in this browser: a ``gr.BrowserState`` (field -> value, None
     until a run is started from it) under a fixed key, so a reload or a restarted app finds them. The secret

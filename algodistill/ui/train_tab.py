@@ -1,26 +1,36 @@
-"""Train tab: a form with the reference recipe, launched as a background job; status, progress, Stop (within
-seconds, keeping the last completed step) and Resume (from the last checkpoint). Once the followed run has
-left an adapter, "Evaluate this adapter" evaluates it (the handler is ``eval_tab.evaluate_adapter``)."""
+"""Train tab: LoRA SFT on traces (the reference recipe) or GRPO with the verifier as the reward, launched as
+a background job; status, progress, Stop (within seconds, keeping the last completed step) and Resume (an SFT
+run, from its last checkpoint). Once the followed run has left an adapter, "Evaluate this adapter" evaluates
+it (the handler is ``eval_tab.evaluate_adapter``).
+
+The form is made from the settings classes (``SFTSettings``, ``GRPOSettings``): their fields marked ``form``
+are its fields, in field order, grouped in rows by the field's form group, labelled by the field's label, and
+the handlers take the values by name. A new setting is one field there."""
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
 from .. import jobs
 from ..models import DEFAULT_MODEL, offline_models, usable_default
-from ..settings import number_problems, whole_numbers
+from ..grpo import GRPOSettings
+from ..problems import DIFFICULTIES, PROBLEM_TYPES
+from ..settings import form_fields, form_label
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
 from . import access
-from .common import (accept_upload, dispatch_jobs, download_folder, form_number, gpu_line, is_number, parse_run,
-                     restorable, run_choices, status_markdown, store, trace_set, trace_sets, trace_value,
+from .common import (accept_upload, checked, dispatch_jobs, download_folder, form_values, gpu_line, is_number,
+                     parse_run, restorable, run_choices, status_markdown, store, trace_set, trace_sets, trace_value,
                      waiting_note)
 
-# form fields, in the order the inputs are passed to the handlers
-FIELDS = ("model", "traces", "experiment", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
-          "effective_batch", "batch_size", "max_length", "warmup_ratio", "max_steps", "device")
+# the form's fields, in the order the public API (/start_training, /start_grpo) takes them
+FIELDS = form_fields(SFTSettings)
+GRPO_FIELDS = form_fields(GRPOSettings)
 DEVICES = ("auto", "cpu", "cuda")
+METHODS = {"sft": "SFT on traces", "grpo": "GRPO, the verifier as reward"}
+GRPO_LISTS = ("adapter", "problems", "difficulties")  # made into settings here, not by form_values
 
 
 def model_choices() -> list[str]:
@@ -38,51 +48,76 @@ def starting_model() -> tuple[str, str | None]:
     return usable_default()  # checks the Hub once per app process (2 s at most when it is out of reach)
 
 
-def settings_from_form(*values) -> SFTSettings:
-    """The one place form values become settings. Numbers are checked here, by the same field ranges as
-    everywhere (NaN, infinities, fractions of a whole number). An empty number is refused (``form_number``);
-    empty text (model, traces, device) means the default."""
-    form = dict(zip(FIELDS, values))
-    defaults = SFTSettings()
-    clean = {}
-    for key, value in form.items():
-        default = getattr(defaults, key)
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            clean[key] = form_number(key.replace("_", " "), value, default)
-        elif value is not None and value != "":
-            clean[key] = str(value).strip()
+def settings_from_form(form: dict) -> SFTSettings:
+    """The one place the SFT form's values (field -> value) become settings. Numbers are checked here, by the
+    same field ranges as everywhere (NaN, infinities, fractions of a whole number). An empty number is refused
+    (``form_number``); empty text (model, traces, device) means the default."""
+    clean = form_values(SFTSettings, {key: form.get(key) for key in FIELDS})
     clean["traces"] = trace_set(clean.get("traces"))
-    settings = SFTSettings.from_dict(clean)
-    whole_numbers(settings)
-    problems = number_problems(settings)
-    if problems:
-        raise ValueError("; ".join(problems))
-    return settings
+    return checked(SFTSettings.from_dict(clean))
+
+
+def grpo_settings_from_form(form: dict) -> GRPOSettings:
+    """The GRPO form's values (field -> value) as settings: numbers and text as for SFT; the adapter a finished
+    training run's (``eval_tab.adapter_dir``: '#7', or locally a directory) or none; problem types and
+    difficulties as chosen (none chosen is refused by the settings' check)."""
+    from .eval_tab import adapter_dir
+    clean = form_values(GRPOSettings, {key: form.get(key) for key in GRPO_FIELDS if key not in GRPO_LISTS})
+    clean["adapter"] = adapter_dir(form.get("adapter")) or ""
+    clean["problems"] = [str(p) for p in form.get("problems") or []]
+    try:
+        clean["difficulties"] = [int(str(d)) for d in form.get("difficulties") or []]
+    except ValueError:
+        raise ValueError(f"difficulties must be whole numbers from 1 to 10, got {form.get('difficulties')!r}") from None
+    return checked(GRPOSettings.from_dict(clean))
 
 
 def saved_values(saved) -> dict:
     """The Train form's values saved in this browser that it may show now: numbers and the experiment name as
-    they were, a trace set or device only when offered, a model as typed (hosted: only one on the list)."""
-    defaults = SFTSettings()
+    they were, a trace set, device or method only when offered, a model as typed (hosted: only one on the
+    list); the GRPO group's under "grpo", checked the same way."""
     traces = [value for _, value in trace_sets()]
-    fits = {field: is_number for field in FIELDS if is_number(getattr(defaults, field))}
     offered = model_choices() if access.hosted() else None  # locally a model may be typed
-    fits.update(experiment=lambda v: isinstance(v, str), traces=lambda v: v in traces, device=lambda v: v in DEVICES,
-                model=lambda v: isinstance(v, str) and v.strip() != "" and (offered is None or v in offered))
-    return restorable(saved, fits)
+    common = dict(experiment=lambda v: isinstance(v, str), device=lambda v: v in DEVICES,
+                  model=lambda v: isinstance(v, str) and v.strip() != "" and (offered is None or v in offered))
+    sft = {field: is_number for field in FIELDS if is_number(getattr(SFTSettings(), field))}
+    kept = restorable(saved, dict(sft, traces=lambda v: v in traces, method=lambda v: v in METHODS, **common))
+    grpo = {field: is_number for field in GRPO_FIELDS if is_number(getattr(GRPOSettings(), field))}
+    grpo.update(problems=lambda v: isinstance(v, list) and set(v) <= set(PROBLEM_TYPES),
+                difficulties=lambda v: isinstance(v, list) and set(v) <= {str(d) for d in DIFFICULTIES})
+    inner = restorable(saved.get("grpo") if isinstance(saved, dict) else None, grpo)
+    if inner:
+        kept["grpo"] = inner
+    return kept
 
 
-def start(*values) -> tuple[str, int | None]:
-    """Launch a training job, or queue it behind the running one: (message, run id to follow)."""
+def start(form: dict) -> tuple[str, int | None]:
+    """Launch an SFT job from the form's values (field -> value), or queue it behind the running one:
+    (message, run id to follow)."""
     access.require_owner("start a training run")
     try:
-        access.check_model(dict(zip(FIELDS, values)).get("model"))
-        settings = settings_from_form(*values)
+        access.check_model(form.get("model"))
+        settings = settings_from_form(form)
         run_id = jobs.start_train(store(), settings)
     except (ValueError, jobs.JobRefused) as exc:
         return f"⚠️ Not started: {exc}", None
     wait = waiting_note(run_id)
     return (f"Run #{run_id} {wait}." if wait else f"Started run #{run_id}."), run_id
+
+
+def start_grpo(form: dict) -> tuple[str, int | None]:
+    """Launch (or queue) a GRPO job from the GRPO form's values: (message, run id to follow)."""
+    access.require_owner("start a GRPO run")
+    try:
+        access.check_model(form.get("model"))
+        settings = grpo_settings_from_form(form)
+        run_id = jobs.start_grpo(store(), settings)
+    except (ValueError, jobs.JobRefused) as exc:
+        return f"⚠️ Not started: {exc}", None
+    wait = waiting_note(run_id)
+    start_from = "its SFT adapter" if settings.adapter else "a new LoRA"
+    return (f"GRPO run #{run_id} (from {start_from}) {wait}." if wait
+            else f"Started GRPO run #{run_id} (from {start_from})."), run_id
 
 
 def resume(run_id) -> tuple[str, int | None]:
@@ -160,43 +195,68 @@ def full_log_copy(run_id) -> str | None:
     return str(target)
 
 
+def _number_rows(gr, cls, names) -> dict:
+    """A gr.Number per numeric field of ``names`` (a form of ``cls``), a row per form group, labelled by the
+    field's label: {field: component}. No minimum/precision: the browser would round 2.5 or block -1 with its
+    own message; the form handlers refuse them in words, like every other check."""
+    from dataclasses import fields
+    defaults, groups = cls(), {}
+    prefix = "grpo" if cls is GRPOSettings else "train"
+    for f in fields(cls):
+        if f.name in names and is_number(f.default):
+            groups.setdefault(f.metadata.get("form"), []).append(f.name)
+    widgets = {}
+    for group in groups.values():
+        per_row = math.ceil(len(group) / math.ceil(len(group) / 3))  # at most 3 a row, rows evenly filled
+        for start in range(0, len(group), per_row):
+            with gr.Row():
+                for name in group[start:start + per_row]:
+                    widgets[name] = gr.Number(value=getattr(defaults, name), label=form_label(cls, name),
+                                              elem_id=f"{prefix}-{name.replace('_', '-')}")
+    return widgets
+
+
 def build(gr, saved) -> dict:
     """The tab; ``saved`` is where the form keeps its last used values (``remembered``, made outside the tabs:
     a hidden tab's is not read when the page loads)."""
-    d = SFTSettings()
+    from .eval_tab import adapter_choices
     gr.Markdown(gpu_line())
     with gr.Row():
         with access.owner_area(scale=2):
             if starting_model()[1]:
                 gr.Markdown(starting_model()[1], elem_id="train-model-note")
+            method = gr.Radio([(label, key) for key, label in METHODS.items()], value="sft", label="Method",
+                              elem_id="train-method")
             model = gr.Dropdown(model_choices(), value=model_choices()[0], allow_custom_value=not access.hosted(),
                                 label="Model (hub id, local directory, .gguf file, or an offline model)"
                                 if not access.hosted() else "Model (this hosted app's allow list)",
                                 elem_id="train-model")
-            with gr.Row(equal_height=True):
-                traces = gr.Dropdown(trace_sets(), value=trace_value(BUNDLED), scale=3,
-                                     label="Traces (the bundled set or a kept upload)",
-                                     elem_id="train-traces")
-                upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1)
-                experiment = gr.Textbox(value=d.experiment, label="Experiment name", scale=2)
+            with gr.Column(visible=True) as sft_box:
+                with gr.Row(equal_height=True):
+                    traces = gr.Dropdown(trace_sets(), value=trace_value(BUNDLED), scale=3,
+                                         label="Traces (the bundled set or a kept upload)", elem_id="train-traces")
+                    upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1)
+                sft_numbers = _number_rows(gr, SFTSettings, FIELDS)
+            with gr.Column(visible=False) as grpo_box:
+                gr.Markdown("GRPO samples answers to generated problems (training seed) and rewards each with the "
+                            "fraction of hidden tests it passes, from the sandbox: no traces needed. On a CPU keep it "
+                            "small (a few steps, short answers).", elem_id="grpo-note")
+                adapter = gr.Dropdown(adapter_choices(), value="", label="Start from (an SFT run's adapter, or a new "
+                                      "LoRA on the base model)", allow_custom_value=not access.hosted(),
+                                      elem_id="grpo-adapter")
+                with gr.Row():
+                    problems = gr.CheckboxGroup(list(PROBLEM_TYPES), value=list(PROBLEM_TYPES),
+                                                label="Problem types", scale=3, elem_id="grpo-problems")
+                    difficulties = gr.CheckboxGroup([str(d) for d in DIFFICULTIES],
+                                                    value=[str(d) for d in DIFFICULTIES], label="Difficulties",
+                                                    scale=2, elem_id="grpo-difficulties")
+                grpo_numbers = _number_rows(gr, GRPOSettings, GRPO_FIELDS)
             with gr.Row():
-                # no minimum/precision on these: the browser would round 2.5 or block -1 with its own
-                # message; settings_from_form refuses them in words, like every other check
-                epochs = gr.Number(value=d.epochs, label="Epochs")
-                lr = gr.Number(value=d.learning_rate, label="Learning rate")
-                warmup = gr.Number(value=d.warmup_ratio, label="Warmup ratio")
-                max_steps = gr.Number(value=d.max_steps, label="Max steps (-1: epochs decide)")
-            with gr.Row():
-                lora_r = gr.Number(value=d.lora_r, label="LoRA r")
-                lora_alpha = gr.Number(value=d.lora_alpha, label="LoRA alpha")
-                dropout = gr.Number(value=d.lora_dropout, label="LoRA dropout")
-            with gr.Row():
-                eff = gr.Number(value=d.effective_batch, label="Effective batch")
-                batch = gr.Number(value=d.batch_size, label="Per-device batch (rest: accumulation)")
-                max_len = gr.Number(value=d.max_length, label="Max length (tokens)")
-                device = gr.Dropdown(list(DEVICES), value="auto", label="Device", elem_id="train-device")
+                experiment = gr.Textbox(value=SFTSettings().experiment, label="Experiment name", scale=2)
+                device = gr.Dropdown(list(DEVICES), value="auto", label="Device", elem_id="train-device", scale=1)
             with gr.Row():
                 go = gr.Button("Start training", variant="primary", elem_id="train-start")
+                go_grpo = gr.Button("Start GRPO", variant="primary", visible=False, elem_id="grpo-start")
                 halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
                 again = gr.Button("Resume", elem_id="train-resume")
         with gr.Column(scale=2):
@@ -210,23 +270,53 @@ def build(gr, saved) -> dict:
             with gr.Row():
                 get_log = gr.Button("Download the full log", size="sm")
                 full_log = gr.File(label="Full log", visible=False, interactive=False)
-    inputs = [model, traces, experiment, epochs, lr, lora_r, lora_alpha, dropout, eff, batch, max_len, warmup,
-              max_steps, device]
+    shared = {"model": model, "experiment": experiment, "device": device}
+    sft_form = {**shared, "traces": traces, **sft_numbers}
+    grpo_form = {**shared, "adapter": adapter, "problems": problems, "difficulties": difficulties, **grpo_numbers}
+    inputs = [sft_form[field] for field in FIELDS]  # the public API's argument order
+    grpo_inputs = [grpo_form[field] for field in GRPO_FIELDS]
 
-    def launch(*values):
-        """Start (or queue) the run; a started one's form values are kept in this browser for the next visit."""
-        text, run_id = start(*values)
+    def choose_method(chosen, name):
+        """SFT or GRPO: its own fields and Start button; a default experiment name follows the method."""
+        grpo = chosen == "grpo"
+        defaults = {SFTSettings().experiment, GRPOSettings().experiment}
+        return (gr.update(visible=not grpo), gr.update(visible=grpo), gr.update(visible=not grpo),
+                gr.update(visible=grpo),
+                (GRPOSettings if grpo else SFTSettings)().experiment if name in defaults else gr.skip())
+
+    method.change(choose_method, [method, experiment], [sft_box, grpo_box, go, go_grpo, experiment],
+                  api_visibility="private")
+    adapter.focus(lambda: gr.update(choices=adapter_choices()), None, [adapter], api_visibility="private")
+
+    def launched(text, run_id, kept):
+        """The message, the run followed, and (when it started) the form's values kept in this browser."""
         if not run_id:
             return text, gr.update(), gr.skip()
-        return text, gr.update(choices=run_choices("train"), value=run_id), dict(zip(FIELDS, values))
+        return text, gr.update(choices=run_choices("train"), value=run_id), kept
+
+    def launch(*values):
+        """Start (or queue) an SFT run; a started one's form values are kept in this browser for the next visit."""
+        form = dict(zip(FIELDS, values))
+        return launched(*start(form), {**form, "method": "sft"})
+
+    def launch_grpo(*values):
+        form = dict(zip(GRPO_FIELDS, values))
+        kept = {key: value for key, value in form.items() if key not in ("adapter", *shared)}
+        return launched(*start_grpo(form), {**{k: form[k] for k in shared}, "method": "grpo", "grpo": kept})
 
     go.click(launch, inputs, [message, follow, saved], api_name="start_training")
+    go_grpo.click(launch_grpo, grpo_inputs, [message, follow, saved], api_name="start_grpo")
+    restored = [method, *inputs, *[grpo_form[f] for f in GRPO_FIELDS if f not in ("adapter", *shared)]]
 
     def restore(values):
         """A (re)loaded page shows the form as last used in this browser, where the lists still offer it."""
         kept = saved_values(values)
-        return [(gr.update(choices=trace_sets(), value=kept[field]) if field == "traces" else kept[field])
+        inner = kept.get("grpo", {})
+        out = [kept.get("method", gr.skip())]
+        out += [(gr.update(choices=trace_sets(), value=kept[field]) if field == "traces" else kept[field])
                 if field in kept else gr.skip() for field in FIELDS]
+        out += [inner.get(field, gr.skip()) for field in GRPO_FIELDS if field not in ("adapter", *shared)]
+        return out
 
     def uploaded(path):  # a file with no verified trace is refused, not offered as a trace set
         kept, text = accept_upload(path)
@@ -262,4 +352,4 @@ def build(gr, saved) -> dict:
     follow.change(lambda run_id: gr.update(visible=evaluable(run_id) is not None), [follow], [evaluate],
                   api_visibility="private")
     follow.focus(lambda: gr.update(choices=run_choices("train")), None, [follow], api_visibility="private")
-    return {"follow": follow, "message": message, "evaluate": evaluate, "restore": (restore, [saved], inputs)}
+    return {"follow": follow, "message": message, "evaluate": evaluate, "restore": (restore, [saved], restored)}
