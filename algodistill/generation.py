@@ -121,10 +121,24 @@ class Generator:
                 except (OSError, ValueError) as exc:
                     raise ModelUnavailable(f"could not load the LoRA adapter {adapter}: {exc}") from None
             self.model.eval()
-        self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id,
-                                            self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                                            self.tokenizer.convert_tokens_to_ids("<|endoftext|>"))
-                                if isinstance(i, int) and i != self.tokenizer.unk_token_id})
+        self.stop_ids = self._stop_ids(self.tokenizer)
+
+    @classmethod
+    def wrap(cls, model, tokenizer, batching: str = "auto") -> "Generator":
+        """A generator around a model already loaded (a training's, adapter included), transformers backend."""
+        self = cls.__new__(cls)
+        self.source, self.adapter, self._adapter_on = None, None, False
+        self.model, self.tokenizer, self.backend = model, tokenizer, "hf"
+        self.device = model.device.type
+        self.batching = batching if batching != "auto" else ("continuous" if self.device == "cpu" else "static")
+        self.stop_ids = self._stop_ids(tokenizer)
+        return self
+
+    @staticmethod
+    def _stop_ids(tokenizer) -> list[int]:
+        return sorted({i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                                   tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+                       if isinstance(i, int) and i != tokenizer.unk_token_id})
 
     def chat(self, prompt: str) -> str:
         return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,

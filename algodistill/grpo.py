@@ -42,7 +42,7 @@ from .sandbox import Limits
 from .settings import bounded, number_problems, option
 from .stopping import StopTraining, StopWatch
 from .store import Store
-from .train_sft import OUTPUTS, _callback_class, _is_oom, _peak_memory
+from .train_sft import OUTPUTS, _callback_class, _is_oom, _peak_memory, accuracy_callbacks
 from .verify import _FENCE, Verdict, _defines, verify_many
 
 STEP_STRIDE = 1000  # a sample's number is step * STEP_STRIDE + its try: step 40's tries are 40000, 40001, ...
@@ -109,6 +109,14 @@ class GRPOSettings:
     backend: str = option("auto", choices=("auto", "hf", "vllm"),
                           help="generation: auto uses vLLM colocated when installed and on a GPU, else transformers")
     gradient_checkpointing: bool = option(True, help="recompute activations in the backward pass (default on)")
+    # grid accuracy during training (accuracy.py): 0 is off
+    accuracy_every: int = bounded(0, 0, 10**7, label="grid accuracy every N steps (0: off)", metavar="N",
+                                  form="watch", help="every N optimizer steps, and before the first and after the "
+                                  "last, the model answers a fixed grid of 22 evaluation problems (every type at "
+                                  "difficulties 1 and 5, greedy) and its accuracy is plotted with the loss; each "
+                                  "measurement is a small evaluation, minutes on a CPU (default 0: off)")
+    accuracy_max_new_tokens: int = bounded(512, 16, 1 << 16, label="grid accuracy: max new tokens", metavar="M",
+                                           form="watch", help="answer cap of those measurements (default %(default)s)")
     output_dir: str = option("", cli_default=None,  # default outputs/<run id>-<experiment>
                              help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
 
@@ -353,7 +361,8 @@ def _train(store: Store, run_id: int, settings: GRPOSettings, live: dict, watch:
     callback = _callback_class()(store, run_id, should_stop, settings, watch.hold)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(store, run_id, settings, eos), args=config,
                           train_dataset=Dataset.from_list(prompt_rows(instances)), processing_class=tokenizer,
-                          peft_config=lora, callbacks=[callback])
+                          peft_config=lora,
+                          callbacks=[callback, *accuracy_callbacks(store, run_id, settings, tokenizer, should_stop, log)])
     live.update(out=out, tokenizer=tokenizer, callback=callback, trainer=trainer, device=device, dtype=dtype,
                 began=time.time())
     trainable, total = trainer.model.get_nb_trainable_parameters()

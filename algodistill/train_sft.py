@@ -88,6 +88,14 @@ class SFTSettings:
                                         help="... or every M minutes, whichever comes first (0: off; default "
                                         "%(default)s); only the latest is kept, and it is removed once the run "
                                         "completes")
+    # grid accuracy during training (accuracy.py): 0 is off
+    accuracy_every: int = bounded(0, 0, 10**7, label="grid accuracy every N steps (0: off)", metavar="N",
+                                  form="watch", help="every N optimizer steps, and before the first and after the "
+                                  "last, the model answers a fixed grid of 22 evaluation problems (every type at "
+                                  "difficulties 1 and 5, greedy) and its accuracy is plotted with the loss; each "
+                                  "measurement is a small evaluation, minutes on a CPU (default 0: off)")
+    accuracy_max_new_tokens: int = bounded(512, 16, 1 << 16, label="grid accuracy: max new tokens", metavar="M",
+                                           form="watch", help="answer cap of those measurements (default %(default)s)")
     output_dir: str = option("", cli_default=None,  # default outputs/<run id>-<experiment>
                              help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
 
@@ -137,6 +145,16 @@ class SFTSettings:
 
     def out_dir(self, run_id: int) -> Path:
         return Path(self.output_dir or OUTPUTS / f"{run_id}-{self.experiment}")
+
+
+def accuracy_callbacks(store: Store, run_id: int, settings, tokenizer, should_stop, log) -> list:
+    """The grid-accuracy callback when the settings ask for it (``accuracy_every`` > 0), else none."""
+    from .distributed import is_main_process
+    if not settings.accuracy_every or not is_main_process():  # the other processes of a launch wait at the next step
+        return []
+    from .accuracy import callback_class
+    return [callback_class()(store, run_id, settings.accuracy_every, settings.accuracy_max_new_tokens, tokenizer,
+                             should_stop, log)]
 
 
 def create_train_run(store: Store, settings: SFTSettings) -> int:
@@ -419,7 +437,9 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
     callback = _callback_class()(store, run_id, should_stop, settings, watch.hold,
                                  logged_until=(store.last_step(run_id) or 0) if resume else 0)
     trainer = _trainer_class(watch.hold)(model=model, args=config, train_dataset=Dataset.from_list(rows),
-                                         processing_class=tokenizer, peft_config=lora, callbacks=[callback])
+                                         processing_class=tokenizer, peft_config=lora,
+                                         callbacks=[callback, *accuracy_callbacks(store, run_id, settings, tokenizer,
+                                                                                  should_stop, log)])
     live.update(out=out, tokenizer=tokenizer, callback=callback, trainer=trainer, device=device, dtype=dtype,
                 began=time.time())
     trainable, total = trainer.model.get_nb_trainable_parameters()

@@ -88,7 +88,8 @@ def test_loss_figures_overlay_runs_and_redraw_only_on_change(db):
             db.log_metrics(run, step, {"loss": 2.0 / step, "learning_rate": 1e-4, "grad_norm": 1.0,
                                        "tokens_per_s": 100.0 * step, "mean_token_accuracy": 0.5}, epoch=step / 5)
         runs.append(run)
-    loss, lr, grad, speed, accuracy, summary, diff, key = loss_tab.refresh(runs, 0.0, False, "")
+    loss, lr, grad, speed, accuracy, summary, diff, key, *extras = loss_tab.refresh(runs, 0.0, False, "")
+    assert len(extras) == len(loss_tab.EXTRA_PANELS) and all(e["visible"] is False for e in extras)  # none logged
     assert [t.name for t in loss.data] == [f"#{runs[0]} one", f"#{runs[1]} two"] and diff == ""  # same settings
     assert list(loss.data[0].y) == [2.0, 1.0, 2.0 / 3, 0.5, 0.4] and len(lr.data) == 2 and len(grad.data) == 2
     assert list(speed.data[0].y) == [100.0, 200.0, 300.0, 400.0, 500.0] and len(accuracy.data) == 2
@@ -107,6 +108,24 @@ def test_loss_figures_overlay_runs_and_redraw_only_on_change(db):
     assert by_time.data[0].x[0] == 0 and "minutes" in by_time.layout.xaxis.title.text
 
 
+def test_grid_accuracy_and_grpo_panels_appear_for_the_runs_that_logged_them(db):
+    sft, grpo = db.create_run("train", {}, name="sft"), db.create_run("train", {"method": "grpo"}, name="grpo")
+    for step in (0, 2, 4):
+        db.log_metrics(sft, step, {"grid_accuracy": step / 8, "grid_eval_seconds": 30.0})
+    for step in (1, 2):
+        db.log_metrics(grpo, step, {"loss": 0.1, "reward": 0.2 * step, "pass_rate": 0.1 * step,
+                                    "frac_reward_zero_std": 0.5, "completions/mean_length": 120.0})
+    *_, key = loss_tab.refresh([sft], 0.0, False, "")[:len(loss_tab.PANELS) + 3]
+    extras = dict(zip(loss_tab.EXTRA_PANELS, loss_tab.refresh([sft], 0.0, False, "")[len(loss_tab.PANELS) + 3:]))
+    assert extras["grid_accuracy"]["visible"] is True and extras["reward"]["visible"] is False
+    figure = extras["grid_accuracy"]["value"]
+    assert list(figure.data[0].x) == [0, 2, 4] and list(figure.data[0].y) == [0.0, 0.25, 0.5]
+    assert figure.layout.yaxis.tickformat == ".0%"
+    both = dict(zip(loss_tab.EXTRA_PANELS, loss_tab.refresh([sft, grpo], 0.0, False, "")[len(loss_tab.PANELS) + 3:]))
+    assert all(update["visible"] for update in both.values())
+    assert list(both["reward"]["value"].data[0].y) == [0.2, 0.4]
+
+
 def test_overlaid_runs_show_the_settings_that_differ(db):
     from dataclasses import asdict
     from algodistill.train_sft import SFTSettings
@@ -121,7 +140,7 @@ def test_overlaid_runs_show_the_settings_that_differ(db):
     assert found == [("traces", ["reference.jsonl", "reference.jsonl", "mine-0123.jsonl"]),
                      ("learning_rate", ["2e-4", "1e-3", "2e-4"]), ("lora_r", ["16", "8", "16"])]
     assert loss_tab.settings_diff([db.get_run(runs[0])]) == []
-    loss, *_, summary, diff = loss_tab.figures(runs[:2])
+    loss, *_, summary, diff = loss_tab.figures(runs[:2])[:len(loss_tab.PANELS) + 2]
     assert diff.splitlines()[2:] == [f"| setting | #{runs[0]} slow | #{runs[1]} fast |", "|---|---|---|",
                                      "| learning rate | `2e-4` | `1e-3` |", "| lora r | `16` | `8` |"]
     assert [t.name for t in loss.data] == [f"#{runs[0]} slow (lr 2e-4, r 16)", f"#{runs[1]} fast (lr 1e-3, r 8)"]

@@ -1,5 +1,7 @@
 """Loss tab: live loss, learning rate, grad norm, tokens/s and token accuracy of one or more training runs,
-against steps, epochs or time, from runs.db. When several runs are overlaid, the settings in which they differ
+against steps, epochs or time, from runs.db; below them, shown only when a selected run logged them, the grid
+accuracy measured during training (``accuracy.py``) and a GRPO run's reward, pass rate, share of groups with
+no reward spread (they teach nothing) and completion length. When several runs are overlaid, the settings in which they differ
 are listed under the loss plot and carried briefly in each run's legend label (``settings_diff``).
 
 The timer asks the store a cheap question first (each selected run's last step and status); the figures
@@ -33,10 +35,18 @@ def smooth(values: list[float], weight: float) -> list[float]:
 X_AXES = {"step": "optimizer step", "epoch": "epoch", "time": "minutes since the run's first step"}
 PANELS = {"loss": "Training loss", "learning_rate": "Learning rate", "grad_norm": "Gradient norm",
           "tokens_per_s": "Tokens per second", "mean_token_accuracy": "Token accuracy (answer tokens)"}
+# shown only when a selected run has them
+EXTRA_PANELS = {"grid_accuracy": "Grid accuracy during training (22 evaluation problems, greedy)",
+                "reward": "GRPO: mean reward (tests passed + format bonus)",
+                "pass_rate": "GRPO: share of answers passing every test",
+                "frac_reward_zero_std": "GRPO: share of groups with no reward spread (no signal)",
+                "completions/mean_length": "GRPO: mean completion length (tokens)"}
+SHARES = ("grid_accuracy", "pass_rate", "frac_reward_zero_std", "mean_token_accuracy")  # plotted in %
 
 
 # naming and bookkeeping, not the recipe: two runs differing only there trained the same way
-NOT_RECIPE = ("experiment", "output_dir", "checkpoint_steps", "checkpoint_minutes")
+NOT_RECIPE = ("experiment", "output_dir", "checkpoint_steps", "checkpoint_minutes", "accuracy_every",
+              "accuracy_max_new_tokens")
 SHORT_NAMES = {"learning_rate": "lr", "effective_batch": "batch", "batch_size": "device batch", "lora_r": "r",
                "lora_alpha": "alpha", "lora_dropout": "dropout", "warmup_ratio": "warmup", "max_length": "max len"}
 
@@ -113,11 +123,11 @@ def _x(rows: list[dict], x_axis: str) -> dict[int, float]:
 
 def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False, x_axis: str = "step"):
     """(loss, learning rate, grad norm, tokens/s, token accuracy figures, summary markdown, settings diff
-    markdown)."""
+    markdown, then one figure per ``EXTRA_PANELS`` entry, None where no selected run logged it)."""
     import plotly.graph_objects as go
 
     s = store()
-    figs = {name: go.Figure() for name in PANELS}
+    figs = {name: go.Figure() for name in (*PANELS, *EXTRA_PANELS)}
     lines = []
     top = 0
     runs = []
@@ -132,7 +142,7 @@ def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False,
         run_id = run["id"]
         color = PALETTE[n % len(PALETTE)]
         label = names[n] + legend_note(diff, n)
-        rows = s.metrics(run_id, list(PANELS))
+        rows = s.metrics(run_id, list(figs))
         xs = _x(rows, x_axis)
         for name, fig in figs.items():
             points = [(xs[r["step"]], r["value"]) for r in rows
@@ -153,8 +163,11 @@ def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False,
             speed = f", {sum(speeds) / len(speeds):.0f} tokens/s" if speeds else ""
             lines.append(f"**{names[n]}** ({run['status']}): step {max(r['step'] for r in rows)}, "
                          f"last loss {losses[-1]:.4f}, lowest {min(losses):.4f}{speed}")
+    titles = {**PANELS, **EXTRA_PANELS}
     for name, fig in figs.items():
-        fig.update_layout(title=dict(text=PANELS[name], x=0, xanchor="left"), xaxis_title=X_AXES[x_axis],
+        if name in SHARES:
+            fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+        fig.update_layout(title=dict(text=titles[name], x=0, xanchor="left"), xaxis_title=X_AXES[x_axis],
                           height=360 if name == "loss" else 250, autosize=True,
                           margin=dict(l=50, r=20, t=40, b=40),
                           # above the plot, right-aligned: below it, it sat on the axis title
@@ -165,7 +178,8 @@ def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False,
     if log_scale:
         figs["loss"].update_yaxes(type="log")
     summary = "  \n".join(lines) or "No logged steps yet for the selected runs."
-    return (*figs.values(), summary, diff_markdown(names, diff))
+    extras = [figs[name] if figs[name].data else None for name in EXTRA_PANELS]
+    return (*(figs[name] for name in PANELS), summary, diff_markdown(names, diff), *extras)
 
 
 def refresh(selected, smoothing, log_scale, last_key, x_axis="step"):
@@ -175,8 +189,10 @@ def refresh(selected, smoothing, log_scale, last_key, x_axis="step"):
     x_axis = x_axis if x_axis in X_AXES else "step"
     key = state_key(run_ids, smoothing, bool(log_scale), x_axis)
     if key == last_key:
-        return (*(gr.skip(),) * (len(PANELS) + 2), last_key)
-    return (*figures(run_ids, smoothing, bool(log_scale), x_axis), key)
+        return (*(gr.skip(),) * (len(PANELS) + 2), last_key, *(gr.skip(),) * len(EXTRA_PANELS))
+    *shown, = figures(run_ids, smoothing, bool(log_scale), x_axis)
+    main, extras = shown[:len(PANELS) + 2], shown[len(PANELS) + 2:]
+    return (*main, key, *(gr.update(value=fig, visible=fig is not None) for fig in extras))
 
 
 def default_selection() -> list[int]:
@@ -200,8 +216,14 @@ def build(gr) -> dict:
     with gr.Row():
         speed = gr.Plot(label="Tokens/s")
         accuracy = gr.Plot(label="Token accuracy")
+    extras = {}
+    for row in (("grid_accuracy",), ("reward", "pass_rate"), ("frac_reward_zero_std", "completions/mean_length")):
+        with gr.Row():
+            for name in row:
+                extras[name] = gr.Plot(label=EXTRA_PANELS[name], visible=False,
+                                       elem_id="loss-" + name.replace("/", "-").replace("_", "-"))
     key = gr.State("")
-    outputs = [loss, lr, grad, speed, accuracy, summary, diff, key]
+    outputs = [loss, lr, grad, speed, accuracy, summary, diff, key, *(extras[name] for name in EXTRA_PANELS)]
     timer = gr.Timer(2.0)
     timer.tick(refresh, [runs, smoothing, log_scale, key, x_axis], outputs, show_progress="hidden",
                api_name="loss_curves")

@@ -51,8 +51,8 @@ def starting_model() -> tuple[str, str | None]:
 def settings_from_form(form: dict) -> SFTSettings:
     """The one place the SFT form's values (field -> value) become settings. Numbers are checked here, by the
     same field ranges as everywhere (NaN, infinities, fractions of a whole number). An empty number is refused
-    (``form_number``); empty text (model, traces, device) means the default."""
-    clean = form_values(SFTSettings, {key: form.get(key) for key in FIELDS})
+    (``form_number``); empty text (model, traces, device) and a field not given at all mean the default."""
+    clean = form_values(SFTSettings, {key: form[key] for key in FIELDS if key in form})  # absent: the default
     clean["traces"] = trace_set(clean.get("traces"))
     return checked(SFTSettings.from_dict(clean))
 
@@ -62,7 +62,7 @@ def grpo_settings_from_form(form: dict) -> GRPOSettings:
     training run's (``eval_tab.adapter_dir``: '#7', or locally a directory) or none; problem types and
     difficulties as chosen (none chosen is refused by the settings' check)."""
     from .eval_tab import adapter_dir
-    clean = form_values(GRPOSettings, {key: form.get(key) for key in GRPO_FIELDS if key not in GRPO_LISTS})
+    clean = form_values(GRPOSettings, {key: form[key] for key in GRPO_FIELDS if key in form and key not in GRPO_LISTS})
     clean["adapter"] = adapter_dir(form.get("adapter")) or ""
     clean["problems"] = [str(p) for p in form.get("problems") or []]
     try:
