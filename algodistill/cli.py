@@ -287,6 +287,7 @@ def _eval_passes(args, store: Store) -> list[tuple[int, EvalSettings, int | None
 
 def cmd_eval_model(args) -> int:
     from .distributed import evaluate_sharded, processes
+    from .jobs import stop_check
     from .evaluate import style_runs
     procs = processes(args.device)  # one process, or one of a launch's (accelerate launch, torchrun)
     if not procs.is_main:  # another process of a launch: its shard of each pass; the main process stores them
@@ -307,7 +308,7 @@ def cmd_eval_model(args) -> int:
         try:
             evaluate_sharded(store, run_id, settings, base_run=base_run,
                              # also between batches; SIGTERM interrupts one
-                             should_stop=_stop_on_request(store, run_id),
+                             should_stop=stop_check(store, run_id),
                              progress=bar.update_to if bar is not None else None,
                              log=lambda m: print(m, file=sys.stderr))
         finally:
@@ -381,15 +382,6 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def _stop_on_request(store: Store, run_id: int):
-    """A job's stop check: a stop request in the store (the app's Stop button) or SIGTERM (`kill`)."""
-    import signal
-    import threading
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return lambda: stop.is_set() or store.stop_requested(run_id)
-
-
 def _bar(enabled: bool, what: str):
     if not enabled:
         return None
@@ -428,23 +420,17 @@ def _print_table(summary: dict) -> None:
 # ------------------------------------------------------------------------------------------ train
 
 def _train_run(args, store: Store):
-    """The run a train command trains and its settings: queued by the app (``--run``), resumed from its checkpoint
-    (``--resume``), or created from the flags, checked before its row exists."""
-    from .train_sft import SFTSettings, create_train_run, resume_point
-    if args.run:  # a run queued by the app (new or resumed): its stored settings are the run's settings
-        run_id, settings = args.run, SFTSettings.from_dict(store.get_run(args.run)["settings"])
-    elif args.resume:  # same settings, same run and loss curve, from the newest checkpoint
-        run_id = args.resume
-        settings, (step, _) = resume_point(store.get_run(run_id))
-        store.update_run(run_id, stop_requested=None)  # the stop that ended it must not end the resumed run
-        print(f"run {run_id}: resuming from the checkpoint at step {step}", file=sys.stderr)
-    else:
+    """The run a train command trains (``jobs.training_run``): queued by the app (``--run``), resumed from its
+    checkpoint (``--resume``), or new from the flags."""
+    from .jobs import training_run
+    from .train_sft import SFTSettings
+    settings = None
+    if not (args.run or args.resume):
         settings = from_flags(SFTSettings, args)
         if args.batch_size is None:  # derived: as much of the effective batch as 4 rows
             settings.batch_size = min(settings.effective_batch, 4)
-        settings.check()  # NaN, inf, ranges, the model spec and the trace file: before a run row exists
-        run_id = create_train_run(store, settings)
-    return run_id, settings
+    return training_run(store, queued=args.run, resume=args.resume, settings=settings,
+                        log=lambda m: print(m, file=sys.stderr))
 
 
 def cmd_train(args) -> int:
@@ -489,16 +475,15 @@ def cmd_grpo(args) -> int:
 
 
 def _grpo(args) -> int:
-    from .grpo import GRPOSettings, create_grpo_run, run_grpo
+    from .grpo import GRPOSettings, run_grpo
+    from .jobs import grpo_run
     store = Store(args.db)
-    if args.run:  # a run queued by the app: its stored settings are the run's settings
-        run_id, settings = args.run, GRPOSettings.from_dict(store.get_run(args.run)["settings"])
-    else:
+    settings = None
+    if not args.run:
         settings = from_flags(GRPOSettings, args)
         if args.batch_size is None:  # derived: one group per pass
             settings.batch_size = settings.num_generations
-        settings.check()  # numbers, the batch split, the model spec and the adapter: before a run row exists
-        run_id = create_grpo_run(store, settings)
+    run_id, settings = grpo_run(store, queued=args.run, settings=settings)
     start = f"the adapter {settings.adapter}" if settings.adapter else "a new LoRA"
     print(f"run {run_id}: GRPO of {settings.model} from {start}", file=sys.stderr)
     import contextlib

@@ -1,5 +1,10 @@
 """Background runs: start, stop and follow training and evaluation jobs. The only Popen of runs.
 
+Both ends of a job live here: the app's side (``start_*``, ``resume_*``, ``stop``, ``dispatch``) and the job
+process's (``training_run`` / ``grpo_run``: which run a ``train``/``grpo`` command trains, queued by the app,
+resumed from its checkpoint or new; ``stop_check``: the stop request or SIGTERM it obeys); the CLI parses
+flags into settings and prints.
+
 A job is ``python -m algodistill train|grpo|eval --run ID`` in its own process (and session): the UI stays
 responsive, a crash cannot take the app down, and GPU memory is freed when the process ends. The run row
 is created first (``queued``, settings as JSON); the child rebuilds its settings from that row, marks it
@@ -44,6 +49,44 @@ ROOT = Path(__file__).resolve().parent.parent
 class JobRefused(Exception):
     """A job's process could not be started; the message says why (its runs are marked failed)."""
 
+
+# ------------------------------------------------------------------------------------------ the job's end
+
+def stop_check(store: Store, run_id: int):
+    """A job's stop check: a stop request in the store (the app's Stop button) or SIGTERM (``kill``, the
+    escalation of ``stop``)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return lambda: stop.is_set() or store.stop_requested(run_id)
+
+
+def training_run(store: Store, *, queued: int | None = None, resume: int | None = None, settings=None, log=print):
+    """The run an SFT job trains and its settings: one the app queued (``queued``: its stored settings), one to
+    resume from its newest checkpoint (same run, same settings, the stop that ended it cleared), or a new one
+    from ``settings``, checked before its row exists."""
+    from .train_sft import SFTSettings
+    if queued:
+        return queued, SFTSettings.from_dict(store.get_run(queued)["settings"])
+    if resume:
+        settings, (step, _) = resume_point(store.get_run(resume))
+        store.update_run(resume, stop_requested=None)  # the stop that ended it must not end the resumed run
+        log(f"run {resume}: resuming from the checkpoint at step {step}")
+        return resume, settings
+    settings.check()  # NaN, inf, ranges, the model spec and the trace file: before a run row exists
+    return create_train_run(store, settings), settings
+
+
+def grpo_run(store: Store, *, queued: int | None = None, settings=None):
+    """The run a GRPO job trains and its settings: one the app queued, or a new one from ``settings``, checked
+    before its row exists (GRPO runs do not resume)."""
+    from .grpo import GRPOSettings
+    if queued:
+        return queued, GRPOSettings.from_dict(store.get_run(queued)["settings"])
+    settings.check()  # numbers, the batch split, the model spec and the adapter: before a run row exists
+    return create_grpo_run(store, settings), settings
+
+
+# ------------------------------------------------------------------------------------------ the app's end
 
 def log_path(store: Store, run_id: int) -> Path:
     base = Path(store.path).resolve().parent if store.path != ":memory:" else Path.cwd()
