@@ -46,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .evaluate import sample_seed
 from .models import ModelUnavailable, resolve
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, TRAIN_SEED, Instance, grid
+from .problems.styles import STYLES, styled
 from .sandbox import Limits
 from .settings import bounded, number_problems
 from .stopping import StopTraining, StopWatch
@@ -77,6 +78,9 @@ class TeacherSettings:
     api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the endpoint's key
     problems: list[str] = field(default_factory=lambda: list(PROBLEM_TYPES))
     difficulties: list[int] = bounded(lo=1, hi=10, each=True, default_factory=lambda: list(REFERENCE_DIFFICULTIES))
+    # each instance is asked in every one of these wordings (``problems.styles``), K samples each: traces in
+    # several wordings teach the skill rather than one template
+    prompt_styles: list[str] = field(default_factory=lambda: ["contract"])
     seed: int = bounded(TRAIN_SEED, 0, 2**32 - 1)
     per_cell: int = bounded(1, 1, 10_000, label="instances per cell")
     samples: int = bounded(4, 1, 1000, label="samples per instance")
@@ -114,6 +118,10 @@ class TeacherSettings:
                             if unknown else "choose at least one problem type")
         if not self.difficulties:
             problems.append("choose at least one difficulty (1 to 10)")
+        odd = [st for st in self.prompt_styles if st not in STYLES]
+        if odd or not self.prompt_styles:
+            problems.append(f"unknown prompt style(s) {odd}; choose from {', '.join(STYLES)}" if odd else
+                            "choose at least one prompt style")
         if self.seed == EVAL_SEED:
             problems.append(f"seed {EVAL_SEED} is the evaluation seed: teacher traces come from training instances "
                             f"(seed {TRAIN_SEED}), never from the problems the student is tested on")
@@ -144,10 +152,13 @@ class TeacherSettings:
             raise ValueError("; ".join(problems))
 
     def instances(self) -> tuple[list[Instance], list[Instance]]:
-        """(the instances to ask the teacher, those refused because they are problems of the evaluation grid)."""
+        """(the instances to ask the teacher, each in every prompt style, and those refused because they are
+        problems of the evaluation grid)."""
         every = grid(dict.fromkeys(self.problems), dict.fromkeys(self.difficulties), self.seed, self.per_cell)
         taken = eval_fingerprints()
-        return [i for i in every if i.fingerprint() not in taken], [i for i in every if i.fingerprint() in taken]
+        return ([styled(i, style) for i in every if i.fingerprint() not in taken
+                 for style in dict.fromkeys(self.prompt_styles)],
+                [i for i in every if i.fingerprint() in taken])
 
     def sampling(self, sample: int, seed: int | None) -> dict:
         """The provenance fields every sample shares with its settings."""
@@ -195,6 +206,12 @@ def _now() -> str:
 
 
 # ------------------------------------------------------------------------------------------ the endpoint
+
+def asked(instance: Instance) -> tuple:
+    """What identifies one question to the teacher: the instance, and its wording when not the contract one (so
+    a contract-only run draws with the same seeds as before styles existed)."""
+    return instance.key if instance.style == "contract" else (instance.style, *instance.key)
+
 
 class _Endpoint:
     """An OpenAI-compatible chat endpoint, asked from several threads at once (the client is thread-safe)."""
@@ -257,7 +274,7 @@ class _Endpoint:
     def ask(self, instance: Instance, sample: int) -> tuple[str, dict]:
         """One sample: (the answer's text, its provenance)."""
         s, openai = self.settings, self.openai
-        seed = sample_seed(s.seed, instance.key, sample)
+        seed = sample_seed(s.seed, asked(instance), sample)
         retries = 0
         while True:
             if self.cancel.is_set():
@@ -334,9 +351,9 @@ class _Local:
         """Generate every sample of ``todo`` in batches, handing each answer to ``judge``."""
         s, generator = self.settings, self.generator
         rows = [(inst, k) for inst in todo for k in range(s.samples)]
-        seeds = [sample_seed(s.seed, inst.key, k) for inst, k in rows] if s.temperature else None
+        seeds = [sample_seed(s.seed, asked(inst), k) for inst, k in rows] if s.temperature else None
         sampling = dict(temperature=s.temperature, top_p=s.top_p, seeds=seeds) if seeds else {}
-        prompt_tokens = {inst.key: len(generator.tokenizer(generator.chat(inst.prompt)).input_ids) for inst in todo}
+        prompt_tokens = {asked(inst): len(generator.tokenizer(generator.chat(inst.prompt)).input_ids) for inst in todo}
         where = {"backend": generator.backend, "device": generator.device}
         self.log(f"generating {len(rows)} sample(s) with {s.teacher} ({generator.backend} on {generator.device})")
         for batch in generator.generate([inst.prompt for inst, _ in rows], s.max_new_tokens, s.batch_size,
@@ -346,7 +363,7 @@ class _Local:
                 judge.add(instance, sample, g.text, {
                     **where, **s.sampling(sample, seeds[g.index] if seeds else None), "time": _now(),
                     "seconds": round(g.seconds, 3),
-                    "tokens": {"prompt": prompt_tokens[instance.key], "completion": g.tokens},
+                    "tokens": {"prompt": prompt_tokens[asked(instance)], "completion": g.tokens},
                     "cost": None, "finish_reason": "length" if g.cut_off else "stop", "retries": 0})
             if stop():
                 raise StopTraining("stop requested")
@@ -364,6 +381,7 @@ class _Tally:
                       for p in dict.fromkeys(settings.problems) for d in dict.fromkeys(settings.difficulties)}
         for inst in todo:
             self.cells[(inst.problem, inst.difficulty)]["instances"] += 1
+        self.styles = {style: {"drawn": 0, "passed": 0, "kept": 0} for style in dict.fromkeys(settings.prompt_styles)}
         self.instances, self.total = len(todo), len(todo) * settings.samples
         self.drawn = self.judged = self.passed = self.kept = self.duplicates = self.retries = 0
         self.tokens = {"prompt": 0, "completion": 0}
@@ -372,6 +390,7 @@ class _Tally:
     def drew(self, instance: Instance, meta: dict) -> None:
         with self.lock:
             self.cells[(instance.problem, instance.difficulty)]["drawn"] += 1
+            self.styles[instance.style]["drawn"] += 1
             self.drawn += 1
             self.retries += meta.get("retries") or 0
             for part in self.tokens:
@@ -385,6 +404,8 @@ class _Tally:
             cell["passed"] += passed
             cell["kept"] += kept
             cell["duplicates"] += duplicates
+            self.styles[instance.style]["passed"] += passed
+            self.styles[instance.style]["kept"] += kept
             self.judged += judged
             self.passed += passed
             self.kept += kept
@@ -409,6 +430,8 @@ class _Tally:
             "total": self.total, "drawn": self.drawn, "judged": self.judged, "passed": self.passed, "kept": self.kept,
             "duplicates": self.duplicates, "pass_rate": self.passed / self.judged if self.judged else None,
             "tokens": dict(self.tokens), "cost": self.cost, "retries": self.retries, "cells": cells,
+            "prompt_styles": {style: {**c, "pass_rate": c["passed"] / c["drawn"] if c["drawn"] else None}
+                              for style, c in self.styles.items()},
             "no_pass": [{"problem": c["problem"], "difficulty": c["difficulty"]} for c in cells
                         if c["drawn"] and not c["passed"]],
             "no_pass_means": NO_PASS,
@@ -442,9 +465,11 @@ def trace_record(settings: TeacherSettings, instance: Instance, sample: int, tex
     how = (f"sample {sample + 1} of {settings.samples} from {settings.teacher}"
            + (f" at temperature {settings.temperature:g}, top-p {settings.top_p:g}" if settings.temperature else
               ", greedy"))
-    return {"id": f"{instance.problem}-d{instance.difficulty}-s{instance.seed}-i{instance.index}-k{sample}",
+    style = {} if instance.style == "contract" else {"style": instance.style}
+    return {"id": f"{instance.problem}-d{instance.difficulty}-s{instance.seed}-i{instance.index}"
+                  + (f"-{instance.style}" if style else "") + f"-k{sample}",
             "problem": instance.problem, "difficulty": instance.difficulty, "seed": instance.seed,
-            "index": instance.index, "prompt": instance.prompt, "response": text, "teacher": settings.teacher,
+            "index": instance.index, **style, "prompt": instance.prompt, "response": text, "teacher": settings.teacher,
             "provenance": f"rejection sampling (python -m algodistill traces generate): {how}; it passed all {tests} "
                           "hidden tests in the sandbox",
             "generation": meta}
@@ -469,10 +494,10 @@ class _Judge:
                 future.result()
                 self.futures.remove(future)
             self.tally.drew(instance, meta)
-            bucket = self.waiting.setdefault(instance.key, [])
+            bucket = self.waiting.setdefault(asked(instance), [])
             bucket.append((instance, sample, text, meta))
             if len(bucket) == self.settings.samples:
-                self.futures.append(self.verifier.submit(self._judge, self.waiting.pop(instance.key)))
+                self.futures.append(self.verifier.submit(self._judge, self.waiting.pop(asked(instance))))
         self.progress(self.tally.state())
 
     def finish(self) -> None:

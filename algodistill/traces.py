@@ -5,7 +5,10 @@ One trace per line::
     {"id": "rpn-d3-s42-i0",          # optional, any string; defaults to problem-dN-sS-iI
      "problem": "rpn",               # a problem type name
      "difficulty": 3, "seed": 42, "index": 0,   # rebuild the instance, hence its hidden tests
-     "prompt": "...",                # optional; the instance's own prompt when absent
+     "style": "terse",               # optional prompt style (contract, terse, stub, stdio; default contract):
+                                     # the response is judged as that style asks (another function name, or
+                                     # a stdin/stdout program), on the same hidden tests
+     "prompt": "...",                # optional; the instance's own prompt (in its style) when absent
      "response": "...",              # the teacher's answer: reasoning, then a ```python block
      "teacher": "algodistill-authors",          # who wrote the response
      "provenance": "...",            # optional free text: how the response was produced
@@ -25,12 +28,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
+from .problems.styles import STYLES, styled
 from .sandbox import Limits
 from .verify import parse_json_line, verify_many
 
 BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "traces" / "reference.jsonl"
 REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
-OPTIONAL = {"id": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict}
+OPTIONAL = {"id": str, "style": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict}
 
 
 @dataclass
@@ -49,7 +53,7 @@ class TraceCheck:
         r = self.record or {}
         return {"line": self.line, "id": self.id, "kept": self.kept, "reason": self.reason,
                 "problem": r.get("problem"), "difficulty": r.get("difficulty"), "seed": r.get("seed"),
-                "index": r.get("index"), "teacher": r.get("teacher"), "passed": self.passed, "total": self.total,
+                "index": r.get("index"), "style": r.get("style") or "contract", "teacher": r.get("teacher"), "passed": self.passed, "total": self.total,
                 "warnings": self.warnings}
 
 
@@ -75,11 +79,15 @@ def parse_line(line: str) -> dict:
         raise ValueError(f"index must be >= 0, got {record['index']}")
     if not record["response"].strip():
         raise ValueError("empty response")
+    if record.get("style") is not None and record["style"] not in STYLES:
+        raise ValueError(f"unknown style {record['style']!r}; known: {', '.join(STYLES)}")
     return record
 
 
 def trace_id(record: dict) -> str:
-    return record.get("id") or f"{record['problem']}-d{record['difficulty']}-s{record['seed']}-i{record['index']}"
+    style = record.get("style") or "contract"
+    return record.get("id") or (f"{record['problem']}-d{record['difficulty']}-s{record['seed']}-i{record['index']}"
+                                + ("" if style == "contract" else f"-{style}"))
 
 
 def load(path: str | Path) -> tuple[list[tuple[int, dict]], list[TraceCheck]]:
@@ -109,7 +117,8 @@ def check(records: Iterable[tuple[int, dict]], limits: Limits = Limits()) -> lis
     """Verify each record's response against its instance's hidden tests (in parallel)."""
     checks, jobs = [], []
     for number, record in records:
-        instance = make_instance(record["problem"], record["difficulty"], record["seed"], record["index"])
+        instance = styled(make_instance(record["problem"], record["difficulty"], record["seed"], record["index"]),
+                          record.get("style") or "contract")
         item = TraceCheck(line=number, id=trace_id(record), kept=False, reason="", record=record, instance=instance)
         if record.get("prompt") and record["prompt"].strip() != instance.prompt.strip():
             item.warnings.append("prompt differs from the instance prompt; training uses the trace's own prompt")

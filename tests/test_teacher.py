@@ -21,7 +21,7 @@ from algodistill.cli import main
 from algodistill.evaluate import sample_seed
 from algodistill.models import offline_models
 from algodistill.problems import TRAIN_SEED, grid, make_instance
-from algodistill.teacher import TeacherSettings, generate_traces, retry_after
+from algodistill.teacher import TeacherSettings, asked, generate_traces, retry_after
 from algodistill.traces import verify_file
 from algodistill.verify import fenced
 from tests.conftest import ROOT
@@ -37,7 +37,7 @@ class FakeEndpoint:
 
     def __init__(self, instances, samples, answer):
         self.by_prompt = {inst.prompt: inst for inst in instances}
-        self.by_seed = {sample_seed(TRAIN_SEED, inst.key, k): k for inst in instances for k in range(samples)}
+        self.by_seed = {sample_seed(TRAIN_SEED, asked(inst), k): k for inst in instances for k in range(samples)}
         self.answer, self.script, self.log, self.delay = answer, {}, [], 0.1
         self.hang_from = None  # requests from this number on are answered only after a minute
         self.lock, self.in_flight, self.most_in_flight = threading.Lock(), 0, 0
@@ -163,6 +163,50 @@ def test_an_endpoint_teacher_keeps_the_verified_answers_once_each_with_their_pro
         assert datetime.fromisoformat(meta["time"]).tzinfo is not None and meta["finish_reason"] == "stop"
         assert record["id"].endswith(f"-k{meta['sample']}") and record["seed"] == TRAIN_SEED
     assert KEY not in open(settings.out).read() and all(r["auth"] == f"Bearer {KEY}" for r in fake.log)
+
+
+def test_traces_in_several_wordings_are_judged_as_each_wording_asks_and_train_in_it(tmp_path, endpoint):
+    """Each instance asked in three wordings; the answer is right for the wording asked (another function name
+    for stub, a stdin/stdout program for stdio). A stub answer that keeps the contract's function name fails."""
+    from algodistill.traces import sft_rows
+
+    def answer(instance, sample):
+        if sample == 1 and instance.style == "stub":  # the contract's name where the stub asks for another
+            return fenced(make_instance(instance.problem, instance.difficulty, instance.seed, instance.index).reference)
+        return fenced(instance.reference)
+
+    settings = endpoint_settings(tmp_path, problems=["fizzbuzz"], difficulties=[1], samples=2,
+                                 prompt_styles=["contract", "stub", "stdio"])
+    endpoint(settings, answer)
+    report = generate_traces(settings, log=lambda m: None)
+    assert report["status"] == "completed" and (report["instances"], report["drawn"]) == (3, 6)
+    assert {k: (c["drawn"], c["passed"]) for k, c in report["prompt_styles"].items()} == \
+        {"contract": (2, 2), "stub": (2, 1), "stdio": (2, 2)}
+    records = [json.loads(line) for line in open(settings.out)]
+    assert sorted(r.get("style", "contract") for r in records) == ["contract", "stdio", "stub"]  # duplicates dropped
+    assert all(("-" + r["style"] + "-k") in r["id"] for r in records if "style" in r)
+    checks = verify_file(settings.out)
+    assert all(c.kept and not c.warnings for c in checks) and len(checks) == 3
+    prompts = {c.record.get("style", "contract"): row["prompt"][0]["content"]
+               for c, row in zip(checks, sft_rows(checks))}
+    assert "standard input" in prompts["stdio"] and prompts["stub"] != prompts["contract"]
+
+
+def test_a_trace_in_a_style_is_judged_in_that_style(tmp_path):
+    from algodistill.problems.styles import styled
+    instance = make_instance("rpn", 3, TRAIN_SEED, 0)
+    stub = styled(instance, "stub")
+    lines = [{"problem": "rpn", "difficulty": 3, "seed": TRAIN_SEED, "index": 0, "style": "stub",
+              "response": fenced(stub.reference)},
+             {"problem": "rpn", "difficulty": 3, "seed": TRAIN_SEED, "index": 0, "style": "stub",
+              "response": fenced(instance.reference)},  # the contract's name: not what the stub asks for
+             {"problem": "rpn", "difficulty": 3, "seed": TRAIN_SEED, "index": 0, "style": "shouty", "response": "x"}]
+    path = tmp_path / "styled.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    good, wrong, bad = verify_file(path)
+    assert good.kept and good.to_dict()["style"] == "stub" and good.id.endswith("-stub")
+    assert not wrong.kept and "missing_function" in wrong.reason
+    assert not bad.kept and "unknown style 'shouty'" in bad.reason
 
 
 def test_the_cli_prints_the_pass_rate_table_and_the_cells_the_student_cannot_learn(tmp_path, endpoint, capsys):
@@ -328,7 +372,19 @@ def data_tab_form(settings, source="OpenAI-compatible endpoint", model=""):
     """The Data tab's form values for ``settings``, in the order of its inputs."""
     return [source, model, settings.endpoint_model, settings.base_url, settings.api_key_env, settings.problems,
             settings.difficulties, settings.per_cell, settings.samples, settings.temperature, settings.top_p,
-            settings.max_new_tokens, settings.concurrency]
+            settings.max_new_tokens, settings.concurrency, settings.prompt_styles]
+
+
+def test_the_data_tab_form_asks_in_the_chosen_wordings(tmp_path, monkeypatch, endpoint):
+    from algodistill.ui import common, teacher_view
+    monkeypatch.setattr(common, "uploads_dir", lambda: tmp_path / "uploads")
+    monkeypatch.setattr(teacher_view, "uploads_dir", lambda: tmp_path / "uploads")
+    settings = endpoint_settings(tmp_path, prompt_styles=["terse", "stdio"])
+    endpoint(settings)
+    assert teacher_view.settings_from_form(*data_tab_form(settings)).prompt_styles == ["terse", "stdio"]
+    assert teacher_view.settings_from_form(*data_tab_form(settings)[:-1]).prompt_styles == ["contract"]
+    with pytest.raises(ValueError, match="at least one prompt style"):
+        teacher_view.settings_from_form(*data_tab_form(settings)[:-1], [])
 
 
 def test_the_data_tab_runs_a_generation_as_a_job_that_stops_within_seconds_keeping_what_was_verified(

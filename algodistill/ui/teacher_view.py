@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import jobs
 from ..problems import DIFFICULTIES, PROBLEM_TYPES, REFERENCE_DIFFICULTIES
+from ..problems.styles import STYLES
 from ..settings import whole_numbers
 from ..teacher import ENDPOINT, TeacherSettings, headline, no_pass_line, pass_rate_table
 from . import access
@@ -27,9 +28,11 @@ NUMBERS = ("per_cell", "samples", "temperature", "top_p", "max_new_tokens", "con
 
 
 def settings_from_form(source: str, model: str, endpoint_model: str, base_url: str, key_env: str, problems,
-                       difficulties, *numbers) -> TeacherSettings:
-    """The form's values as checked settings, writing to a new file among the kept uploads. ValueError says
-    what is wrong, an endpoint on a hosted app included."""
+                       difficulties, *rest) -> TeacherSettings:
+    """The form's values as checked settings, writing to a new file among the kept uploads: ``rest`` is the
+    ``NUMBERS`` in order, then the prompt styles (absent: the contract wording alone). ValueError says what is
+    wrong, an endpoint on a hosted app included."""
+    numbers, styles = rest[:len(NUMBERS)], (rest[len(NUMBERS)] if len(rest) > len(NUMBERS) else ["contract"])
     if source == SOURCES[1]:
         if access.hosted():
             raise ValueError("an endpoint teacher is not offered on a hosted app: its requests would leave from the "
@@ -47,7 +50,7 @@ def settings_from_form(source: str, model: str, endpoint_model: str, base_url: s
     settings = TeacherSettings(teacher=teacher, out=str(out), base_url=(base_url or "").strip() or None,
                                api_key_env=(key_env or "").strip() or defaults.api_key_env,
                                problems=list(problems or []), difficulties=[int(d) for d in difficulties or []],
-                               **values)
+                               prompt_styles=[str(st) for st in styles or []], **values)
     whole_numbers(settings)
     settings.check()
     return settings
@@ -149,6 +152,9 @@ def build(gr, chosen, sets) -> None:
             problems = gr.CheckboxGroup(list(PROBLEM_TYPES), value=list(PROBLEM_TYPES), label="Problem types")
             difficulties = gr.CheckboxGroup(list(DIFFICULTIES), value=list(REFERENCE_DIFFICULTIES),
                                             label="Difficulties")
+            styles = gr.CheckboxGroup(list(STYLES), value=["contract"], elem_id="teacher-styles",
+                                      label="Prompt wordings (each instance asked in each; several teach the skill, "
+                                      "not one template)")
         with gr.Row():
             per_cell = gr.Number(value=d.per_cell, label="Instances per cell")
             samples = gr.Number(value=d.samples, label="Samples per instance (K)")
@@ -180,7 +186,8 @@ def build(gr, chosen, sets) -> None:
         return text, run_id if run_id is not None else gr.skip()
 
     go.click(launch, [source, model, endpoint_model, base_url, key_env, problems, difficulties, per_cell, samples,
-                      temperature, top_p, max_new_tokens, concurrency], [message, follow], api_name="generate_traces")
+                      temperature, top_p, max_new_tokens, concurrency, styles], [message, follow],
+             api_name="generate_traces")
     halt.click(stop, [follow], [message], api_name="stop_trace_generation")
 
     def tick(run_id, last):
