@@ -31,7 +31,8 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
-from .models import ModelSource, ModelUnavailable, default_device, load_model, load_tokenizer, materialize
+from .models import (ModelSource, ModelUnavailable, default_device, inference_dtype, load_model, load_tokenizer,
+                     materialize)
 
 CPU_BATCH = 2  # static batching on CPU: first answers (and their verdicts) after one short batch, not 8 long ones
 CPU_SLOTS = 16  # continuous batching on CPU: answers decoded side by side; each is yielded as soon as it ends
@@ -97,7 +98,7 @@ class Generator:
     """A model (plus optional LoRA adapter) ready to answer prompts, greedily or by seeded sampling."""
 
     def __init__(self, model: str, adapter: str | None = None, *, device: str = "auto", backend: str = "auto",
-                 batching: str = "auto", log=print):
+                 batching: str = "auto", dtype: str = "auto", log=print):
         self.source: ModelSource = materialize(model, log=log)
         self.adapter = adapter
         self.device = default_device(device)
@@ -113,7 +114,7 @@ class Generator:
         if backend == "vllm":
             self._init_vllm()
         else:
-            self.model = load_model(self.source, device=self.device)
+            self.model = load_model(self.source, dtype=inference_dtype(self.device, dtype), device=self.device)
             if adapter:
                 from peft import PeftModel
                 try:
@@ -122,6 +123,11 @@ class Generator:
                     raise ModelUnavailable(f"could not load the LoRA adapter {adapter}: {exc}") from None
             self.model.eval()
         self.stop_ids = self._stop_ids(self.tokenizer)
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the model generates in, by name ("float32", "bfloat16" ...; vLLM's own: "auto")."""
+        return str(self.model.dtype).removeprefix("torch.") if self.backend == "hf" else "auto"
 
     @classmethod
     def wrap(cls, model, tokenizer, batching: str = "auto") -> "Generator":

@@ -257,6 +257,33 @@ def default_dtype(device: str):
     return torch.float32
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AMX or AVX512-BF16, read from /proc/cpuinfo on Linux):
+    there, bf16 inference is ~2.7x faster than fp32 (measured: Qwen2.5-Coder-0.5B, 16 greedy answers on 2 cores,
+    90.6 against 33.0 tokens/s). Elsewhere bf16 would be emulated, slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(amx_bf16|avx512_bf16)\b", flags))
+
+
+def inference_dtype(device: str, requested: str = "auto"):
+    """The dtype a model generates in: ``requested`` when it names one; "auto": the training default on a GPU
+    (bf16, or fp16 on older GPUs), and on a CPU bfloat16 where the CPU computes in it natively, else float32."""
+    import torch
+    if requested not in DTYPES:
+        raise ValueError(f"unknown dtype {requested!r}; choose from {', '.join(DTYPES)}")
+    if requested != "auto":
+        return getattr(torch, requested)
+    if device.startswith("cuda"):
+        return default_dtype(device)
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
 QWEN25_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                   num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1000000.0,
                   tie_word_embeddings=True, vocab_size=151936)

@@ -433,3 +433,28 @@ def test_forms_start_with_a_model_that_is_present(monkeypatch, tmp_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(models, "_hub_reachable", lambda timeout=3.0: True)
     assert models.usable_default() == (models.DEFAULT_MODEL, None)
+
+
+def test_the_inference_dtype_follows_the_device_and_what_the_cpu_computes_natively(monkeypatch):
+    import torch
+
+    from algodistill import models
+    assert models.inference_dtype("cpu", "float32") is torch.float32
+    assert models.inference_dtype("cpu", "bfloat16") is torch.bfloat16
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    assert models.inference_dtype("cpu") is torch.float32  # emulated bf16 would be slower than fp32
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)
+    assert models.inference_dtype("cpu") is torch.bfloat16
+    with pytest.raises(ValueError, match="unknown dtype 'int8'"):
+        models.inference_dtype("cpu", "int8")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        EvalSettings(model="m", dtype="int8").check()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_dtype_an_evaluation_ran_in_is_stored_with_it(store, tiny_model_dir, dtype):
+    settings = EvalSettings(model=tiny_model_dir, **dict(GRID, problems=["rpn"], difficulties=[1], max_new_tokens=8),
+                            dtype=dtype)
+    run = store.create_run("eval", vars(settings))
+    evaluate_model(store, run, settings, log=lambda m: None)
+    assert store.get_run(run)["settings"]["dtype_used"] == dtype and store.get_run(run)["status"] == "completed"
