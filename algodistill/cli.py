@@ -457,13 +457,20 @@ def cmd_train(args) -> int:
         summary = run_training(store, run_id, settings, resume=bool(args.resume), exit_when_stuck=True,
                                log=lambda m: print(m, file=sys.stderr),
                                progress_bar=not args.json and sys.stderr.isatty())
+    return _training_report(args, store, run_id, settings, summary,
+                            lambda: f"final loss {summary['final_loss']:.4f}")
+
+
+def _training_report(args, store: Store, run_id: int, settings, summary: dict, outcome) -> int:
+    """How a training run (SFT or GRPO) ended, as JSON or in words (``outcome()``: its figure when completed),
+    and the exit status: 0 completed, 1 otherwise."""
     run = store.get_run(run_id)
     if args.json:
         _print_json({"run": run_id, "db": store.path, "status": run["status"], "adapter": run["adapter"],
                      "summary": summary})
     elif run["status"] == "completed":
-        print(f"run {run_id} completed: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, "
-              f"{summary['train_seconds']:.0f} s; adapter in {run['adapter']}")
+        print(f"run {run_id} completed: {summary['steps']} steps, {outcome()}, {summary['train_seconds']:.0f} s; "
+              f"adapter in {run['adapter']}")
         print(f"evaluate it: python -m algodistill eval --model {settings.model} --adapter {run['adapter']} "
               "--compare-base")
     else:
@@ -492,24 +499,11 @@ def _grpo(args) -> int:
     run_id, settings = grpo_run(store, queued=args.run, settings=settings)
     start = f"the adapter {settings.adapter}" if settings.adapter else "a new LoRA"
     print(f"run {run_id}: GRPO of {settings.model} from {start}", file=sys.stderr)
-    import contextlib
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # stdout: JSON only
         summary = run_grpo(store, run_id, settings, exit_when_stuck=True, log=lambda m: print(m, file=sys.stderr),
                            progress_bar=not args.json and sys.stderr.isatty())
-    run = store.get_run(run_id)
-    if args.json:
-        _print_json({"run": run_id, "db": store.path, "status": run["status"], "adapter": run["adapter"],
-                     "summary": summary})
-    elif run["status"] == "completed":
-        rewards = " -> ".join(f"{summary[k]:.3f}" for k in ("first_reward", "final_reward")
-                              if summary.get(k) is not None)
-        print(f"run {run_id} completed: {summary['steps']} steps, mean reward {rewards or '-'}, "
-              f"{summary['train_seconds']:.0f} s; adapter in {run['adapter']}")
-        print(f"evaluate it: python -m algodistill eval --model {settings.model} --adapter {run['adapter']} "
-              "--compare-base")
-    else:
-        print(f"run {run_id} {run['status']}: {run['error']}")
-    return 0 if run["status"] == "completed" else 1
+    rewards = " -> ".join(f"{summary[k]:.3f}" for k in ("first_reward", "final_reward") if summary.get(k) is not None)
+    return _training_report(args, store, run_id, settings, summary, lambda: f"mean reward {rewards or '-'}")
 
 
 # ------------------------------------------------------------------------------------------ bundles

@@ -82,7 +82,8 @@ def test_gradio_client_against_the_running_app(app_url):
     from gradio_client import Client
     client = Client(app_url, verbose=False)
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert {"/start_training", "/loss_curves", "/start_evaluation", "/samples", "/preview_problem"} <= set(api)
+    assert {"/start_training", "/start_grpo", "/loss_curves", "/start_evaluation", "/samples",
+            "/preview_problem"} <= set(api)
     prompt, tests, reference = client.predict("rpn", 4, 999, 0, api_name="/preview_problem")
     assert "eval_rpn" in prompt and len(tests["data"]) == 5 and "def eval_rpn" in reference
     message = client.predict("/no/such/model.gguf", None, "x", 1, 2e-4, 16, 32, 0.05, 4, 4, 1024, 0.1, 2, "cpu",

@@ -91,30 +91,33 @@ def saved_values(saved) -> dict:
     return kept
 
 
+def _launch(form: dict, what: str, settings_of, launch) -> tuple[str, int | None, object]:
+    """The owner's launch of a training job of kind ``what``: the model on the allow list, the form's values as
+    settings (``settings_of``), queued or started (``launch``). (message, run id or None, settings or None)."""
+    access.require_owner(f"start a {what} run")
+    try:
+        access.check_model(form.get("model"))
+        settings = settings_of(form)
+        run_id = launch(store(), settings)
+    except (ValueError, jobs.JobRefused) as exc:
+        return f"⚠️ Not started: {exc}", None, None
+    return waiting_note(run_id) or "", run_id, settings
+
+
 def start(form: dict) -> tuple[str, int | None]:
     """Launch an SFT job from the form's values (field -> value), or queue it behind the running one:
     (message, run id to follow)."""
-    access.require_owner("start a training run")
-    try:
-        access.check_model(form.get("model"))
-        settings = settings_from_form(form)
-        run_id = jobs.start_train(store(), settings)
-    except (ValueError, jobs.JobRefused) as exc:
-        return f"⚠️ Not started: {exc}", None
-    wait = waiting_note(run_id)
+    wait, run_id, _ = _launch(form, "training", settings_from_form, jobs.start_train)
+    if run_id is None:
+        return wait, None
     return (f"Run #{run_id} {wait}." if wait else f"Started run #{run_id}."), run_id
 
 
 def start_grpo(form: dict) -> tuple[str, int | None]:
     """Launch (or queue) a GRPO job from the GRPO form's values: (message, run id to follow)."""
-    access.require_owner("start a GRPO run")
-    try:
-        access.check_model(form.get("model"))
-        settings = grpo_settings_from_form(form)
-        run_id = jobs.start_grpo(store(), settings)
-    except (ValueError, jobs.JobRefused) as exc:
-        return f"⚠️ Not started: {exc}", None
-    wait = waiting_note(run_id)
+    wait, run_id, settings = _launch(form, "GRPO", grpo_settings_from_form, jobs.start_grpo)
+    if run_id is None:
+        return wait, None
     start_from = "its SFT adapter" if settings.adapter else "a new LoRA"
     return (f"GRPO run #{run_id} (from {start_from}) {wait}." if wait
             else f"Started GRPO run #{run_id} (from {start_from})."), run_id
