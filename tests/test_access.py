@@ -134,7 +134,7 @@ def write_calls(caller: Caller, train: int, evaluation: int, kept: Path, hostile
         ("<lambda>", "note_run"): [f"#{evaluation}", "a visitor's note"],
         ("<lambda>", "delete_run"): [f"#{evaluation}", str(evaluation)],
         ("launch", "generate_traces"): ["local model", model, "", "", "OPENAI_API_KEY", ["rpn"], [1], 1, 1, 0.0, 1.0,
-                                        16, 1],
+                                        16, 1, ["contract"]],
         ("stop", "stop_trace_generation"): [None],
     }
 
