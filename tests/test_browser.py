@@ -384,6 +384,9 @@ def test_hosted_app_in_a_real_browser(who, tmp_path_factory, tmp_path):
             if who == "owner":
                 page.get_by_role("tab", name="Runs").click()
                 page.locator('#runs-table [data-testid="cell-0-0"]').click()
+                # the click chooses the run on the server: wait for it, or Rename may name no run yet
+                expect(page.locator("#runs-chosen").get_by_role("textbox")).to_have_value(re.compile(r"^#\d+$"),
+                                                                                          timeout=15_000)
                 page.get_by_label("Name", exact=True).fill("renamed by the owner")
                 page.get_by_role("button", name="Rename").click()
                 expect(page.locator("#runs-message")).to_contain_text("now called", timeout=30_000)
