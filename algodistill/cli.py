@@ -1,4 +1,4 @@
-"""Command line: ``python -m algodistill problems|traces|eval ...``. Every command has ``--json``.
+"""Command line: python -m algodistill problems|traces|train|grpo|eval|compare|export|import (each has --json).
 
 Exit codes: 0 success; 1 the work ran but something failed (a rejected trace, an unsolved reference
 problem, a completion line skipped as malformed or as a repeated sample number); 2 bad usage or unreadable
