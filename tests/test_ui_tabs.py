@@ -112,6 +112,9 @@ def test_grid_accuracy_and_grpo_panels_appear_for_the_runs_that_logged_them(db):
     sft, grpo = db.create_run("train", {}, name="sft"), db.create_run("train", {"method": "grpo"}, name="grpo")
     for step in (0, 2, 4):
         db.log_metrics(sft, step, {"grid_accuracy": step / 8, "grid_eval_seconds": 30.0})
+    for step in (1, 2, 3, 4):
+        db.log_metrics(sft, step, {"loss": 1.0 / step})
+    assert "grid accuracy 0% at step 0 -> 50% at step 4" in loss_tab.figures([sft])[len(loss_tab.PANELS)]
     for step in (1, 2):
         db.log_metrics(grpo, step, {"loss": 0.1, "reward": 0.2 * step, "pass_rate": 0.1 * step,
                                     "frac_reward_zero_std": 0.5, "completions/mean_length": 120.0})

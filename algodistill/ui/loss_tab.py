@@ -161,8 +161,11 @@ def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False,
         speeds = [r["value"] for r in rows if r["name"] == "tokens_per_s" and math.isfinite(r["value"])]
         if losses:
             speed = f", {sum(speeds) / len(speeds):.0f} tokens/s" if speeds else ""
+            grid = [r for r in rows if r["name"] == "grid_accuracy"]
+            accuracy = (f", grid accuracy {grid[0]['value']:.0%} at step {grid[0]['step']} -> {grid[-1]['value']:.0%} "
+                        f"at step {grid[-1]['step']}" if len(grid) > 1 else "")
             lines.append(f"**{names[n]}** ({run['status']}): step {max(r['step'] for r in rows)}, "
-                         f"last loss {losses[-1]:.4f}, lowest {min(losses):.4f}{speed}")
+                         f"last loss {losses[-1]:.4f}, lowest {min(losses):.4f}{speed}{accuracy}")
     titles = {**PANELS, **EXTRA_PANELS}
     for name, fig in figs.items():
         if name in SHARES:
