@@ -30,12 +30,12 @@ def bounded(default: Any = MISSING, lo: float | None = None, hi: float | None = 
 
 
 def option(default: Any = MISSING, *, help: str | None = None, label: str | None = None, flag: str | None = None,
-           metavar: str | None = None, choices: tuple | None = None, cli: bool | None = None, form: bool = False,
+           metavar: str | None = None, choices: tuple | None = None, cli: bool | None = None, form: str | bool = False,
            cli_default: Any = MISSING, item: Any = None, default_factory: Any = MISSING, **more: Any) -> Any:
     """A settings field with what the interfaces need: ``help`` (a field with help is a CLI flag unless
     ``cli`` says otherwise; "%(default)s" is filled in, and "(default ...)" added when the text has no
     "default"), ``label`` (errors and forms; default: the name in words), ``flag`` (default ``--the-name``),
-    ``metavar``, ``choices``, ``form`` (the forms show it), ``cli_default`` (the flag's default when it is
+    ``metavar``, ``choices``, ``form`` (the form group, a row, it shows in; false: forms leave it out), ``cli_default`` (the flag's default when it is
     not the field's: None leaves the field's, e.g. one derived from another flag) and ``item`` (argparse type
     of a value, or of each value of a list)."""
     metadata = {"label": label, "help": help, "flag": flag, "metavar": metavar, "choices": choices,
