@@ -361,8 +361,8 @@ def _train(store: Store, run_id: int, settings: GRPOSettings, live: dict, watch:
     callback = _callback_class()(store, run_id, should_stop, settings, watch.hold)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(store, run_id, settings, eos), args=config,
                           train_dataset=Dataset.from_list(prompt_rows(instances)), processing_class=tokenizer,
-                          peft_config=lora,
-                          callbacks=[callback, *accuracy_callbacks(store, run_id, settings, tokenizer, should_stop, log)])
+                          peft_config=lora, callbacks=[callback, *accuracy_callbacks(store, run_id, settings, tokenizer,
+                                                                                     should_stop, log)])
     live.update(out=out, tokenizer=tokenizer, callback=callback, trainer=trainer, device=device, dtype=dtype,
                 began=time.time())
     trainable, total = trainer.model.get_nb_trainable_parameters()

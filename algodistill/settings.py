@@ -35,7 +35,8 @@ def option(default: Any = MISSING, *, help: str | None = None, label: str | None
     """A settings field with what the interfaces need: ``help`` (a field with help is a CLI flag unless
     ``cli`` says otherwise; "%(default)s" is filled in, and "(default ...)" added when the text has no
     "default"), ``label`` (errors and forms; default: the name in words), ``flag`` (default ``--the-name``),
-    ``metavar``, ``choices``, ``form`` (the form group, a row, it shows in; false: forms leave it out), ``cli_default`` (the flag's default when it is
+    ``metavar``, ``choices``, ``form`` (the form group, a row, it shows in; false: forms leave it out),
+    ``cli_default`` (the flag's default when it is
     not the field's: None leaves the field's, e.g. one derived from another flag) and ``item`` (argparse type
     of a value, or of each value of a list)."""
     metadata = {"label": label, "help": help, "flag": flag, "metavar": metavar, "choices": choices,

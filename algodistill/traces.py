@@ -53,7 +53,8 @@ class TraceCheck:
         r = self.record or {}
         return {"line": self.line, "id": self.id, "kept": self.kept, "reason": self.reason,
                 "problem": r.get("problem"), "difficulty": r.get("difficulty"), "seed": r.get("seed"),
-                "index": r.get("index"), "style": r.get("style") or "contract", "teacher": r.get("teacher"), "passed": self.passed, "total": self.total,
+                "index": r.get("index"), "style": r.get("style") or "contract", "teacher": r.get("teacher"),
+                "passed": self.passed, "total": self.total,
                 "warnings": self.warnings}
 
 

@@ -60,8 +60,10 @@ class SFTSettings:
     learning_rate: float = bounded(2e-4, 0, 1, above=True, below=True, flag="--lr", form="schedule",
                                    metavar="LR", help="peak learning rate (default %(default)s)")
     lora_r: int = bounded(16, 1, 4096, label="LoRA rank (r)", help="LoRA rank", form="lora")
-    lora_alpha: int = bounded(32, 0, 1_000_000, above=True, label="LoRA alpha", help="LoRA scaling (alpha / r scales the update)", form="lora")
-    lora_dropout: float = bounded(0.05, 0, 1, below=True, label="LoRA dropout", help="dropout on the LoRA input", form="lora")
+    lora_alpha: int = bounded(32, 0, 1_000_000, above=True, label="LoRA alpha", form="lora",
+                              help="LoRA scaling (alpha / r scales the update)")
+    lora_dropout: float = bounded(0.05, 0, 1, below=True, label="LoRA dropout", form="lora",
+                                  help="dropout on the LoRA input")
     target_modules: str = "all-linear"
     effective_batch: int = bounded(4, 1, 65536, help="traces per optimizer step", form="batch")
     # per device; the rest of the effective batch is gradient accumulation

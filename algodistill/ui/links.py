@@ -1,8 +1,9 @@
 """Deep links: the page's address names the tab and the runs shown, so a view can be shared.
 
 ``?tab=inspect&a=12&b=13&problem=rpn&difficulty=3`` opens Inspect on runs 12 and 13 (evaluations or GRPO
-runs) at that cell (a cell with one sample opens it), ``&change=broken`` adds the A -> B filter; ``?tab=eval&a=12&b=13`` opens the
-pair's grid; ``?tab=loss&runs=3,5`` overlays two loss curves; ``?tab=runs`` (or train, data) opens that tab.
+runs) at that cell (a cell with one sample opens it), ``&change=broken`` adds the A -> B filter;
+``?tab=eval&a=12&b=13`` opens the pair's grid; ``?tab=loss&runs=3,5`` overlays two loss curves; ``?tab=runs``
+(or train, data) opens that tab.
 A page load reads the parameters from its request (``opening``); whatever is invalid or unknown (a word or a
 sign where an id goes, a run that is not there or of the other kind, a problem type the app lacks) is left
 out and the page opens as usual for it, never with an error. Links only read: nothing is written.

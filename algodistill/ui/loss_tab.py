@@ -1,8 +1,8 @@
 """Loss tab: live loss, learning rate, grad norm, tokens/s and token accuracy of one or more training runs,
 against steps, epochs or time, from runs.db; below them, shown only when a selected run logged them, the grid
 accuracy measured during training (``accuracy.py``) and a GRPO run's reward, pass rate, share of groups with
-no reward spread (they teach nothing) and completion length. When several runs are overlaid, the settings in which they differ
-are listed under the loss plot and carried briefly in each run's legend label (``settings_diff``).
+no reward spread (they teach nothing) and completion length. When several runs are overlaid, the settings in
+which they differ are listed under the loss plot and carried briefly in each run's legend label (``settings_diff``).
 
 The timer asks the store a cheap question first (each selected run's last step and status); the figures
 are rebuilt only when that answer changed, so an idle dashboard redraws nothing. Reloading the page
