@@ -20,7 +20,8 @@ from typing import Callable, Iterable
 
 from .benchmarks import humaneval
 from .models import DTYPES, ModelUnavailable, resolve
-from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, grid, make_instance
+from .problems import (EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, choice_problem, grid,
+                       make_instance)
 from .problems.styles import ALL as ALL_STYLES, STYLES, choose as choose_styles, styled
 from .sandbox import Limits, isolation_report
 from .settings import bounded, number_problems
@@ -74,12 +75,10 @@ class EvalSettings:
         directory without adapter_config.json. Cheap: callers run it before a run row exists."""
         numbers = number_problems(self)
         problems = list(numbers)
-        unknown = [p for p in self.problems if p not in PROBLEM_TYPES] if self.benchmark == "grid" else []
         if self.benchmark not in BENCHMARKS:
             problems.append(f"unknown benchmark {self.benchmark!r}; choose from {', '.join(BENCHMARKS)}")
-        elif unknown or not self.problems:
-            problems.append(f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
-                            if unknown else "choose at least one problem type")
+        elif wrong := choice_problem(self.problems, PROBLEM_TYPES if self.benchmark == "grid" else None):
+            problems.append(wrong)
         if not self.difficulties:
             problems.append("choose at least one difficulty (1 to 10)")
         if self.prompt_style not in STYLES + (ALL_STYLES,):

@@ -37,7 +37,8 @@ from .card import write_model_card
 from .evaluate import record_isolation, sample_row
 from .models import (DEFAULT_MODEL, ModelUnavailable, default_device, default_dtype, load_model,
                      load_tokenizer, materialize, resolve)
-from .problems import DIFFICULTIES, EVAL_SEED, PROBLEM_TYPES, TRAIN_SEED, Instance, grid, make_instance
+from .problems import (DIFFICULTIES, EVAL_SEED, PROBLEM_TYPES, TRAIN_SEED, Instance, choice_problem, grid,
+                       make_instance)
 from .sandbox import Limits
 from .settings import bounded, number_problems, option
 from .stopping import StopTraining, StopWatch
@@ -145,10 +146,8 @@ class GRPOSettings:
                                 f"{self.batch_size}")
             if self.completions_per_step >= STEP_STRIDE:
                 problems.append(f"at most {STEP_STRIDE - 1} completions per step (prompts x generations)")
-        unknown = [p for p in self.problems if p not in PROBLEM_TYPES]
-        if unknown or not self.problems:
-            problems.append(f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
-                            if unknown else "choose at least one problem type")
+        if wrong := choice_problem(self.problems):
+            problems.append(wrong)
         if not self.difficulties:
             problems.append("choose at least one difficulty (1 to 10)")
         if not isinstance(self.experiment, str) or not re.fullmatch(r"[\w.\-]{1,64}", self.experiment):

@@ -45,7 +45,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .evaluate import sample_seed
 from .models import ModelUnavailable, resolve
-from .problems import EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, TRAIN_SEED, Instance, grid
+from .problems import (EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, TRAIN_SEED, Instance, choice_problem,
+                       grid)
 from .problems.styles import STYLES, styled
 from .sandbox import Limits
 from .settings import bounded, number_problems
@@ -112,10 +113,8 @@ class TeacherSettings:
         model spec that does not resolve. Cheap: nothing is loaded or asked."""
         numbers = number_problems(self)
         problems = list(numbers)
-        unknown = [p for p in self.problems if p not in PROBLEM_TYPES]
-        if unknown or not self.problems:
-            problems.append(f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
-                            if unknown else "choose at least one problem type")
+        if wrong := choice_problem(self.problems):
+            problems.append(wrong)
         if not self.difficulties:
             problems.append("choose at least one difficulty (1 to 10)")
         odd = [st for st in self.prompt_styles if st not in STYLES]

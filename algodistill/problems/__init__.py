@@ -40,6 +40,15 @@ def make_instance(problem: str, difficulty: int, seed: int = EVAL_SEED, index: i
     return build_instance(get(problem), check_difficulty(difficulty), seed, index)
 
 
+def choice_problem(problems: list[str], known: Iterable[str] | None = PROBLEM_TYPES) -> str | None:
+    """Why a settings' chosen problem types cannot be used (unknown ones, or none at all), or None. ``known``
+    None accepts any name (a benchmark's own problems)."""
+    unknown = [p for p in problems if p not in known] if known is not None else []
+    if unknown:
+        return f"unknown problem type(s) {unknown}; choose from {', '.join(PROBLEM_TYPES)}"
+    return None if problems else "choose at least one problem type"
+
+
 def grid(problems: Iterable[str] = PROBLEM_TYPES, difficulties: Iterable[int] = REFERENCE_DIFFICULTIES,
          seed: int = EVAL_SEED, per_cell: int = 1) -> list[Instance]:
     """Every (problem, difficulty, index) cell, in a stable order: problem-major, then difficulty."""
