@@ -43,7 +43,8 @@ from .sandbox import Limits
 from .settings import bounded, number_problems, option
 from .stopping import StopTraining, StopWatch
 from .store import Store
-from .train_sft import OUTPUTS, _callback_class, _is_oom, _peak_memory, accuracy_callbacks
+from .train_sft import (OUTPUTS, _callback_class, _is_oom, _peak_memory, accuracy_callbacks, accuracy_every_field,
+                        accuracy_tokens_field, output_dir_field)
 from .verify import _FENCE, Verdict, _defines, verify_many
 
 STEP_STRIDE = 1000  # a sample's number is step * STEP_STRIDE + its try: step 40's tries are 40000, 40001, ...
@@ -110,16 +111,10 @@ class GRPOSettings:
     backend: str = option("auto", choices=("auto", "hf", "vllm"),
                           help="generation: auto uses vLLM colocated when installed and on a GPU, else transformers")
     gradient_checkpointing: bool = option(True, help="recompute activations in the backward pass (default on)")
-    # grid accuracy during training (accuracy.py): 0 is off
-    accuracy_every: int = bounded(0, 0, 10**7, label="grid accuracy every N steps (0: off)", metavar="N",
-                                  form="watch", help="every N optimizer steps, and before the first and after the "
-                                  "last, the model answers a fixed grid of 22 evaluation problems (every type at "
-                                  "difficulties 1 and 5, greedy) and its accuracy is plotted with the loss; each "
-                                  "measurement is a small evaluation, minutes on a CPU (default 0: off)")
-    accuracy_max_new_tokens: int = bounded(512, 16, 1 << 16, label="grid accuracy: max new tokens", metavar="M",
-                                           form="watch", help="answer cap of those measurements (default %(default)s)")
-    output_dir: str = option("", cli_default=None,  # default outputs/<run id>-<experiment>
-                             help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
+    # grid accuracy during training (accuracy.py; 0 is off) and the adapter directory: as every training's
+    accuracy_every: int = accuracy_every_field()
+    accuracy_max_new_tokens: int = accuracy_tokens_field()
+    output_dir: str = output_dir_field()  # default outputs/<run id>-<experiment>
 
     # what train_sft's StoreCallback reads: no checkpoints, since a GRPO run does not resume (a stop still saves)
     checkpoint_steps = 0

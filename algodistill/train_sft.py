@@ -46,6 +46,25 @@ from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file
 OUTPUTS = Path("outputs")
 
 
+# fields every training's settings have (SFT and GRPO): each call makes a field for one dataclass
+
+def accuracy_every_field():
+    return bounded(0, 0, 10**7, label="grid accuracy every N steps (0: off)", metavar="N", form="watch",
+                   help="every N optimizer steps, and before the first and after the last, the model answers a fixed "
+                   "grid of 22 evaluation problems (every type at difficulties 1 and 5, greedy) and its accuracy is "
+                   "plotted with the loss; each measurement is a small evaluation, minutes on a CPU (default 0: off)")
+
+
+def accuracy_tokens_field():
+    return bounded(512, 16, 1 << 16, label="grid accuracy: max new tokens", metavar="M", form="watch",
+                   help="answer cap of those measurements (default %(default)s)")
+
+
+def output_dir_field():
+    return option("", cli_default=None,
+                  help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
+
+
 @dataclass
 class SFTSettings:
     """One training run's settings: the CLI flags, the Train form and the stored run row all map to these.
@@ -90,16 +109,10 @@ class SFTSettings:
                                         help="... or every M minutes, whichever comes first (0: off; default "
                                         "%(default)s); only the latest is kept, and it is removed once the run "
                                         "completes")
-    # grid accuracy during training (accuracy.py): 0 is off
-    accuracy_every: int = bounded(0, 0, 10**7, label="grid accuracy every N steps (0: off)", metavar="N",
-                                  form="watch", help="every N optimizer steps, and before the first and after the "
-                                  "last, the model answers a fixed grid of 22 evaluation problems (every type at "
-                                  "difficulties 1 and 5, greedy) and its accuracy is plotted with the loss; each "
-                                  "measurement is a small evaluation, minutes on a CPU (default 0: off)")
-    accuracy_max_new_tokens: int = bounded(512, 16, 1 << 16, label="grid accuracy: max new tokens", metavar="M",
-                                           form="watch", help="answer cap of those measurements (default %(default)s)")
-    output_dir: str = option("", cli_default=None,  # default outputs/<run id>-<experiment>
-                             help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
+    # grid accuracy during training (accuracy.py; 0 is off) and the adapter directory: as every training's
+    accuracy_every: int = accuracy_every_field()
+    accuracy_max_new_tokens: int = accuracy_tokens_field()
+    output_dir: str = output_dir_field()  # default outputs/<run id>-<experiment>
 
     @classmethod
     def from_dict(cls, data: dict) -> "SFTSettings":
