@@ -278,6 +278,7 @@ def build(gr, saved) -> dict:
     grpo_form = {**shared, "adapter": adapter, "problems": problems, "difficulties": difficulties, **grpo_numbers}
     inputs = [sft_form[field] for field in FIELDS]  # the public API's argument order
     grpo_inputs = [grpo_form[field] for field in GRPO_FIELDS]
+    grpo_own = [field for field in GRPO_FIELDS if field not in ("adapter", *shared)]  # what the browser keeps of GRPO
 
     def choose_method(chosen, name):
         """SFT or GRPO: its own fields and Start button; a default experiment name follows the method."""
@@ -304,12 +305,12 @@ def build(gr, saved) -> dict:
 
     def launch_grpo(*values):
         form = dict(zip(GRPO_FIELDS, values))
-        kept = {key: value for key, value in form.items() if key not in ("adapter", *shared)}
-        return launched(*start_grpo(form), {**{k: form[k] for k in shared}, "method": "grpo", "grpo": kept})
+        return launched(*start_grpo(form), {**{k: form[k] for k in shared}, "method": "grpo",
+                                            "grpo": {k: form[k] for k in grpo_own}})
 
     go.click(launch, inputs, [message, follow, saved], api_name="start_training")
     go_grpo.click(launch_grpo, grpo_inputs, [message, follow, saved], api_name="start_grpo")
-    restored = [method, *inputs, *[grpo_form[f] for f in GRPO_FIELDS if f not in ("adapter", *shared)]]
+    restored = [method, *inputs, *[grpo_form[field] for field in grpo_own]]
 
     def restore(values):
         """A (re)loaded page shows the form as last used in this browser, where the lists still offer it."""
@@ -318,7 +319,7 @@ def build(gr, saved) -> dict:
         out = [kept.get("method", gr.skip())]
         out += [(gr.update(choices=trace_sets(), value=kept[field]) if field == "traces" else kept[field])
                 if field in kept else gr.skip() for field in FIELDS]
-        out += [inner.get(field, gr.skip()) for field in GRPO_FIELDS if field not in ("adapter", *shared)]
+        out += [inner.get(field, gr.skip()) for field in grpo_own]
         return out
 
     def uploaded(path):  # a file with no verified trace is refused, not offered as a trace set
