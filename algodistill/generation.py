@@ -107,8 +107,6 @@ class Generator:
         if backend == "vllm" and not vllm_available():
             raise ModelUnavailable("the vLLM backend needs the vllm package and a CUDA GPU; use backend 'hf'")
         self.backend = backend
-        # "continuous" (greedy answers; sampling stays static) or "static" (padded batches); auto: continuous on CPU
-        self.batching = batching if batching != "auto" else ("continuous" if self.device == "cpu" else "static")
         self.tokenizer = load_tokenizer(self.source)
         self._adapter_on = adapter is not None
         if backend == "vllm":
@@ -122,7 +120,7 @@ class Generator:
                 except (OSError, ValueError) as exc:
                     raise ModelUnavailable(f"could not load the LoRA adapter {adapter}: {exc}") from None
             self.model.eval()
-        self.stop_ids = self._stop_ids(self.tokenizer)
+        self._settle(batching)
 
     @property
     def dtype(self) -> str:
@@ -136,15 +134,18 @@ class Generator:
         self.source, self.adapter, self._adapter_on = None, None, False
         self.model, self.tokenizer, self.backend = model, tokenizer, "hf"
         self.device = model.device.type
-        self.batching = batching if batching != "auto" else ("continuous" if self.device == "cpu" else "static")
-        self.stop_ids = self._stop_ids(tokenizer)
+        self._settle(batching)
         return self
 
-    @staticmethod
-    def _stop_ids(tokenizer) -> list[int]:
-        return sorted({i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                                   tokenizer.convert_tokens_to_ids("<|endoftext|>"))
-                       if isinstance(i, int) and i != tokenizer.unk_token_id})
+    def _settle(self, batching: str) -> None:
+        """What follows from the device and the tokenizer: the batching, "continuous" (greedy answers; sampling
+        stays static) or "static" (padded batches), auto being continuous on CPU; and the tokens that end an
+        answer."""
+        self.batching = batching if batching != "auto" else ("continuous" if self.device == "cpu" else "static")
+        tok = self.tokenizer
+        self.stop_ids = sorted({i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>"),
+                                            tok.convert_tokens_to_ids("<|endoftext|>"))
+                                if isinstance(i, int) and i != tok.unk_token_id})
 
     def chat(self, prompt: str) -> str:
         return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
