@@ -57,11 +57,12 @@ def seeded(tmp_path_factory):
     return {"db": db, "a": ids[0], "b": ids[1]}
 
 
-@pytest.fixture(scope="module")
-def app_url(seeded):
-    db = seeded["db"]
+def start_app(db, **env_extra) -> tuple[subprocess.Popen, str]:
+    """``app.py`` on a free port with the store ``db`` (and ``env_extra``), once it answers: (process, url). One
+    behind a login answers 401, which counts as up; an app that exits first fails with its output."""
     port = free_port()
-    env = dict(os.environ, ALGODISTILL_DB=str(db), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, ALGODISTILL_DB=str(db), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
+               **env_extra)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -69,10 +70,18 @@ def app_url(seeded):
         try:
             urllib.request.urlopen(url, timeout=2)
             break
+        except urllib.error.HTTPError:  # behind a login: up
+            break
         except OSError:
             if proc.poll() is not None:
                 raise AssertionError(proc.stdout.read().decode())
             time.sleep(0.5)
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def app_url(seeded):
+    proc, url = start_app(seeded["db"])
     yield url
     proc.terminate()
     proc.wait(20)
@@ -320,23 +329,7 @@ def hosted_app(tmp_path_factory, **env_extra):
              for inst in grid(["rpn", "fizzbuzz"], [1, 3])]
     run_scoring(store, items, name="[demo] reference", model="ref", settings={"per_cell": 1}, limits=Limits())
     store.close()
-    port = free_port()
-    env = dict(os.environ, ALGODISTILL_DB=str(db), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
-               ALGODISTILL_HOSTED="1", **env_extra)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except urllib.error.HTTPError:  # behind a login: up
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read().decode())
-            time.sleep(0.5)
-    return proc, url
+    return start_app(db, ALGODISTILL_HOSTED="1", **env_extra)
 
 
 # tab -> (an element every role sees, the write controls only the owner sees)
