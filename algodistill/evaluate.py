@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .benchmarks import humaneval
-from .models import DTYPES, ModelUnavailable, resolve
+from .models import DTYPES, usable_problems
 from .problems import (EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instance, choice_problem, grid,
                        make_instance)
 from .problems.styles import ALL as ALL_STYLES, STYLES, choose as choose_styles, styled
@@ -93,13 +93,7 @@ class EvalSettings:
             problems.append("backend must be auto, hf or vllm")
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {', '.join(DTYPES)}")
-        if self.model:
-            try:
-                resolve(self.model)
-            except ModelUnavailable as exc:
-                problems.append(str(exc))
-        if self.adapter and not (Path(self.adapter) / "adapter_config.json").is_file():
-            problems.append(f"no LoRA adapter (adapter_config.json) in {self.adapter}")
+        problems += usable_problems(self.model, self.adapter, required=False)  # scored completions name no model
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -35,8 +35,8 @@ from typing import Callable
 
 from .card import write_model_card
 from .evaluate import record_isolation, sample_row
-from .models import (DEFAULT_MODEL, ModelUnavailable, default_device, default_dtype, load_model,
-                     load_tokenizer, materialize, resolve)
+from .models import (DEFAULT_MODEL, default_device, default_dtype, load_model, load_tokenizer, materialize,
+                     usable_problems)
 from .problems import (DIFFICULTIES, EVAL_SEED, PROBLEM_TYPES, TRAIN_SEED, Instance, choice_problem, grid,
                        make_instance)
 from .sandbox import Limits
@@ -151,12 +151,7 @@ class GRPOSettings:
             problems.append(f"method must be grpo, got {self.method!r}")
         if self.backend not in ("auto", "hf", "vllm"):
             problems.append("backend must be auto, hf or vllm")
-        try:
-            resolve(self.model)
-        except ModelUnavailable as exc:
-            problems.append(str(exc))
-        if self.adapter and not (Path(self.adapter) / "adapter_config.json").is_file():
-            problems.append(f"no LoRA adapter (adapter_config.json) in {self.adapter}")
+        problems += usable_problems(self.model, self.adapter)
         if problems:
             raise ValueError("; ".join(problems))
 

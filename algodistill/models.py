@@ -241,6 +241,21 @@ def load_model(source: ModelSource, dtype=None, device: str | None = None):
     return model.to(device)
 
 
+def usable_problems(model: str | None, adapter: str | None = None, *, required: bool = True) -> list[str]:
+    """Why the model spec ``model`` and the LoRA ``adapter`` directory cannot be used, as settings checks report
+    it. A model is ``required`` (none is refused) unless the settings may name none; no adapter is fine. Cheap:
+    the spec is resolved, nothing is loaded."""
+    problems = []
+    if model or required:
+        try:
+            resolve(model)
+        except ModelUnavailable as exc:
+            problems.append(str(exc))
+    if adapter and not (Path(adapter) / "adapter_config.json").is_file():
+        problems.append(f"no LoRA adapter (adapter_config.json) in {adapter}")
+    return problems
+
+
 def default_device(requested: str | None = None) -> str:
     """The device asked for, or for None/""/"auto" the GPU when there is one, else the CPU."""
     if requested not in (None, "", "auto"):

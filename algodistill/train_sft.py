@@ -36,8 +36,8 @@ from typing import Callable
 
 from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F401 (callers import them from here)
 from .distributed import processes
-from .models import (DEFAULT_MODEL, ModelUnavailable, default_device, default_dtype, load_model,
-                     load_tokenizer, materialize, resolve)
+from .models import (DEFAULT_MODEL, default_device, default_dtype, load_model, load_tokenizer, materialize,
+                     usable_problems)
 from .settings import bounded, number_problems, option
 from .stopping import StopTraining, StopWatch
 from .store import Store
@@ -151,10 +151,7 @@ class SFTSettings:
             problems.append("experiment name: 1-64 letters, digits, '.', '-' or '_'")
         if not isinstance(self.traces, str) or not Path(self.traces).is_file():
             problems.append(f"trace file not found: {self.traces}")
-        try:
-            resolve(self.model)
-        except ModelUnavailable as exc:
-            problems.append(str(exc))
+        problems += usable_problems(self.model)
         if problems:
             raise ValueError("; ".join(problems))
 
