@@ -25,9 +25,7 @@ the adapter as of the last completed step; GRPO runs keep no checkpoints and do 
 from __future__ import annotations
 
 import ast
-import os
 import re
-import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -43,8 +41,8 @@ from .sandbox import Limits
 from .settings import bounded, number_problems, option
 from .stopping import StopTraining, StopWatch
 from .store import Store
-from .train_sft import (OUTPUTS, _callback_class, _is_oom, _peak_memory, accuracy_callbacks, accuracy_every_field,
-                        accuracy_tokens_field, output_dir_field)
+from .train_sft import (OUTPUTS, _callback_class, _is_oom, _peak_memory, _stop_from_watcher, accuracy_callbacks,
+                        accuracy_every_field, accuracy_tokens_field, output_dir_field)
 from .verify import _FENCE, Verdict, _defines, verify_many
 
 STEP_STRIDE = 1000  # a sample's number is step * STEP_STRIDE + its try: step 40's tries are 40000, 40001, ...
@@ -274,7 +272,8 @@ def run_grpo(store: Store, run_id: int, settings: GRPOSettings, *, should_stop: 
     within seconds with the adapter as of the last completed step. ``exit_when_stuck`` (job processes): when the
     step in progress cannot be interrupted, the watcher thread saves that step's adapter and ends the process."""
     live: dict = {"summary": {}}
-    stuck = (lambda reason: _stop_from_watcher(store, run_id, settings, live, reason, log)) if exit_when_stuck else None
+    stuck = ((lambda reason: _stop_from_watcher(store, run_id, settings, live, reason, log, keep=_keep_last_step))
+             if exit_when_stuck else None)
     with StopWatch(lambda: store.stop_requested(run_id), fallback=stuck) as watch:
         try:
             watch.arm()
@@ -417,12 +416,3 @@ def _keep_last_step(store: Store, run_id: int, settings: GRPOSettings, live: dic
     return summary
 
 
-def _stop_from_watcher(store: Store, run_id: int, settings: GRPOSettings, live: dict, reason: str, log) -> None:
-    """The main thread is stuck in one long C call: keep the last completed step from here and end the process."""
-    try:
-        _keep_last_step(store, run_id, settings, live, reason)
-        log(f"stopped: {reason}")
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)

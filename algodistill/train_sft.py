@@ -510,10 +510,11 @@ def _keep_last_step(store: Store, run_id: int, settings: SFTSettings, live: dict
     return summary
 
 
-def _stop_from_watcher(store: Store, run_id: int, settings: SFTSettings, live: dict, reason: str, log) -> None:
-    """The main thread is stuck in one long C call: keep the last completed step from here and end the process."""
+def _stop_from_watcher(store: Store, run_id: int, settings, live: dict, reason: str, log, keep=None) -> None:
+    """The main thread is stuck in one long C call: keep the last completed step from here (``keep``: the
+    training's own ``_keep_last_step``, SFT's by default) and end the process."""
     try:
-        _keep_last_step(store, run_id, settings, live, reason)
+        (keep or _keep_last_step)(store, run_id, settings, live, reason)
         log(f"stopped: {reason}")
     finally:
         sys.stdout.flush()
