@@ -14,7 +14,7 @@ import hashlib
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -24,7 +24,7 @@ from .problems import (EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, Instanc
                        make_instance)
 from .problems.styles import ALL as ALL_STYLES, STYLES, choose as choose_styles, styled
 from .sandbox import Limits, isolation_report
-from .settings import bounded, number_problems
+from .settings import bounded, number_problems, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .verify import MAX_COMPLETION_CHARS, Verdict, fenced, parse_json_line, verify_many
@@ -65,9 +65,7 @@ class EvalSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EvalSettings":
-        """Rebuild from a stored run's settings (unknown keys, e.g. from newer versions, are ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return stored(cls, data)
 
     def check(self) -> None:
         """Refuse, in one message, what would only fail later: numbers (NaN, infinities, fractions, ranges),

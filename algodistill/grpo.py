@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -38,7 +38,7 @@ from .models import (DEFAULT_MODEL, default_device, default_dtype, load_model, l
 from .problems import (DIFFICULTIES, EVAL_SEED, PROBLEM_TYPES, TRAIN_SEED, Instance, choice_problem, grid,
                        make_instance)
 from .sandbox import Limits
-from .settings import bounded, number_problems, option
+from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .train_sft import (OUTPUTS, _callback_class, _is_oom, _peak_memory, _stop_from_watcher, accuracy_callbacks,
@@ -120,8 +120,7 @@ class GRPOSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "GRPOSettings":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return stored(cls, data)
 
     @property
     def completions_per_step(self) -> int:

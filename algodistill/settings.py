@@ -92,6 +92,13 @@ def from_flags(cls: type, args: Any, **fixed: Any) -> Any:
     return cls(**{**given, **fixed})
 
 
+def stored(cls: type, data: dict) -> Any:
+    """Settings of ``cls`` rebuilt from a stored run's settings: its own fields, unknown keys (a newer version's,
+    or what the run added, such as ``sandbox``) ignored."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
 def form_fields(cls: type) -> tuple[str, ...]:
     """The names of the fields a form of ``cls`` shows, in field order."""
     return tuple(f.name for f in fields(cls) if f.metadata.get("form"))

@@ -37,7 +37,7 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -49,7 +49,7 @@ from .problems import (EVAL_SEED, PROBLEM_TYPES, REFERENCE_DIFFICULTIES, TRAIN_S
                        grid)
 from .problems.styles import STYLES, styled
 from .sandbox import Limits
-from .settings import bounded, number_problems
+from .settings import bounded, number_problems, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .traces import eval_fingerprints
@@ -98,9 +98,7 @@ class TeacherSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TeacherSettings":
-        """Rebuild from a stored run's settings (unknown keys are ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return stored(cls, data)
 
     @property
     def endpoint_model(self) -> str | None:

@@ -30,7 +30,7 @@ import resource
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -38,7 +38,7 @@ from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F4
 from .distributed import processes
 from .models import (DEFAULT_MODEL, default_device, default_dtype, load_model, load_tokenizer, materialize,
                      usable_problems)
-from .settings import bounded, number_problems, option
+from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file
@@ -116,8 +116,7 @@ class SFTSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SFTSettings":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return stored(cls, data)
 
     @property
     def grad_accum(self) -> int:
