@@ -103,6 +103,7 @@ class ProgramResult:
     children: int = 1  # processes started (more than 1 when a call timed out or crashed)
     isolation: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the child said about its set-up
+    code_tests: list[CallResult] = field(default_factory=list)  # tests judged in a process of their own (verify)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -111,7 +112,9 @@ class SandboxUnavailable(RuntimeError):
 
 # --------------------------------------------------------------------------------------------------
 # The child: its own file, run as a script (see its docstring), never imported.
-HARNESS = (Path(__file__).resolve().parent / "sandbox_child.py").read_text()
+# The typed-value codec (sandbox_values.py, no imports) comes first, for calls made with ``typed_from``.
+HARNESS = "\n".join((Path(__file__).resolve().parent / name).read_text()
+                    for name in ("sandbox_values.py", "sandbox_child.py"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -368,9 +371,11 @@ _MODES = {True: "all", False: "none", "all": "all", "none": "none", "landlock": 
 
 
 def run_program(code: str, entry_point: str, calls: list[list], limits: Limits = Limits(),
-                isolate: bool | str = True) -> ProgramResult:
+                isolate: bool | str = True, typed_from: int | None = None) -> ProgramResult:
     """Define ``code`` in a sandboxed child and call ``entry_point(*args)`` for each args list in ``calls``.
 
+    Calls from index ``typed_from`` on pass each argument as typed data (``sandbox_values``) and return the value
+    as typed data, still undecoded: its ``CallResult.value`` is what ``sandbox_values.decode`` reads.
     ``isolate``: True (every layer this machine offers), False (limits and deadlines only), or, for tests of
     the fallbacks other hosts get, "landlock" (no namespaces) or "namespaces" (no Landlock)."""
     encoded = json.loads(json.dumps(calls))  # what the child gets is plain JSON data, as before
@@ -384,7 +389,8 @@ def run_program(code: str, entry_point: str, calls: list[list], limits: Limits =
         if uid is not None:
             os.chown(workdir, uid, uid)
         job = {"code": code, "entry": entry_point, "calls": encoded, "limits": asdict(limits), "uid": uid,
-               "nproc": _nproc_budget(limits), "isolate": mode, "fs": _fs_plan() if mode != "none" else {}}
+               "nproc": _nproc_budget(limits), "isolate": mode, "fs": _fs_plan() if mode != "none" else {},
+               "typed_from": typed_from}
         start = 0
         while start < len(calls):
             outcome.children += 1
@@ -527,16 +533,17 @@ def _call_result(record: dict, limits: Limits) -> CallResult:
     return CallResult(status="crash", error="malformed result", **common)
 
 
-def run_many(programs: Iterable[tuple[str, str, list[list]]], limits: Limits = Limits(),
+def run_many(programs: Iterable[tuple], limits: Limits = Limits(),
              workers: int | None = None) -> list[ProgramResult]:
-    """``run_program`` over many (code, entry_point, calls) in parallel; results in input order.
+    """``run_program`` over many (code, entry_point, calls[, typed_from]) in parallel; results in input order.
 
     Children spend most of their life starting up or waiting, so twice the core count keeps the CPUs busy.
     """
     programs = list(programs)
     workers = workers or min(MAX_SLOTS, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda p: run_program(*p, limits=limits), programs))
+        return list(pool.map(lambda p: run_program(*p[:3], limits=limits, typed_from=(p[3:] or [None])[0]),
+                             programs))
 
 
 @lru_cache(maxsize=1)

@@ -8,10 +8,10 @@ prints, asserts and ``if __name__ == "__main__"`` demos, so a correct function i
 example code. Comparison happens here in the parent, on plain JSON values: a bool is never equal to an
 int, an expected int is met only by that exact integer, and the child never sees an expected value.
 
-A benchmark instance (HumanEval) may add two things: a ``stub``, so that an answer defining no entry point is
-read as the stub's body (base models continue the prompt; ``extract_for``), and a ``checker`` appended to
-the program, whose dispatcher the sandbox calls with each test's args instead of the entry point
-(``program``; see ``benchmarks/humaneval.py``). A ``stdio``-style instance (``problems/styles.py``) asks for a
+A benchmark instance (HumanEval) may add three things: a ``stub``, so that an answer defining no entry point is
+read as the stub's body (base models continue the prompt; ``extract_for``), a ``checker`` appended to the
+program (the prompt's helpers), and tests written as code, which run in a test process of their own that
+receives the candidate's answers as typed plain values (``code_tests.py``; see ``benchmarks/humaneval.py``). A ``stdio``-style instance (``problems/styles.py``) asks for a
 whole program: extraction keeps its top-level code, a driver runs it once per test with the test's args as
 JSON on stdin, and the parent reads the last line it printed as JSON before comparing.
 
@@ -29,8 +29,9 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
+from . import code_tests
 from .problems import Instance
-from .problems.base import CHECKER_ENTRY, STDIO_ENTRY
+from .problems.base import STDIO_ENTRY
 from .problems.styles import printed_answer, stdin_text, stdio_program
 from .sandbox import CallResult, Limits, ProgramResult, run_many
 
@@ -336,12 +337,24 @@ def _judge(instance: Instance, extraction: Extraction, run: ProgramResult | None
         return Verdict("exception", 0, total, extraction.code,
                        _not_run(instance, "exception", "while defining the program: " + error),
                        extraction.notes, error)
-    tests = [_outcome(t, c, instance.style == "stdio") for t, c in zip(instance.tests, run.calls)]
+    tests = [_outcome(t, c, instance.style == "stdio") for t, c in zip(instance.tests, _test_calls(instance, run))]
     passed = sum(t.status == "pass" for t in tests)
     failures = {t.status for t in tests} - {"pass"}
     status = next((s for s in _SEVERITY if s in failures), "passed")
     first_error = next((t.error for t in tests if t.status == status and t.error), None)
     return Verdict(status, passed, total, extraction.code, tests, extraction.notes, first_error)
+
+
+def _test_calls(instance: Instance, run: ProgramResult) -> list[CallResult]:
+    """One call result per test, in test order: a data test's from the candidate's run, a code test's as judged
+    in its own process (``verify_many`` leaves them in ``run.code_tests``)."""
+    positions = code_tests.code_positions(instance)
+    if not positions:
+        return run.calls
+    data = iter(run.calls)
+    judged = iter(run.code_tests)
+    return [next(judged, CallResult(status="crash", error="not judged")) if k in positions
+            else next(data, CallResult(status="crash", error="not run")) for k in range(len(instance.tests))]
 
 
 def verify_many(items: Iterable[tuple[Instance, str]], limits: Limits = Limits(),
@@ -350,8 +363,15 @@ def verify_many(items: Iterable[tuple[Instance, str]], limits: Limits = Limits()
     items = list(items)
     extractions = [extract_for(inst, completion) for inst, completion in items]
     runnable = [k for k, e in enumerate(extractions) if e.status == "ok"]
-    runs = run_many([program(items[k][0], extractions[k].code) for k in runnable], limits=limits, workers=workers)
+    programs = [program(items[k][0], extractions[k].code, limits) for k in runnable]
+    runs = run_many(programs, limits=limits, workers=workers)
     by_index = dict(zip(runnable, runs))
+    coded = [(k, p, r) for k, p, r in zip(runnable, programs, runs)
+             if code_tests.code_positions(items[k][0]) and r.load_error is None and not r.missing_function]
+    if coded:
+        judged = code_tests.judge([(items[k][0], p[0], r, p[2][p[3]:]) for k, p, r in coded], limits, workers)
+        for (_, _, r), outcomes in zip(coded, judged):
+            r.code_tests = outcomes
     return [_judge_safely(inst, extractions[k], by_index.get(k)) for k, (inst, _) in enumerate(items)]
 
 
@@ -375,15 +395,17 @@ def extract_for(instance: Instance, completion: str) -> Extraction:
     return second
 
 
-def program(instance: Instance, code: str) -> tuple[str, str, list[list]]:
-    """(code, entry point, calls) as the sandbox runs them. An instance with a ``checker`` has it appended,
-    and its dispatcher is called with each test's args instead of the entry point (it routes them)."""
-    calls = [t.args for t in instance.tests]
+def program(instance: Instance, code: str, limits: Limits = Limits()) -> tuple[str, str, list[list], int]:
+    """(code, entry point, calls, typed_from) as the sandbox runs them. An instance with a ``checker`` has it
+    appended. The data tests' calls come first; an instance with code tests adds, as typed calls from
+    ``typed_from`` on, the calls its checks make (``code_tests.first_calls``)."""
+    calls = [t.args for t in instance.tests if not code_tests.is_code_test(t)]
     if instance.style == "stdio":  # a whole program: the driver runs it once per test on that test's stdin
-        return stdio_program(code), STDIO_ENTRY, [[stdin_text(args)] for args in calls]
+        calls = [[stdin_text(args)] for args in calls]
+        return stdio_program(code), STDIO_ENTRY, calls, len(calls)
     if instance.checker:
-        return code.rstrip("\n") + "\n" + instance.checker, CHECKER_ENTRY, calls
-    return code, instance.entry_point, calls
+        code = code.rstrip("\n") + "\n" + instance.checker
+    return code, instance.entry_point, calls + code_tests.first_calls(instance, limits), len(calls)
 
 
 def _judge_safely(instance: Instance, extraction: Extraction, run: ProgramResult | None) -> Verdict:

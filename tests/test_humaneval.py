@@ -74,10 +74,10 @@ def test_wrong_solutions_fail_data_and_code_tests():
     nothing = fenced("def add(x, y):\n    return None")
     identity = fenced("def decode_cyclic(s):\n    return s")
     v_sloppy, v_nothing, v_identity = verify_many([(add, sloppy), (add, nothing), (decode, identity)])
-    assert v_sloppy.status == "exception" and v_sloppy.passed == len(add.tests) - 1
+    assert v_sloppy.status == "wrong_answer" and v_sloppy.passed == len(add.tests) - 1
     assert "AssertionError" in v_sloppy.tests[-1].error
-    assert v_nothing.passed == 0 and {t.status for t in v_nothing.tests} == {"wrong_answer", "exception"}
-    assert v_identity.status == "exception" and v_identity.passed == 0
+    assert v_nothing.passed == 0 and {t.status for t in v_nothing.tests} == {"wrong_answer"}
+    assert v_identity.status == "wrong_answer" and v_identity.passed == 0
 
 
 def test_an_answer_equal_to_everything_passes_no_data_test():
@@ -89,6 +89,74 @@ def test_an_answer_equal_to_everything_passes_no_data_test():
             if test.args[:1] != [humaneval.CHECK]:
                 assert outcome.status == "wrong_answer", (inst.index, outcome)
     assert verdicts[0].passed == 0
+
+
+# A float that equals, and is less and greater than, everything, and whose arithmetic returns itself: next to
+# the check it passes tolerance asserts; as a value crossing to a process of its own it is a plain 0.0.
+EVIL_FLOAT = """
+class Evil(float):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return True
+    __le__ = __gt__ = __ge__ = __lt__
+    def __bool__(self): return True
+    def __abs__(self): return self
+    def __neg__(self): return self
+    def __add__(self, other): return self
+    __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = __pow__ = __mod__ = __add__
+    def __hash__(self): return 0
+    def __len__(self): return 0
+    def __getitem__(self, key): return self
+
+
+def {entry}(*args, **kwargs):
+    return Evil(0.0)
+"""
+
+# the tools the checks use, replaced before they run
+PATCHED_TOOLS = """
+import builtins, math
+builtins.abs = lambda x: 0
+builtins.all = builtins.any = lambda x: True
+builtins.sorted = lambda x, **k: x
+builtins.isinstance = lambda *a: True
+math.fabs = lambda x: 0
+math.isclose = lambda *a, **k: True
+
+
+def {entry}(*args, **kwargs):
+    return 0.0
+"""
+
+
+def _code_tests_passed(answer: str) -> tuple[set, int]:
+    instances = humaneval.instances()
+    verdicts = verify_many([(inst, fenced(answer.format(entry=inst.entry_point))) for inst in instances])
+    passed = {(inst.index, k) for inst, v in zip(instances, verdicts) for k, (t, o) in enumerate(zip(inst.tests, v.tests))
+              if t.args[:1] == [humaneval.CHECK] and o.status == "pass"}
+    return passed, sum(v.solved for v in verdicts)
+
+
+@pytest.mark.parametrize("attack", [EVIL_FLOAT, PATCHED_TOOLS], ids=["always-equal-float", "patched-builtins"])
+def test_an_attack_on_the_code_tests_passes_no_more_than_returning_zero(attack):
+    # on the harness that ran checks next to the candidate, the float solved 11 problems and passed 154 code tests
+    honest, honest_solved = _code_tests_passed("def {entry}(*args, **kwargs):\n    return 0.0\n")
+    hostile, solved = _code_tests_passed(attack)
+    assert solved == honest_solved == 0
+    assert hostile <= honest and len(hostile) < 40
+
+
+def test_a_check_whose_inputs_depend_on_earlier_answers_gets_them_all():
+    from algodistill.problems import Instance, TestCase
+    check = "def check(candidate):\n    x = candidate(1)\n    y = candidate(x)\n    assert candidate(y) == (8, 'x')\n"
+    inst = Instance(problem="humaneval", difficulty=1, seed=0, index=0, entry_point="f", signature="def f(n):",
+                    prompt="", example=TestCase([1], 2), tests=(TestCase([humaneval.CHECK, check], True),),
+                    reference="", test_context="")
+    answer = fenced("def f(n):\n    n = n[0] if isinstance(n, tuple) else n\n    return (n * 2, 'x') if n >= 4 else n * 2")
+    wrong = fenced("def f(n):\n    n = n[0] if isinstance(n, tuple) else n\n    return [n * 2, 'x'] if n >= 4 else n * 2")
+    right, listed = verify_many([(inst, answer), (inst, wrong)])
+    assert right.solved, right.tests
+    assert listed.status == "wrong_answer"  # a list is not the tuple the check compares with
 
 
 def test_body_only_and_whole_function_answers_are_both_read():

@@ -11,16 +11,16 @@ Each record's ``check(candidate)`` is split with ``ast`` into tests of two kinds
   true is not JSON, so it fails;
 - **code tests**: every other statement that asserts something or calls the candidate (``abs(candidate(x) -
   y) < 1e-6``, loops, ``assert candidate(x)``, tuples or sets, values computed in ``check``) becomes
-  ``TestCase(["__check__", source], True)``, where ``source`` is a ``check(candidate)`` holding that
-  statement after the non-test statements before it (imports, assignments, helpers). Code tests run in the
-  child next to the candidate, as in HumanEval's own harness, so they are only as hard to game as that
-  harness (a program can patch builtins before they run); ``assert True`` lines test nothing and are dropped.
+  ``TestCase([CODE_TEST, source], True)``, where ``source`` is a ``check(candidate)`` holding that
+  statement after the non-test statements before it (imports, assignments, helpers); ``assert True`` lines
+  test nothing and are dropped. Code tests do not run next to the candidate, as in HumanEval's own harness
+  (where a program can patch builtins or return an object equal to everything): ``code_tests.py`` runs each
+  in a process of its own that holds the test code, the prompt's helpers and the test module
+  (``test_context``), and receives the candidate's answers as typed plain values.
 
-The instance's ``checker`` (appended to the program by the verifier) gives the program the prompt's imports
-and helpers it does not define itself (HumanEval runs prompt + completion), and defines the dispatcher
-``__algodistill_check__``: a code test runs its ``check`` in a fresh scope holding the prompt's helpers and
-the test module's top-level code (``METADATA``, imports), so a program cannot replace e.g. ``poly`` for the
-checker; any other call goes to the entry point. The canonical solutions score 164/164.
+The instance's ``checker`` (appended to the candidate's program by the verifier) gives the program the
+prompt's imports and helpers it does not define itself (HumanEval runs prompt + completion). The canonical
+solutions score 164/164.
 
 Difficulty is 1 for every problem and seed 0; index is N of ``HumanEval/N``.
 """
@@ -35,13 +35,13 @@ import math
 from functools import lru_cache
 from importlib import resources
 
-from ..problems.base import CHECKER_ENTRY, Instance, TestCase
+from ..problems.base import CODE_TEST, Instance, TestCase
 
 NAME = "humaneval"
 # HumanEval has no difficulty scale; one fixed value keeps every summary's per-difficulty column at one group
 DIFFICULTY = 1
 SEED = 0
-CHECK = "__check__"  # first arg of a code test; no data test starts with it (checked when building)
+CHECK = CODE_TEST  # first arg of a code test; no data test starts with it (checked when building)
 
 
 class HumanEvalUnavailable(ValueError):
@@ -95,7 +95,7 @@ def to_instance(record: dict) -> Instance:
         problem=NAME, difficulty=DIFFICULTY, seed=SEED, index=int(record["task_id"].split("/")[1]),
         entry_point=entry, signature=_signature(stub, entry), prompt=render_prompt(stub), example=tests[0],
         tests=tuple(tests), reference=stub + record["canonical_solution"], stub=stub,
-        checker=_checker(entry, helpers, helpers + "\n" + module))
+        checker=_checker(helpers), test_context=helpers + "\n" + module)
 
 
 # ---------------------------------------------------------------------------------------------- tests
@@ -210,21 +210,8 @@ def __algodistill_prompt__():
 
 
 __algodistill_prompt__()
-
-
-def {dispatcher}(*args):
-    if len(args) == 2 and args[0] == {mark!r}:
-        scope = {{"__name__": "__check__"}}
-        exec({context!r}, scope)
-        scope[{entry!r}] = {entry}  # HumanEval/33's check compares the candidate with itself by name
-        exec(args[1], scope)
-        scope["check"]({entry})
-        return True
-    return {entry}(*args)
 '''
 
 
-def _checker(entry: str, helpers: str, context: str) -> str:
-    if not entry.isidentifier():
-        raise ValueError(f"entry point {entry!r} is not a Python name")
-    return _CHECKER.format(helpers=helpers, context=context, mark=CHECK, entry=entry, dispatcher=CHECKER_ENTRY)
+def _checker(helpers: str) -> str:
+    return _CHECKER.format(helpers=helpers)

@@ -21,7 +21,7 @@ N_TESTS = 5
 DIFFICULTIES = tuple(range(1, 11))
 TRAIN_SEED = 42
 EVAL_SEED = 999
-CHECKER_ENTRY = "__algodistill_check__"  # what an instance's ``checker`` defines (see Instance)
+CODE_TEST = "__check__"  # first arg of a test written as code: ``[CODE_TEST, source of check(candidate)]``
 STDIO_ENTRY = "__algodistill_stdio__"  # what the driver of a ``stdio``-style program defines (styles.py)
 
 
@@ -89,10 +89,11 @@ class Instance:
     reference: str
     # Benchmarks (HumanEval) only. ``stub``: the code the answer continues (imports, helpers, signature and
     # docstring); an answer that does not define the entry point is read as the stub's body. ``checker``:
-    # code appended to the program that defines CHECKER_ENTRY, which the verifier then calls with each
-    # test's args instead of the entry point, so tests may be asserts run in the child (see verify.py).
+    # code appended to the candidate's program (the prompt's imports and helpers it may use). ``test_context``:
+    # the trusted code a code test (``CODE_TEST``) runs next to, in a process of its own (``code_tests.py``).
     stub: str = ""
     checker: str = ""
+    test_context: str = ""
     # how the prompt asks for the skill (``styles.STYLES``); the tests and their expected values never change
     style: str = "contract"
 
