@@ -128,7 +128,7 @@ def test_every_tab_in_a_real_browser(app_url, seeded, tiny_model_dir, tmp_path):
         tab("Train")
         pick("train-model", tiny_model_dir)
         number("Max steps (-1: epochs decide)", 16)
-        number("Per-device batch (rest: accumulation)", 2)
+        number("Per-device batch (0: auto; rest: accumulation)", 2)
         pick("train-device", "cpu")
         page.locator("#train-start").click()
         expect(page.locator("#train-message")).to_contain_text("Started run", timeout=30_000)
@@ -387,3 +387,21 @@ def test_hosted_app_in_a_real_browser(who, tmp_path_factory, tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_an_idle_page_asks_only_the_watchers_question(app_url):
+    """With no job running, a page left open makes one request every WATCH_S seconds (the watcher's) and no
+    tab polls; Gradio's queue no longer spins while it waits for work."""
+    from playwright.sync_api import sync_playwright
+
+    from algodistill.ui import common
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(app_url, wait_until="load")
+        page.wait_for_timeout(8_000)  # the load's own requests and the shown tab's one refresh
+        joined = []
+        page.on("request", lambda r: joined.append(r.url) if "/queue/join" in r.url else None)
+        page.wait_for_timeout(1000 * (common.WATCH_S + 2))
+        browser.close()
+    assert 1 <= len(joined) <= 2, joined  # before: four tabs polled every 2-3 s, ~20 requests in this window

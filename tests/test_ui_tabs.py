@@ -407,3 +407,18 @@ def test_eval_status_shows_both_runs_of_a_comparison_from_the_store(db):
     db.update_run(base, pid=None, status="queued")  # Stop goes to the run being worked on, not the finished one
     assert eval_tab.stop(run) == f"run {base} stopped before it started"
     assert eval_tab.run_status(None) == "No evaluation running."
+
+
+def test_an_idle_store_asks_for_no_refresh_and_a_running_job_or_a_write_does(db):
+    from algodistill.ui.common import activity, settle
+    busy, token = activity()
+    assert not busy and activity() == (False, token)  # reading changes nothing: an idle page's question is cheap
+    assert settle().active is False  # a refresh timer's tick turns it off when nothing runs
+    run = db.create_run("train", {}, name="a job")
+    db.mark_started(run)  # this process is its process: alive
+    busy, after = activity()
+    assert busy and after != token
+    import gradio as gr
+    assert isinstance(settle(), type(gr.skip()))  # while it runs, the refresh goes on
+    db.finish_run(run, "completed")
+    assert activity()[0] is False and activity()[1] != after  # its end is a change the watcher sees

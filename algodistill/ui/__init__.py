@@ -15,7 +15,7 @@ def build_app(hosted: bool | None = None):
     import gradio as gr
 
     from . import access, data_tab, eval_tab, failures, inspect_tab, links, loss_tab, runs_tab, train_tab
-    from .common import dispatch_jobs, remembered, run_choices
+    from .common import FAST_POLL_S, VISITOR_POLL_S, WATCH_S, activity, dispatch_jobs, remembered, run_choices
     dispatch_jobs()  # a launch left waiting by a job process killed before it could start it starts now
 
     access.configure(access.hosted_for(None) if hosted is None else hosted)
@@ -59,6 +59,31 @@ def build_app(hosted: bool | None = None):
                  "data": data_page, "runs": runs_page}
         for name, page in pages.items():
             page.select(None, linked, None, js=links.url_js("select", name))
+        # Polling: an idle page asks one cheap question every WATCH_S seconds (is a run queued or running, did
+        # the store change?); only then is the shown tab's refresh timer turned on, and it turns itself off
+        # again once nothing runs (common.fast_timer). Hidden tabs never poll.
+        timers = {"train": train["timer"], "loss": loss["timer"], "eval": evals["timer"], "data": data["timer"]}
+        shown_tab, token = gr.State("train"), gr.State("")
+
+        def wake(tab, last):
+            dispatch_jobs()  # the queue moves on after a job killed too hard to start the next one itself
+            busy, now = activity()
+            if not busy and now == last:
+                return (*(gr.skip(),) * len(timers), last)
+            every = FAST_POLL_S if access.is_owner() else VISITOR_POLL_S
+            return (*(gr.Timer(value=every, active=True) if name == tab else gr.skip() for name in timers), now)
+
+        gr.Timer(WATCH_S).tick(wake, [shown_tab, token], [*timers.values(), token], show_progress="hidden",
+                               api_visibility="private")
+
+        def showing(name):
+            def select():  # the tab shown refreshes once (and goes on while a run is active); the others stop
+                return (name, *(gr.Timer(active=key == name) for key in timers))
+            return select
+
+        for name, page in pages.items():
+            page.select(showing(name), None, [shown_tab, *timers.values()], show_progress="hidden",
+                        api_visibility="private")
         for name, controls in (("loss", linked[:1]), ("eval", linked[1:3]), ("inspect", linked[3:])):
             for control in controls:
                 control.change(None, linked, None, js=links.url_js("change", name))
@@ -106,7 +131,9 @@ def build_app(hosted: bool | None = None):
 
         train["evaluate"].click(evaluate_adapter, [train["follow"]],
                                 [train["message"], tabs, evals["status"], evals["following"], evals["run_a"],
-                                 evals["run_b"]], api_name="evaluate_adapter")
+                                 evals["run_b"]], api_name="evaluate_adapter").then(
+            lambda: ("eval", *(gr.Timer(active=key == "eval") for key in timers)), None,
+            [shown_tab, *timers.values()], api_visibility="private")
         for restore in (train["restore"], evals["restore"]):  # the forms as last used in this browser
             demo.load(*restore, api_visibility="private")
 
@@ -121,7 +148,7 @@ def build_app(hosted: bool | None = None):
             shown = got["shown"]
             detail = inspect_tab.sample_detail(a, b, shown) if shown else (gr.skip(),) * len(inspect["detail"])
             trains, evaluations, inspected = got["train_runs"], got["eval_runs"], got["inspect_runs"]
-            return (gr.Tabs(selected=got["tab"]) if got["tab"] else gr.skip(),
+            return (got["tab"] or "train", gr.Tabs(selected=got["tab"]) if got["tab"] else gr.skip(),
                     gr.update(choices=trains, value=got["follow"]), gr.update(choices=trains, value=got["loss"]),
                     gr.update(choices=evaluations, value=eval_a), gr.update(choices=evaluations, value=eval_b),
                     gr.update(choices=inspected, value=a), gr.update(choices=inspected, value=b),
@@ -135,12 +162,31 @@ def build_app(hosted: bool | None = None):
             return (access.role_line(), *[gr.update(visible=owner) for _ in owner_areas])
 
         demo.load(role_view, None, [role, *owner_areas], api_visibility="private")
-        demo.load(fresh_lists, None, [tabs, train["follow"], loss["runs"], evals["run_a"], evals["run_b"],
+        opened = demo.load(fresh_lists, None, [shown_tab, tabs, train["follow"], loss["runs"], evals["run_a"], evals["run_b"],
                                       inspect["run_a"], inspect["run_b"], inspect["problem"], inspect["difficulty"],
                                       inspect["breakdown"], inspect["change"], *evals["view"], inspect["listing"],
                                       inspect["shown"], *inspect["detail"]],
-                  api_visibility="private").then(None, linked, None, js=links.url_js("ready"))
+                           api_visibility="private")
+        opened.then(None, linked, None, js=links.url_js("ready"))
+        opened.then(wake, [shown_tab, gr.State("")], [*timers.values(), token], show_progress="hidden",
+                    api_visibility="private")
+    quiet_queue(demo)
     return demo
+
+
+QUEUE_IDLE_SLEEP_S = 0.05
+
+
+def quiet_queue(demo) -> None:
+    """Gradio's queue looks for new work every millisecond while it has none, which cost ~6% of a core on the
+    2-core development machine with no visitor and no job (py-spy: the event loop's thread). Every 50 ms (the value Gradio itself uses on Windows) it costs
+    a fraction of that and adds at most 50 ms before a request starts. Attributes of Gradio's own queue, set only
+    where this Gradio has them."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and hasattr(queue, "sleep_when_free"):
+        queue.sleep_when_free = max(queue.sleep_when_free, QUEUE_IDLE_SLEEP_S)
+    if queue is not None and hasattr(queue, "progress_update_sleep_when_free"):
+        queue.progress_update_sleep_when_free = max(queue.progress_update_sleep_when_free, 0.25)
 
 
 def sandbox_warning() -> str | None:

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import shutil
 import subprocess
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..traces import BUNDLED
 
 _stores: dict[str, Store] = {}
 _verified: dict[str, list] = {}  # content digest -> checks: a trace set is verified once per content
+_verifying = threading.Lock()
 
 
 def store() -> Store:
@@ -32,12 +34,55 @@ def uploads_dir() -> Path:
 
 def verified(path: str | Path) -> list:
     """The TraceChecks of a trace file (every line: kept, rejected or malformed), cached by content, so an
-    upload verified before it was kept is not verified again when Data shows it."""
+    upload verified before it was kept is not verified again when Data shows it. One verification at a time:
+    visitors opening Data together wait for the first one and share its result instead of each running the
+    sandbox over the same set."""
     from ..traces import verify_file
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     if digest not in _verified:
-        _verified[digest] = verify_file(path)
+        with _verifying:
+            if digest not in _verified:
+                _verified[digest] = verify_file(path)
     return _verified[digest]
+
+
+# ---------------------------------------------------------------------------------------------- polling
+
+FAST_POLL_S = 2.0  # a tab's refresh while a job runs or its view just changed
+WATCH_S = 15.0  # an idle page's one cheap question: did anything change?
+
+
+def activity() -> tuple[bool, str]:
+    """(whether a run is queued or running, a token that changes whenever anything writes the store). Cheap: a
+    query on the runs' status and two ``stat`` calls, so an idle page can ask it every ``WATCH_S`` seconds."""
+    s = store()
+    busy = any(r["status"] in ACTIVE for status in ACTIVE for r in s.runs(status=status, limit=50))
+    parts = []
+    for suffix in ("", "-wal"):
+        try:
+            st = Path(s.path + suffix).stat()
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            parts.append("-")
+    return busy, "/".join(parts)
+
+
+VISITOR_POLL_S = 5.0  # a hosted visitor's refresh while a job runs: the owner's job comes first
+
+
+def fast_timer(gr, seconds: float = FAST_POLL_S):
+    """A tab's refresh timer. It starts off; the app's watcher (``ui.build_app``) turns on the shown tab's when a
+    run is queued or running or the store changed, and each tick turns it off again once nothing is queued or
+    running, so an idle page makes no request but the watcher's."""
+    timer = gr.Timer(seconds, active=False)
+    timer.tick(settle, None, [timer], show_progress="hidden", api_visibility="private")
+    return timer
+
+
+def settle():
+    """A refresh timer's own tick: off once no run is queued or running (this tick's refresh was the last)."""
+    import gradio as gr
+    return gr.skip() if activity()[0] else gr.Timer(active=False)
 
 
 def keep_upload(path: str) -> str:

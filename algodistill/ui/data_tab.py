@@ -141,5 +141,5 @@ def build() -> dict:
 
     delete.click(deleted, [chosen], [chosen, sets, verdict, traces, counts], api_visibility="private")
     chosen.focus(lambda: gr.update(choices=trace_sets()), None, [chosen], api_visibility="private")
-    teacher_view.build(gr, chosen, sets)
-    return {"sets": sets}
+    timer = teacher_view.build(gr, chosen, sets)
+    return {"sets": sets, "timer": timer}

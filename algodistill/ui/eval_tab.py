@@ -21,7 +21,7 @@ from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
 from . import access
 from . import learned_view
-from .common import form_number, is_number, parse_run, restorable, run_choices, store, waiting_note
+from .common import fast_timer, form_number, is_number, parse_run, restorable, run_choices, store, waiting_note
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
                            style_heatmap, styles_covered)
 from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
@@ -255,7 +255,7 @@ def build(gr, saved) -> dict:
         text, run_id = start(*values)
         return (*launched(text, run_id), dict(zip(FIELDS, values)) if run_id else gr.skip())
 
-    go.click(launch, inputs, [status, following, run_a, run_b, saved], api_name="start_evaluation")
+    launches = [go.click(launch, inputs, [status, following, run_a, run_b, saved], api_name="start_evaluation")]
 
     def restore(values):
         """A (re)loaded page shows the form as last used in this browser, where the lists still offer it; the
@@ -275,7 +275,7 @@ def build(gr, saved) -> dict:
         text, resumed = resume(run_id, shown)
         return (f"{text}\n\n{run_status(resumed)}" if resumed else text), resumed or run_id
 
-    again.click(relaunch, [following, run_a], [status, following], api_name="resume_evaluation")
+    launches.append(again.click(relaunch, [following, run_a], [status, following], api_name="resume_evaluation"))
     # on the user's choice only: a restored form keeps its own model and base-model box
     adapter.input(model_for_adapter, [adapter, model], [model], api_visibility="private")
     adapter.input(lambda a: gr.update(**base_option(a)), [adapter], [with_base], api_visibility="private")
@@ -303,7 +303,9 @@ def build(gr, saved) -> dict:
         return gr.update(value=fig, visible=fig is not None)
 
     view_key, labels_key = gr.State(""), gr.State("")
-    timer = gr.Timer(3.0)
+    timer = fast_timer(gr)
+    for launched_event in launches:  # the status follows a launch at once, not at the watcher's next look
+        launched_event.then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
     timer.tick(poll, [following, run_a, run_b, view_key, labels_key],
                [status, *view, style_heat, run_a, run_b, view_key, labels_key],
                show_progress="hidden",
@@ -315,5 +317,5 @@ def build(gr, saved) -> dict:
         control.focus(lambda: gr.update(choices=run_choices("eval")), None, [control],
                       api_visibility="private")
     adapter.focus(lambda: gr.update(choices=adapter_choices()), None, [adapter], api_visibility="private")
-    return {"run_a": run_a, "run_b": run_b, "table": table, "breakdown": failures, "view": view,
+    return {"run_a": run_a, "run_b": run_b, "table": table, "breakdown": failures, "view": view, "timer": timer,
             "style_heat": style_heat, "following": following, "status": status, "restore": (restore, [saved], inputs)}

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from . import access
-from .common import parse_run, run_choices, store
+from .common import fast_timer, parse_run, run_choices, store
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d")
 
@@ -227,7 +227,7 @@ def build(gr) -> dict:
                                        elem_id="loss-" + name.replace("/", "-").replace("_", "-"))
     key = gr.State("")
     outputs = [loss, lr, grad, speed, accuracy, summary, diff, key, *(extras[name] for name in EXTRA_PANELS)]
-    timer = gr.Timer(2.0)
+    timer = fast_timer(gr)
     timer.tick(refresh, [runs, smoothing, log_scale, key, x_axis], outputs, show_progress="hidden",
                api_name="loss_curves")
     for control in (runs, smoothing, log_scale, x_axis):
@@ -237,4 +237,4 @@ def build(gr) -> dict:
     # drawn while the tab was hidden, plotly takes a default width (the loss plot filled ~55%, the others were
     # clipped): redraw when the tab is shown
     redraw = (refresh, [runs, smoothing, log_scale, gr.State(""), x_axis], outputs)
-    return {"runs": runs, "redraw": redraw}
+    return {"runs": runs, "redraw": redraw, "timer": timer}

@@ -21,7 +21,7 @@ from ..problems.styles import STYLES
 from ..settings import whole_numbers
 from ..teacher import ENDPOINT, TeacherSettings, headline, no_pass_line, pass_rate_table
 from . import access
-from .common import form_number, parse_run, status_markdown, store, trace_value, uploads_dir, waiting_note
+from .common import fast_timer, form_number, parse_run, status_markdown, store, trace_value, uploads_dir, waiting_note
 
 SOURCES = ("local model", "OpenAI-compatible endpoint")
 NUMBERS = ("per_cell", "samples", "temperature", "top_p", "max_new_tokens", "concurrency")
@@ -122,7 +122,7 @@ def _key_note(name: str) -> str:
         f"${name} is not set in the app's environment (a local server that needs no key does not mind)."
 
 
-def build(gr, chosen, sets) -> None:
+def build(gr, chosen, sets):
     """The section, under the trace sets: ``chosen`` (the trace set dropdown) and ``sets`` (their table) are
     refreshed when a generation ends, so its trace set is listed at once."""
     from .common import trace_sets
@@ -185,7 +185,7 @@ def build(gr, chosen, sets) -> None:
         text, run_id = start(*values)
         return text, run_id if run_id is not None else gr.skip()
 
-    go.click(launch, [source, model, endpoint_model, base_url, key_env, problems, difficulties, per_cell, samples,
+    launched_event = go.click(launch, [source, model, endpoint_model, base_url, key_env, problems, difficulties, per_cell, samples,
                       temperature, top_p, max_new_tokens, concurrency, styles], [message, follow],
              api_name="generate_traces")
     halt.click(stop, [follow], [message], api_name="stop_trace_generation")
@@ -206,6 +206,8 @@ def build(gr, chosen, sets) -> None:
         listed = gr.update(choices=trace_sets(), value=trace_value(kept)) if kept else gr.skip()
         return (*shown, listed, trace_set_rows() if kept else gr.skip(), key)
 
-    timer = gr.Timer(3.0)
+    timer = fast_timer(gr)
+    launched_event.then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
     timer.tick(tick, [follow, seen], [status, outcome, table, chosen, sets, seen], show_progress="hidden",
                api_visibility="private")
+    return timer

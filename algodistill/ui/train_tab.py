@@ -9,6 +9,8 @@ the handlers take the values by name. A new setting is one field there."""
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +23,7 @@ from ..settings import form_fields, form_label
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
 from . import access
-from .common import (accept_upload, checked, dispatch_jobs, download_folder, form_values, gpu_line, is_number,
+from .common import (accept_upload, checked, dispatch_jobs, download_folder, fast_timer, form_values, gpu_line, is_number,
                      parse_run, restorable, run_choices, status_markdown, store, trace_set, trace_sets, trace_value,
                      waiting_note)
 
@@ -308,8 +310,8 @@ def build(gr, saved) -> dict:
         return launched(*start_grpo(form), {**{k: form[k] for k in shared}, "method": "grpo",
                                             "grpo": {k: form[k] for k in grpo_own}})
 
-    go.click(launch, inputs, [message, follow, saved], api_name="start_training")
-    go_grpo.click(launch_grpo, grpo_inputs, [message, follow, saved], api_name="start_grpo")
+    launches = [go.click(launch, inputs, [message, follow, saved], api_name="start_training"),
+                go_grpo.click(launch_grpo, grpo_inputs, [message, follow, saved], api_name="start_grpo")]
     restored = [method, *inputs, *[grpo_form[field] for field in grpo_own]]
 
     def restore(values):
@@ -334,14 +336,24 @@ def build(gr, saved) -> dict:
         text, resumed = resume(run_id)
         return text, gr.update(choices=run_choices("train"), value=resumed) if resumed else gr.update()
 
-    again.click(relaunch, [follow], [message, follow], api_name="resume_training")
+    launches.append(again.click(relaunch, [follow], [message, follow], api_name="resume_training"))
     def download_log(run_id):
         path = full_log_copy(run_id)
         return gr.update(value=path, visible=path is not None)
 
     get_log.click(download_log, [follow], [full_log], api_visibility="private")
-    timer = gr.Timer(2.0)
-    timer.tick(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
+    timer = fast_timer(gr)
+    for launched_event in launches:  # the status follows a launch at once, not at the watcher's next look
+        launched_event.then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
+    drawn = gr.State("")  # what status and log show: a tick that would show the same redraws nothing
+
+    def refresh(run_id, last):
+        text, tail = poll(run_id)
+        key = hashlib.sha256(f"{text}\0{tail}".encode()).hexdigest()
+        return (gr.skip(), gr.skip(), last) if key == last else (text, tail, key)
+
+    timer.tick(refresh, [follow, drawn], [status, log, drawn], show_progress="hidden", api_visibility="private")
+    follow.change(poll, [follow], [status, log], show_progress="hidden", api_name="training_status")
     timer.tick(dispatch_jobs, None, None, show_progress="hidden", api_visibility="private")
     shown = gr.State([])  # the run labels this page shows: refreshed when a status changes, not every tick
 
@@ -356,4 +368,5 @@ def build(gr, saved) -> dict:
     follow.change(lambda run_id: gr.update(visible=evaluable(run_id) is not None), [follow], [evaluate],
                   api_visibility="private")
     follow.focus(lambda: gr.update(choices=run_choices("train")), None, [follow], api_visibility="private")
-    return {"follow": follow, "message": message, "evaluate": evaluate, "restore": (restore, [saved], restored)}
+    return {"follow": follow, "message": message, "evaluate": evaluate, "restore": (restore, [saved], restored),
+            "timer": timer}
