@@ -224,6 +224,41 @@ def _run_line(run: dict, exported: list[dict]) -> dict:
     return row
 
 
+# an absolute path in free text (POSIX or Windows, or ~/...): what an exporting machine's messages name
+_FOREIGN_PATH = re.compile(r"(?:(?<![\w.:/])~|(?<![\w.:/])[A-Za-z]:|(?<![\w.:/~]))(?:[/\\][^\s/\\'\"`,;()\[\]]+){2,}[/\\]?")
+
+
+def _strip_paths(text: str) -> str:
+    """``text`` with every absolute path of another machine replaced by its last part (``.../1-sft``)."""
+    def last(match: re.Match) -> str:
+        parts = [p for p in re.split(r"[/\\]", match.group(0)) if p]
+        return ".../" + parts[-1] if parts else "..."
+    return _FOREIGN_PATH.sub(last, text)
+
+
+def _without_paths(value: Any) -> Any:
+    """Settings or summary of an imported run with no path of the exporting machine: each string that is an
+    absolute path becomes its file name (``traces``: ``reference.jsonl``), each path inside text its last part."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    if isinstance(value, str):
+        if re.fullmatch(r"(?:~|[A-Za-z]:)?[/\\]\S*", value) and len(re.split(r"[/\\]", value.strip("/\\"))) > 1:
+            return re.split(r"[/\\]", value.rstrip("/\\"))[-1]
+        return _strip_paths(value)
+    return value
+
+
+def imported_message(run: dict, bundle: str, adapter_included: bool) -> str:
+    """What an imported run's status line says, in place of the exporting machine's (which names its paths)."""
+    said = f"{run['status']}; imported from {bundle}"
+    if run["kind"] != "train":
+        return said
+    return said + ("; its adapter is included (download it in Runs)" if adapter_included
+                   else "; its adapter is not included in the bundle")
+
+
 def _adapter_files(run: dict) -> list[Path]:
     """The PEFT files of a training run's adapter folder, or [] when it has none (or not both required)."""
     folder = Path(run["adapter"]) if run["kind"] == "train" and run.get("adapter") else None
@@ -574,16 +609,26 @@ def _import(store: Store, path: Path, *, demo: bool, mark: str | None) -> dict |
                 """The row stored for a bundle run: references to runs through ``ids``; adapter paths to the
                 imported folders (a training run without one keeps none: the exporting machine's paths mean
                 nothing here); provenance in ``settings["imported"]``."""
-                settings = dict(run["settings"], imported=dict(origin, run=run["id"]))
+                # nothing of the exporting machine's file system survives: paths become names, and the
+                # status line says what was imported instead of where the adapter lay there
+                settings = dict(_without_paths(run["settings"]), imported=dict(origin, run=run["id"]))
                 if settings.get("style_group") is not None:
                     settings["style_group"] = ids[settings["style_group"]]
-                row = dict(run, parent=ids[run["parent"]] if run["parent"] is not None else None, settings=settings)
+                summary = _without_paths(run.get("summary") or {})
+                row = dict(run, parent=ids[run["parent"]] if run["parent"] is not None else None, settings=settings,
+                           summary=summary, error=_strip_paths(run["error"]) if run.get("error") else run.get("error"),
+                           message=imported_message(run, origin["bundle"], run["id"] in adapters),
+                           model=_without_paths(run["model"]) if run.get("model") else run.get("model"))
                 if run["kind"] == "train":
                     folder = adapter_dir(run["id"], ids) if run["id"] in adapters else None
                     row["adapter"] = str(folder) if folder else None
                     settings["output_dir"] = str(folder or outputs / f"{ids[run['id']]}-{_folder_name(run)}")
+                    if "out" in summary:
+                        summary["out"] = str(folder) if folder else None
                 elif run["adapter"] in by_path:
                     row["adapter"] = settings["adapter"] = str(adapter_dir(by_path[run["adapter"]], ids))
+                elif run.get("adapter"):  # an adapter that did not travel: its name, not the other machine's path
+                    row["adapter"] = settings["adapter"] = _without_paths(run["adapter"])
                 if demo:
                     settings["demo"] = True
                     row["name"] = DEMO_PREFIX + (run["name"] or run["model"] or run["kind"])

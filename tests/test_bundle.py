@@ -3,6 +3,7 @@ bundles refused with nothing created, adapters that load with PEFT, the demo onc
 
 import json
 import os
+import re
 import stat
 import struct
 import zipfile
@@ -19,7 +20,7 @@ from algodistill.store import Store
 from algodistill.verify import fenced
 
 # what an import may change: the ids, the paths of this machine, and the provenance it adds
-VOLATILE_RUN = {"id", "parent", "adapter", "pid", "pid_start", "host", "stop_requested"}
+VOLATILE_RUN = {"id", "parent", "adapter", "pid", "pid_start", "host", "stop_requested", "message"}
 VOLATILE_SETTINGS = {"imported", "output_dir", "adapter", "style_group", "demo"}
 
 
@@ -398,3 +399,51 @@ def test_on_spaces_the_home_is_the_persistent_storage_when_attached(tmp_path, mo
     monkeypatch.setenv("ALGODISTILL_HOME", str(tmp_path / "ephemeral"))  # a home outside /data is said to be lost
     kept, why = home.persistent()
     assert not kept and "ALGODISTILL_HOME" in why
+
+
+FOREIGN = "/srv/elsewhere/algodistill"  # a home on the exporting machine
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_an_imported_run_shows_no_path_of_the_machine_it_came_from(source, db, tmp_path):
+    from algodistill.ui.common import status_markdown
+    from algodistill.ui.runs_tab import runs_rows
+    store = db
+    out = f"{FOREIGN}/outputs/1-far"
+    train = source.create_run("train", {"experiment": "far", "output_dir": out, "model": f"{FOREIGN}/models/q.gguf",
+                                        "traces": f"{FOREIGN}/assets/traces/reference.jsonl"},
+                              name="far", model=f"{FOREIGN}/models/q.gguf", adapter=out, status="completed")
+    source.update_run(train, summary={"out": out, "final_loss": 0.1}, message=f"completed; adapter saved to {out}",
+                      error=f"warning: could not write {FOREIGN}/logs/run-1.log")
+    evaluation = source.create_run("eval", {"adapter": out, "model": f"{FOREIGN}/models/q.gguf"}, name="far eval",
+                                   model="q.gguf", adapter=out, status="completed")
+    export_bundle(source, [train, evaluation], tmp_path / "far.zip")  # no adapter in it
+    ids = new_ids(import_bundle(store, tmp_path / "far.zip"))
+    for new in ids.values():
+        run = store.get_run(new)
+        shown = [*_strings(run), status_markdown(run), json.dumps(runs_rows())]
+        assert not [text for text in shown if "/srv/" in text or "elsewhere" in text], run
+    imported = store.get_run(ids[train])
+    assert "imported from far.zip" in imported["message"] and "adapter is not included" in imported["message"]
+    assert imported["settings"]["traces"] == "reference.jsonl" and imported["adapter"] is None
+
+
+def test_the_shipped_demo_names_no_path_of_the_machine_it_was_made_on(store):
+    report = load_demo(store)
+    assert report and report["runs"]
+    here = str(home.home(store.path))
+    for r in report["runs"]:
+        run = store.get_run(r["id"])
+        for text in _strings(run):
+            for path in re.findall(r"(?<![\w.:/])/[^\s'\",;()]+/[^\s'\",;()]+", text):
+                assert path.startswith(here), (r["id"], text)
