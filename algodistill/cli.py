@@ -432,9 +432,7 @@ def _train_run(args, store: Store):
     from .train_sft import SFTSettings
     settings = None
     if not (args.run or args.resume):
-        settings = from_flags(SFTSettings, args)
-        if args.batch_size is None:  # derived: as much of the effective batch as 4 rows
-            settings.batch_size = min(settings.effective_batch, 4)
+        settings = from_flags(SFTSettings, args)  # a per-device batch of 0 is decided for the device
     return training_run(store, queued=args.run, resume=args.resume, settings=settings,
                         log=lambda m: print(m, file=sys.stderr))
 

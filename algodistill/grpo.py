@@ -33,7 +33,7 @@ from typing import Callable
 
 from .card import write_model_card
 from .evaluate import record_isolation, sample_row
-from .models import (DEFAULT_MODEL, default_device, default_dtype, load_model, load_tokenizer, materialize,
+from .models import (DEFAULT_MODEL, default_device, load_model, load_tokenizer, materialize, training_dtype,
                      usable_problems)
 from .problems import (DIFFICULTIES, EVAL_SEED, PROBLEM_TYPES, TRAIN_SEED, Instance, choice_problem, grid,
                        make_instance)
@@ -108,7 +108,8 @@ class GRPOSettings:
     # "auto" (vLLM colocated when installed and on a GPU), "hf" or "vllm"
     backend: str = option("auto", choices=("auto", "hf", "vllm"),
                           help="generation: auto uses vLLM colocated when installed and on a GPU, else transformers")
-    gradient_checkpointing: bool = option(True, help="recompute activations in the backward pass (default on)")
+    gradient_checkpointing: bool | None = option(None, boolean=True, help="recompute activations in the backward "
+                                                 "pass (default: on on a GPU, off on a CPU)")
     # grid accuracy during training (accuracy.py; 0 is off) and the adapter directory: as every training's
     accuracy_every: int = accuracy_every_field()
     accuracy_max_new_tokens: int = accuracy_tokens_field()
@@ -300,7 +301,7 @@ def _load_policy(settings: GRPOSettings, log: Callable[[str], None]):
     from peft import LoraConfig, PeftModel
 
     device = default_device(settings.device)
-    dtype = default_dtype(device)
+    dtype = training_dtype(device)
     source = materialize(settings.model, log=log)
     tokenizer = load_tokenizer(source)
     # fp16 training keeps fp32 master weights (autocast); bf16 and fp32 load as they train
@@ -342,8 +343,10 @@ def _train(store: Store, run_id: int, settings: GRPOSettings, live: dict, watch:
         temperature=settings.temperature, beta=settings.beta, reward_weights=[1.0, settings.format_bonus],
         use_vllm=_use_vllm(settings, device), vllm_mode="colocate", logging_steps=1, save_strategy="no",
         report_to="none", seed=settings.seed, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
-        use_cpu=device == "cpu", gradient_checkpointing=settings.gradient_checkpointing,
-        disable_tqdm=not progress_bar, dataloader_num_workers=0)
+        # auto: on a GPU only (on a CPU memory is plentiful and the recompute pure cost)
+        gradient_checkpointing=not device.startswith("cpu") if settings.gradient_checkpointing is None
+        else bool(settings.gradient_checkpointing),
+        use_cpu=device == "cpu", disable_tqdm=not progress_bar, dataloader_num_workers=0)
     eos = {tokenizer.eos_token_id} | set(_ids(model.generation_config.eos_token_id))
     callback = _callback_class()(store, run_id, should_stop, settings, watch.hold)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(store, run_id, settings, eos), args=config,

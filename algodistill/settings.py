@@ -71,7 +71,7 @@ def add_flags(parser: Any, cls: type) -> None:
             text += " (default %(default)s)"
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": text.strip()}
         sample = _default(f)
-        if isinstance(sample, bool):
+        if isinstance(sample, bool) or meta.get("boolean"):  # "boolean": a yes/no whose None means "auto"
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             if isinstance(sample, list):

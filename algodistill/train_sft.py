@@ -2,7 +2,10 @@
 
 The defaults are the reference recipe: LoRA r=16, alpha=32 on all linear projections, 3 epochs, lr 2e-4,
 effective batch 4 (gradient accumulation when the per-device batch is smaller), max length 1024, warmup
-ratio 0.1; bf16 where the GPU supports it, else fp16 on GPU, fp32 on CPU. Only traces that pass their
+ratio 0.1; bf16 where the GPU supports it, else fp16 on GPU; on a CPU bf16 where it computes in it natively
+(AMX, AVX512-BF16), else fp32, with a per-device batch of 1 (no padding) and no gradient checkpointing (its
+recompute only pays for GPU memory): ``SFTSettings.for_device`` and ``models.training_dtype``, recorded in
+the run's summary (``chosen``). Only traces that pass their
 instance's hidden tests are trained on. Rows are prompt/completion conversations in the model's own chat
 template, so TRL puts the loss on the assistant's answer only.
 
@@ -30,14 +33,14 @@ import resource
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F401 (callers import them from here)
 from .distributed import processes
-from .models import (DEFAULT_MODEL, default_device, default_dtype, load_model, load_tokenizer, materialize,
-                     usable_problems)
+from .models import (DEFAULT_MODEL, DTYPES, default_device, load_model, load_tokenizer, materialize,
+                     training_dtype, usable_problems)
 from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
@@ -85,10 +88,11 @@ class SFTSettings:
                                   help="dropout on the LoRA input")
     target_modules: str = "all-linear"
     effective_batch: int = bounded(4, 1, 65536, help="traces per optimizer step", form="batch")
-    # per device; the rest of the effective batch is gradient accumulation
-    batch_size: int = bounded(4, 1, 65536, label="per-device batch (rest: accumulation)", form="batch",
-                              cli_default=None,
-                              help="per-device batch; the rest is gradient accumulation (default: min(4, effective))")
+    # per device; the rest of the effective batch is gradient accumulation. 0 is "auto" (``for_device``): 1 on
+    # a CPU, where padding 4 traces of 300-700 tokens to the longest is pure cost, min(4, effective) on a GPU
+    batch_size: int = bounded(0, 0, 65536, label="per-device batch (0: auto; rest: accumulation)", form="batch",
+                              help="per-device batch; the rest is gradient accumulation (default 0: auto, 1 on a "
+                              "CPU, min(4, effective batch) on a GPU)")
     max_length: int = bounded(1024, 64, 1 << 20, label="max length (tokens)", help="tokens (default %(default)s)",
                               form="batch")
     warmup_ratio: float = bounded(0.1, 0, 1, below=True, form="schedule",
@@ -97,9 +101,13 @@ class SFTSettings:
                              help="> 0 overrides epochs (default off)")
     seed: int = bounded(42, 0, 2**32 - 1, help="LoRA initialisation and data order")
     device: str = option("auto", form="run", help="auto, cpu, cuda ... (default %(default)s)")
-    # on: the 3-epoch reference run on an H100 peaks at 1.8 GB instead of 8.0 GB for ~25% more time
-    gradient_checkpointing: bool = option(True, help="recompute activations in the backward pass: ~4x less GPU "
-                                          "memory, ~25%% slower (default on)")
+    dtype: str = option("auto", choices=DTYPES, help="auto (bf16 on GPUs that have it, else fp16; bf16 on CPUs with "
+                        "AMX or AVX512-BF16, else float32), float32, bfloat16 or float16 (default %(default)s)")
+    # auto (None): on on a GPU (the 3-epoch reference run on an H100 peaks at 1.8 GB instead of 8.0 GB for ~25%
+    # more time), off on a CPU, where memory is plentiful and the recompute is pure cost
+    gradient_checkpointing: bool | None = option(None, boolean=True,
+                                                 help="recompute activations in the backward pass: ~4x less GPU "
+                                                 "memory, ~25%% slower (default: on on a GPU, off on a CPU)")
     # a resumable checkpoint (adapter, optimizer, scheduler, RNG) every N steps or M minutes, whichever first;
     # only the latest is kept. ~1 s for the 0.5B reference against CPU steps of a minute or more.
     checkpoint_steps: int = bounded(50, 0, 10**7, label="checkpoint every N steps (0: off)", metavar="N",
@@ -120,13 +128,22 @@ class SFTSettings:
 
     @property
     def grad_accum(self) -> int:
-        return self.effective_batch // self.batch_size
+        return self.effective_batch // (self.batch_size or 1)
+
+    def for_device(self, device: str) -> "SFTSettings":
+        """These settings with "auto" decided for ``device``: the per-device batch (1 on a CPU, min(4, effective)
+        on a GPU) and gradient checkpointing (on on a GPU, off on a CPU). The optimizer steps never change: the
+        rest of the effective batch is accumulation."""
+        gpu = not device.startswith("cpu")
+        return replace(self, batch_size=self.batch_size or (min(4, self.effective_batch) if gpu else 1),
+                       gradient_checkpointing=gpu if self.gradient_checkpointing is None
+                       else bool(self.gradient_checkpointing))
 
     def split(self, processes: int) -> tuple[int, int]:
         """(per-device batch, gradient accumulation steps) that make the effective batch over ``processes``
         data-parallel processes, so that a run takes the same optimizer steps however many processes share it:
         the per-device batch shrinks to fit (effective 4 over 2 processes: 2 each, no accumulation)."""
-        per_device = min(self.batch_size, self.effective_batch // processes)
+        per_device = min(self.batch_size or 1, self.effective_batch // processes)
         if per_device < 1 or self.effective_batch % (per_device * processes):
             raise ValueError(f"effective batch {self.effective_batch} cannot be shared evenly by {processes} "
                              f"processes with a per-device batch of at most {self.batch_size}: make it a multiple "
@@ -139,7 +156,9 @@ class SFTSettings:
         resolve. Cheap (no model load, no trace verification): callers run it before a run row exists."""
         problems = number_problems(self)
         if not problems:  # the rules between fields need numbers that passed on their own
-            if self.batch_size > self.effective_batch:
+            if not self.batch_size:
+                pass  # auto: decided for the device (for_device)
+            elif self.batch_size > self.effective_batch:
                 problems.append("per-device batch size must be between 1 and the effective batch size")
             elif self.effective_batch % self.batch_size:
                 problems.append(f"effective batch {self.effective_batch} is not a multiple of the per-device "
@@ -148,6 +167,8 @@ class SFTSettings:
                 problems.append("epochs must be > 0 (or max steps > 0)")
         if not isinstance(self.experiment, str) or not re.fullmatch(r"[\w.\-]{1,64}", self.experiment):
             problems.append("experiment name: 1-64 letters, digits, '.', '-' or '_'")
+        if self.dtype not in DTYPES:
+            problems.append(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.traces, str) or not Path(self.traces).is_file():
             problems.append(f"trace file not found: {self.traces}")
         problems += usable_problems(self.model)
@@ -389,6 +410,8 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
     summary = live["summary"]
     store.mark_started(run_id)
     settings.check()
+    device = default_device(settings.device)
+    settings = settings.for_device(device)  # the stored settings keep "auto"; the run's summary says what it chose
     world = processes(settings.device).world  # data-parallel processes of a launch (distributed.py)
     per_device, accumulation = settings.split(world)
     if world > 1:
@@ -414,13 +437,16 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
     from peft import LoraConfig
     from trl import SFTConfig
 
-    device = default_device(settings.device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     store.update_run(run_id, message="loading model")
     source = materialize(settings.model, log=log)
     tokenizer = load_tokenizer(source)
-    dtype = default_dtype(device)
+    dtype = training_dtype(device, settings.dtype)
+    summary["chosen"] = {"device": device, "dtype": str(dtype).removeprefix("torch."), "per_device_batch": per_device,
+                         "grad_accum": accumulation, "gradient_checkpointing": settings.gradient_checkpointing}
+    log("training on {device} in {dtype}, per-device batch {per_device_batch} x {grad_accum} accumulation, gradient "
+        "checkpointing {}".format("on" if settings.gradient_checkpointing else "off", **summary["chosen"]))
     # fp16 training keeps fp32 master weights (autocast); bf16 and fp32 load as they train
     model = load_model(source, dtype=torch.float32 if dtype == torch.float16 else dtype, device=device)
     rows, summary["length"] = _fit_length(rows, tokenizer, settings.max_length)

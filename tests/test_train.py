@@ -128,6 +128,33 @@ def test_reference_defaults():
     assert SFTSettings(batch_size=1).grad_accum == 4
 
 
+def test_the_defaults_pick_the_fast_path_for_the_device(monkeypatch):
+    import torch
+    from algodistill import models
+    auto = SFTSettings()
+    assert (auto.batch_size, auto.gradient_checkpointing, auto.dtype) == (0, None, "auto")  # decided per device
+    cpu, gpu = auto.for_device("cpu"), auto.for_device("cuda")
+    assert (cpu.batch_size, cpu.grad_accum, cpu.gradient_checkpointing) == (1, 4, False)  # no padding, no recompute
+    assert (gpu.batch_size, gpu.grad_accum, gpu.gradient_checkpointing) == (4, 1, True)
+    assert SFTSettings(batch_size=2, gradient_checkpointing=True).for_device("cpu").batch_size == 2  # asked: kept
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)  # AVX2 only: bf16 would be emulated, slower
+    assert models.training_dtype("cpu") == torch.float32
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)  # AMX or AVX512-BF16
+    assert models.training_dtype("cpu") == torch.bfloat16 and models.training_dtype("cpu", "float32") == torch.float32
+
+
+def test_a_cpu_run_without_native_bf16_trains_in_fp32_one_trace_a_pass_without_checkpointing(
+        store, tiny_model_dir, small_traces, tmp_path, monkeypatch):
+    from algodistill import models
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    s = settings(tiny_model_dir, small_traces, tmp_path, batch_size=0, max_steps=1)
+    run = store.create_run("train", vars(s))
+    summary = run_training(store, run, s, log=lambda m: None)
+    assert summary["chosen"] == {"device": "cpu", "dtype": "float32", "per_device_batch": 1, "grad_accum": 4,
+                                 "gradient_checkpointing": False}
+    assert store.get_run(run)["settings"]["batch_size"] == 0  # the stored settings keep "auto"
+
+
 def test_evaluation_results_go_into_the_model_card(store, tiny_model_dir, small_traces, tmp_path):
     s = settings(tiny_model_dir, small_traces, tmp_path, max_steps=1)
     run = store.create_run("train", vars(s))
