@@ -2,21 +2,21 @@
 
 Prompts are wrapped in the model's own chat template (as in training), sorted by length and generated in
 left-padded batches; ``batch_size=0`` means "as few batches as memory allows": everything in one batch
-on a GPU, halving on out-of-memory, and batches of 2 on CPU when sampling (greedy answers refill slots, see
-below; once measured on 2 cores, 8 prompts of ~600 tokens: batches of 8 took 92 s, of 2 31 s, the first pair
+on a GPU, halving on out-of-memory, and batches of 2 on CPU with ``batching="static"`` (the CPU default refills
+slots instead, see below; once measured on 2 cores, 8 prompts of ~600 tokens: batches of 8 took 92 s, of 2 31 s, the first pair
 done after 19 s), so as not to delay the first results. Each batch is yielded as soon as it is done so the
 caller can verify and store it while the next one generates.
 Both backends yield the same ``Generation`` records.
 
-Greedy generation on CPU refills its batch instead (``batching="continuous"``): ``CPU_SLOTS`` rows decode side by
-side, a row whose answer ends leaves at once and the next prompt, prefilled alone, takes its slot; each answer is
-yielded as soon as it ends. Why, from a profile on 2 cores with Qwen2.5-Coder-0.5B in fp32 (a loaded machine, so
+Generation on CPU, greedy or sampled, refills its batch instead (``batching="continuous"``): ``CPU_SLOTS`` rows
+decode side by side, a row whose answer ends leaves at once and the next prompt, prefilled alone, takes its slot;
+each answer is yielded as soon as it ends. Why, from a profile on 2 cores with Qwen2.5-Coder-0.5B in fp32 (a loaded machine, so
 ratios only): a decoding step reads all the weights whatever the batch (matmuls ~63% of a step, the KV-cache
 concatenation ~10%, attention ~5%), so a step cost ~1.2 s for 1 row, ~2.0 s for 2 and ~2.3 s for 8, i.e. ~0.98 s
 a token in batches of 2 and ~0.29 s in batches of 8, while prefill cost ~17 ms a token. Padded batches also keep
 every row stepping until their longest answer ends (grid answers run from ~100 to ~650 tokens). The tokens are
-those of the padded path (``batching="static"``, kept for sampling and GPUs; ``bench/eval.py --compare`` checks it
-on the real model).
+those of the padded path (``batching="static"``, kept for GPUs; ``bench/eval.py --compare`` checks it on the real
+model).
 
 Sampling (temperature > 0) gives every prompt row its own seed: several samples of one instance are the same
 prompt repeated, batched like any other rows, and each answer depends on its seed only, not on the batch it
@@ -78,20 +78,27 @@ class SeededSampling:
 
     def __call__(self, input_ids, scores):
         import torch
-        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
-        order = None
-        if self.top_p < 1:  # keep the likeliest tokens until their mass reaches top_p (the first always)
-            probs, order = probs.sort(dim=-1, descending=True)
-            probs = probs.masked_fill(probs.cumsum(-1) - probs >= self.top_p, 0.0)
-        cdf = probs.cumsum(-1)  # float32: a float64 copy of a big batch x 150k vocabulary costs GPU memory
-        total = cdf[:, -1:]
-        u = torch.tensor([r.random() for r in self.streams], dtype=cdf.dtype, device=cdf.device).unsqueeze(1)
-        # inverse CDF: the first token whose cumulative mass exceeds u * total, which is kept below the total
-        # (u rounds to 1.0 in float32 now and then), so the token found always has mass
-        target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
-        pick = torch.searchsorted(cdf, target, right=True)
-        token = order.gather(1, pick) if order is not None else pick
+        token = draw(scores, self.streams, self.temperature, self.top_p).unsqueeze(1)
         return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
+
+
+def draw(scores, streams: list[random.Random], temperature: float, top_p: float = 1.0):
+    """One token per row of ``scores`` [rows, vocabulary], row i drawing from its own stream ``streams[i]`` (one
+    number a token): the same answer for a seed whichever rows it shares a batch with."""
+    import torch
+    probs = torch.softmax(scores.float() / temperature, dim=-1)
+    order = None
+    if top_p < 1:  # keep the likeliest tokens until their mass reaches top_p (the first always)
+        probs, order = probs.sort(dim=-1, descending=True)
+        probs = probs.masked_fill(probs.cumsum(-1) - probs >= top_p, 0.0)
+    cdf = probs.cumsum(-1)  # float32: a float64 copy of a big batch x 150k vocabulary costs GPU memory
+    total = cdf[:, -1:]
+    u = torch.tensor([r.random() for r in streams], dtype=cdf.dtype, device=cdf.device).unsqueeze(1)
+    # inverse CDF: the first token whose cumulative mass exceeds u * total, which is kept below the total
+    # (u rounds to 1.0 in float32 now and then), so the token found always has mass
+    target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
+    pick = torch.searchsorted(cdf, target, right=True)
+    return (order.gather(1, pick) if order is not None else pick).squeeze(1)
 
 
 class Generator:
@@ -138,9 +145,8 @@ class Generator:
         return self
 
     def _settle(self, batching: str) -> None:
-        """What follows from the device and the tokenizer: the batching, "continuous" (greedy answers; sampling
-        stays static) or "static" (padded batches), auto being continuous on CPU; and the tokens that end an
-        answer."""
+        """What follows from the device and the tokenizer: the batching, "continuous" (refilled slots, greedy or
+        sampled) or "static" (padded batches), auto being continuous on CPU; and the tokens that end an answer."""
         self.batching = batching if batching != "auto" else ("continuous" if self.device == "cpu" else "static")
         tok = self.tokenizer
         self.stop_ids = sorted({i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>"),
@@ -176,8 +182,9 @@ class Generator:
         texts = [chats[p] for p in prompts]
         lengths = [sizes[p] for p in prompts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: OOM shows up early
-        if self.batching == "continuous" and not temperature:
-            yield from self._generate_continuous(texts, order, max_new_tokens, batch_size or CPU_SLOTS)
+        if self.batching == "continuous":
+            sampling = (temperature, top_p, seeds) if temperature else None
+            yield from self._generate_continuous(texts, order, max_new_tokens, batch_size or CPU_SLOTS, sampling)
             return
         size = batch_size or (len(texts) if self.device.startswith("cuda") else CPU_BATCH)
         start = 0
@@ -221,12 +228,14 @@ class Generator:
             results.append((tok.decode(ids[:cut], skip_special_tokens=True), cut, seconds, stop is None))
         return results
 
-    def _generate_continuous(self, texts: list[str], order: list[int], max_new_tokens: int,
-                             slots: int) -> Iterator[list[Generation]]:
-        """Greedy answers in ``slots`` rows that are refilled: a row whose answer ends (stop token or cap) leaves the
-        batch at once and the next prompt, prefilled alone, joins it (its KV cache left-padded to the batch's length,
-        or the batch's to its). Each answer is yielded as soon as it ends (``seconds``: from its prefill to its last
-        token); the step is the one ``generate`` takes (same mask, positions and argmax), so the tokens match.
+    def _generate_continuous(self, texts: list[str], order: list[int], max_new_tokens: int, slots: int,
+                             sampling: tuple | None = None) -> Iterator[list[Generation]]:
+        """Answers in ``slots`` rows that are refilled: a row whose answer ends (stop token or cap) leaves the batch at
+        once and the next prompt, prefilled alone, joins it (its KV cache left-padded to the batch's length, or the
+        batch's to its). Each answer is yielded as soon as it ends (``seconds``: from its prefill to its last token);
+        the step is the one ``generate`` takes (same mask, positions and argmax), so the tokens match. Sampled
+        (``sampling``: temperature, top_p, one seed per text), each row draws from its own seeded stream
+        (``draw``), one number a token as in the padded path, so a seed gives the same answer in either.
 
         transformers' own continuous batching (``init_continuous_batching``) was tried first: it gives the same
         tokens but, with sdpa on CPU, attends over one flattened sequence of all rows (every step reads the whole
@@ -239,6 +248,11 @@ class Generator:
         queue = list(order)
         rows: list[dict] = []        # index, tokens (generated so far), began
         cache = mask = last = None   # DynamicCache [B, heads, L, dim]; mask [B, L]; last token per row [B]
+
+        def pick(logits, which: list[dict]):  # the next token of each row: argmax, or its own seeded draw
+            if sampling is None:
+                return logits.argmax(-1)
+            return draw(logits, [row["stream"] for row in which], sampling[0], sampling[1])
 
         def finish(row) -> Generation:
             new = row["tokens"]
@@ -269,8 +283,11 @@ class Generator:
                     fresh = DynamicCache(config=model.config)
                     out = model(**batch, position_ids=positions, past_key_values=fresh, use_cache=True,
                                 logits_to_keep=1)
-                    first = out.logits[:, -1, :].argmax(-1)
-                    newcomers = [{"index": i, "tokens": [t], "began": began} for i, t in zip(chunk, first.tolist())]
+                    newcomers = [{"index": i, "tokens": [], "began": began,
+                                  "stream": random.Random(sampling[2][i]) if sampling else None} for i in chunk]
+                    first = pick(out.logits[:, -1, :], newcomers)
+                    for row, t in zip(newcomers, first.tolist()):
+                        row["tokens"].append(t)
                     if cache is None:
                         cache, mask, last = fresh, batch["attention_mask"], first
                     else:
@@ -289,7 +306,7 @@ class Generator:
                     mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
                     out = model(input_ids=last[:, None], attention_mask=mask, position_ids=positions,
                                 past_key_values=cache, use_cache=True)
-                    last = out.logits[:, -1, :].argmax(-1)
+                    last = pick(out.logits[:, -1, :], rows)
                     for row, t in zip(rows, last.tolist()):
                         row["tokens"].append(t)
                 ended = [k for k, row in enumerate(rows) if done(row)]

@@ -149,6 +149,24 @@ def test_refilled_slots_give_the_answers_of_one_prompt_at_a_time_in_the_callers_
     assert all(len(batch) == 1 for batch in batches)  # each answer handed over as soon as it ends
 
 
+def test_sampled_answers_refill_slots_and_match_the_padded_path_seed_for_seed(tiny_model_dir):
+    from algodistill.generation import Generator
+    from algodistill.problems import grid
+    prompts = [i.prompt for i in grid(["rpn", "is_palindrome", "fizzbuzz"], [1, 10], 999)] * 2  # 2 samples each
+    seeds = list(range(100, 100 + len(prompts)))
+    # float32: in bfloat16 a batch of other rows rounds the logits differently, and a near-flat random model's
+    # draws notice (10 of 12 answers agreed); the draws themselves are what this checks
+    gen = Generator(tiny_model_dir, device="cpu", dtype="float32", log=lambda m: None)
+
+    def answers(batching, size):
+        gen.batching = batching
+        return {g.index: (g.text, g.tokens) for batch in gen.generate(prompts, 12, batch_size=size, temperature=1.0,
+                                                                     top_p=0.9, seeds=seeds) for g in batch}
+    padded, refilled = answers("static", 3), answers("continuous", 4)
+    assert refilled == padded and sorted(refilled) == list(range(len(prompts)))
+    assert len({padded[k] for k in range(len(prompts))}) > len(prompts) // 2  # the seeds really drew differently
+
+
 SAMPLED = dict(GRID, samples=3, temperature=1.0)
 
 
@@ -200,11 +218,12 @@ def test_a_stopped_sampling_run_resumes_only_the_missing_samples_and_draws_what_
     settings = EvalSettings(model=tiny_model_dir, batch_size=4, **SAMPLED)
     whole, _ = run_eval(store, settings)
     run, _ = run_eval(store, settings, should_stop=lambda: True)
-    assert store.get_run(run)["status"] == "stopped" and len(store.samples(run)) == 4
+    kept = len(store.samples(run))  # what was judged before the stop took effect (refilled slots: one answer)
+    assert store.get_run(run)["status"] == "stopped" and 1 <= kept < 18
     first = {k: s["created"] for k, s in zip(completions(store, run), store.samples(run))}
     seen = []
     evaluate_model(store, run, settings, progress=lambda done, total: seen.append((done, total)), log=lambda m: None)
-    assert store.get_run(run)["status"] == "completed" and seen[0] == (8, 18) and seen[-1] == (18, 18)
+    assert store.get_run(run)["status"] == "completed" and kept < seen[0][0] < 18 and seen[-1] == (18, 18)
     samples = store.samples(run)
     assert all(first[k] == s["created"] for k, s in zip(completions(store, run), samples) if k in first)
     assert completions(store, run) == completions(store, whole)  # as if it had never stopped
