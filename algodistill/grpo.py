@@ -42,7 +42,8 @@ from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .train_sft import (OUTPUTS, _callback_class, _is_oom, _peak_memory, _stop_from_watcher, accuracy_callbacks,
-                        accuracy_every_field, accuracy_tokens_field, output_dir_field)
+                        accuracy_every_field, accuracy_style_field, accuracy_tokens_field, keep_best_field,
+                        output_dir_field, restore_best, score_answer_tokens_only, watch_problems)
 from .verify import _FENCE, Verdict, _defines, verify_many
 
 STEP_STRIDE = 1000  # a sample's number is step * STEP_STRIDE + its try: step 40's tries are 40000, 40001, ...
@@ -113,6 +114,8 @@ class GRPOSettings:
     # grid accuracy during training (accuracy.py; 0 is off) and the adapter directory: as every training's
     accuracy_every: int = accuracy_every_field()
     accuracy_max_new_tokens: int = accuracy_tokens_field()
+    accuracy_style: str = accuracy_style_field()
+    keep_best: bool = keep_best_field()
     output_dir: str = output_dir_field()  # default outputs/<run id>-<experiment>
 
     # what train_sft's StoreCallback reads: no checkpoints, since a GRPO run does not resume (a stop still saves)
@@ -149,7 +152,7 @@ class GRPOSettings:
             problems.append(f"method must be grpo, got {self.method!r}")
         if self.backend not in ("auto", "hf", "vllm"):
             problems.append("backend must be auto, hf or vllm")
-        problems += usable_problems(self.model, self.adapter)
+        problems += usable_problems(self.model, self.adapter) + watch_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -302,6 +305,8 @@ def _load_policy(settings: GRPOSettings, log: Callable[[str], None]):
 
     device = default_device(settings.device)
     dtype = training_dtype(device)
+    if device == "cpu":
+        score_answer_tokens_only()  # the completion's tokens, not the prompt's and the padding's too
     source = materialize(settings.model, log=log)
     tokenizer = load_tokenizer(source)
     # fp16 training keeps fp32 master weights (autocast); bf16 and fp32 load as they train
@@ -349,10 +354,10 @@ def _train(store: Store, run_id: int, settings: GRPOSettings, live: dict, watch:
         use_cpu=device == "cpu", disable_tqdm=not progress_bar, dataloader_num_workers=0)
     eos = {tokenizer.eos_token_id} | set(_ids(model.generation_config.eos_token_id))
     callback = _callback_class()(store, run_id, should_stop, settings, watch.hold)
+    measuring = accuracy_callbacks(store, run_id, settings, tokenizer, should_stop, log)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(store, run_id, settings, eos), args=config,
                           train_dataset=Dataset.from_list(prompt_rows(instances)), processing_class=tokenizer,
-                          peft_config=lora, callbacks=[callback, *accuracy_callbacks(store, run_id, settings, tokenizer,
-                                                                                     should_stop, log)])
+                          peft_config=lora, callbacks=[callback, *measuring])
     live.update(out=out, tokenizer=tokenizer, callback=callback, trainer=trainer, device=device, dtype=dtype,
                 began=time.time())
     trainable, total = trainer.model.get_nb_trainable_parameters()
@@ -368,6 +373,7 @@ def _train(store: Store, run_id: int, settings: GRPOSettings, live: dict, watch:
         if callback.stopped:
             return _keep_last_step(store, run_id, settings, live, "stop requested")
         store.update_run(run_id, message="saving adapter")
+        restore_best(trainer, measuring, summary, log)
         _save(live, out)
         summary.update(_summary(store, run_id, live, trainer.state.global_step))
         write_model_card(out, settings, summary, run_id)

@@ -9,6 +9,9 @@ One trace per line::
                                      # the response is judged as that style asks (another function name, or
                                      # a stdin/stdout program), on the same hidden tests
      "prompt": "...",                # optional; the instance's own prompt (in its style) when absent
+     "entry_point": "evaluate_postfix",   # optional: the function the prompt asks for, when it names another
+                                     # than its style does (varied wording); the response must define it
+     "wording": {...},               # optional object: which phrasing the prompt uses (build_varied_traces.py)
      "response": "...",              # the teacher's answer: reasoning, then a ```python block
      "teacher": "algodistill-authors",          # who wrote the response
      "provenance": "...",            # optional free text: how the response was produced
@@ -22,7 +25,7 @@ the file is still processed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -33,8 +36,14 @@ from .sandbox import Limits
 from .verify import parse_json_line, verify_many
 
 BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "traces" / "reference.jsonl"
+# the same hand-written traces asked in varied wording, with stdio and the evaluation's terse and stub wording
+# held out (scripts/build_varied_traces.py)
+VARIED = BUNDLED.with_name("varied.jsonl")
+BUNDLED_SETS = {BUNDLED.name: (BUNDLED, "bundled reference set"),
+                VARIED.name: (VARIED, "bundled varied-wording set")}
 REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
-OPTIONAL = {"id": str, "style": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict}
+OPTIONAL = {"id": str, "style": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict,
+            "entry_point": str, "wording": dict}
 
 
 @dataclass
@@ -82,6 +91,13 @@ def parse_line(line: str) -> dict:
         raise ValueError("empty response")
     if record.get("style") is not None and record["style"] not in STYLES:
         raise ValueError(f"unknown style {record['style']!r}; known: {', '.join(STYLES)}")
+    if record.get("entry_point") is not None:
+        if not record["entry_point"].isidentifier():
+            raise ValueError(f"entry_point must be a Python name, got {record['entry_point']!r}")
+        if record.get("style") == "stdio":
+            raise ValueError("a stdio trace answers with a whole program: it has no entry_point")
+        if not record.get("prompt"):
+            raise ValueError("a trace with its own entry_point needs the prompt that names it")
     return record
 
 
@@ -120,8 +136,10 @@ def check(records: Iterable[tuple[int, dict]], limits: Limits = Limits()) -> lis
     for number, record in records:
         instance = styled(make_instance(record["problem"], record["difficulty"], record["seed"], record["index"]),
                           record.get("style") or "contract")
+        if record.get("entry_point"):  # the prompt asks for another name: the answer must define that one
+            instance = replace(instance, entry_point=record["entry_point"], stub="", prompt=record["prompt"])
         item = TraceCheck(line=number, id=trace_id(record), kept=False, reason="", record=record, instance=instance)
-        if record.get("prompt") and record["prompt"].strip() != instance.prompt.strip():
+        if record.get("prompt") and not record.get("wording") and record["prompt"].strip() != instance.prompt.strip():
             item.warnings.append("prompt differs from the instance prompt; training uses the trace's own prompt")
         if record["seed"] == EVAL_SEED:
             item.warnings.append(f"seed {EVAL_SEED} is the evaluation seed")
@@ -152,6 +170,30 @@ def summary(checks: list[TraceCheck]) -> dict[str, Any]:
         per_cell.setdefault(c.record["problem"], {}).setdefault(str(c.record["difficulty"]), 0)
         per_cell[c.record["problem"]][str(c.record["difficulty"])] += 1
     return {"total": len(checks), "kept": len(kept), "rejected": len(checks) - len(kept), "per_cell": per_cell}
+
+
+WORDINGS = ("evaluation wording", "other wordings only", "held out")
+
+
+def wording_coverage(checks: Iterable[TraceCheck]) -> dict[str, str]:
+    """For each prompt style, what the kept traces taught of it: "evaluation wording" (some trace is asked exactly
+    as the evaluation asks that style: the same template, names and example form), "other wordings only" (the
+    style, but never in the evaluation's words: its score is a transfer across wording) or "held out" (no trace in
+    that style: its score is a transfer across styles). Read from the traces themselves, so an uploaded set is
+    judged like a bundled one."""
+    seen: dict[str, str] = {}
+    for c in checks:
+        if not c.kept:
+            continue
+        style = c.record.get("style") or "contract"
+        ours = styled(make_instance(c.record["problem"], c.record["difficulty"], c.record["seed"],
+                                    c.record["index"]), style).prompt
+        asked = (c.record.get("prompt") or ours).strip()
+        if asked == ours.strip():
+            seen[style] = WORDINGS[0]
+        else:
+            seen.setdefault(style, WORDINGS[1])
+    return {style: seen.get(style, WORDINGS[2]) for style in STYLES}
 
 
 def sft_rows(checks: Iterable[TraceCheck]) -> list[dict]:

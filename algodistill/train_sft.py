@@ -41,10 +41,11 @@ from .card import CARD_EVAL_MARK, add_eval_to_card, write_model_card  # noqa: F4
 from .distributed import processes
 from .models import (DEFAULT_MODEL, DTYPES, default_device, load_model, load_tokenizer, materialize,
                      training_dtype, usable_problems)
+from .problems.styles import STYLES
 from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
-from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file
+from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file, wording_coverage
 
 OUTPUTS = Path("outputs")
 
@@ -61,6 +62,17 @@ def accuracy_every_field():
 def accuracy_tokens_field():
     return bounded(512, 16, 1 << 16, label="grid accuracy: max new tokens", metavar="M", form="watch",
                    help="answer cap of those measurements (default %(default)s)")
+
+
+def accuracy_style_field():
+    return option("contract", choices=STYLES, metavar="STYLE",  # the command line's for now, not the Train form's
+                  help="the prompt style those measurements ask in (contract, terse, stub, stdio): a style the traces "
+                  "hold out measures transfer, not the template (default %(default)s)")
+
+
+def keep_best_field():
+    return option(False, help="keep the adapter of the step with the best grid accuracy measured (ties: "
+                  "the later step) instead of the last step's; needs --accuracy-every (default off)")
 
 
 def output_dir_field():
@@ -120,6 +132,8 @@ class SFTSettings:
     # grid accuracy during training (accuracy.py; 0 is off) and the adapter directory: as every training's
     accuracy_every: int = accuracy_every_field()
     accuracy_max_new_tokens: int = accuracy_tokens_field()
+    accuracy_style: str = accuracy_style_field()
+    keep_best: bool = keep_best_field()
     output_dir: str = output_dir_field()  # default outputs/<run id>-<experiment>
 
     @classmethod
@@ -172,11 +186,22 @@ class SFTSettings:
         if not isinstance(self.traces, str) or not Path(self.traces).is_file():
             problems.append(f"trace file not found: {self.traces}")
         problems += usable_problems(self.model)
+        problems += watch_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 
     def out_dir(self, run_id: int) -> Path:
         return Path(self.output_dir or OUTPUTS / f"{run_id}-{self.experiment}")
+
+
+def watch_problems(settings) -> list[str]:
+    """What is wrong with a training's accuracy-measurement settings (every training's: SFT and GRPO)."""
+    problems = []
+    if settings.accuracy_style not in STYLES:
+        problems.append(f"accuracy style must be one of {', '.join(STYLES)}, got {settings.accuracy_style!r}")
+    if settings.keep_best and not settings.accuracy_every:
+        problems.append("keeping the best step needs grid accuracy measured during training (--accuracy-every N)")
+    return problems
 
 
 def accuracy_callbacks(store: Store, run_id: int, settings, tokenizer, should_stop, log) -> list:
@@ -186,7 +211,23 @@ def accuracy_callbacks(store: Store, run_id: int, settings, tokenizer, should_st
         return []
     from .accuracy import callback_class
     return [callback_class()(store, run_id, settings.accuracy_every, settings.accuracy_max_new_tokens, tokenizer,
-                             should_stop, log)]
+                             should_stop, log, style=settings.accuracy_style, keep_best=settings.keep_best)]
+
+
+def restore_best(trainer, callbacks: list, summary: dict, log) -> None:
+    """With ``keep_best``: put the LoRA weights of the best measured step back before the adapter is saved, and
+    say in the summary which step that was and why."""
+    best = next((c.best for c in callbacks if getattr(c, "best", None)), None)
+    if best is None:
+        return
+    step, accuracy, state = best["step"], best["accuracy"], best["state"]
+    summary["kept_step"] = {"step": step, "grid_accuracy": accuracy, "style": best["style"],
+                            "last_step": trainer.state.global_step}
+    if step != trainer.state.global_step:
+        from peft import set_peft_model_state_dict
+        set_peft_model_state_dict(trainer.model, state)
+        log(f"keeping the adapter of step {step} (grid accuracy {accuracy:.0%} in {best['style']} wording), not the "
+            f"last step's ({trainer.state.global_step})")
 
 
 def create_train_run(store: Store, settings: SFTSettings) -> int:
@@ -336,6 +377,31 @@ def _callback_class():
     return StoreCallback
 
 
+def score_answer_tokens_only() -> None:
+    """Make TRL's fused LM head score only the answer tokens on a CPU too, as it does on Triton devices.
+
+    TRL 1.16 computes the loss through the 151,936-word vocabulary in chunks (``add_fused_lm_head``), but off
+    CUDA/XPU it scores every position, prompt and padding included, because on Neuron a changing count of
+    positions recompiles the graph. Nothing recompiles on a CPU, and there the vocabulary projection and its
+    backward were ~70% of a Qwen2.5-Coder-0.5B optimizer step (py-spy, batch 4 padded): scoring the answer
+    tokens alone does the same loss and gradient on a fraction of the positions. Only the choice of positions
+    changes (``trl.trainer.utils``'s own name for the test); which kernel runs is decided in TRL's kernel module
+    as before. A TRL without that name is left alone."""
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "answer_tokens_only", False):
+        return
+
+    def compact(device) -> bool:
+        return device.type == "cpu" or original(device)
+
+    compact.answer_tokens_only, compact.original = True, original
+    trl_utils._use_triton = compact
+
+
 def _trainer_class(hold: Callable):
     from trl import SFTTrainer
 
@@ -424,8 +490,11 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
     checks = verify_file(settings.traces)
     counts = trace_summary(checks)
     rejected = [{"line": c.line, "id": c.id, "reason": c.reason} for c in checks if not c.kept]
+    # which prompt styles the traces teach, and whether in the evaluation's own words: what every score of this
+    # adapter is, in-distribution or a transfer (the Eval and Learned-vs-forgot views say it per style)
     summary["traces"] = {"file": settings.traces, "kept": counts["kept"], "rejected": counts["rejected"],
-                         "rejected_detail": rejected[:50], "per_cell": counts["per_cell"]}
+                         "rejected_detail": rejected[:50], "per_cell": counts["per_cell"],
+                         "wording": wording_coverage(checks)}
     store.update_run(run_id, summary=summary)
     rows = sft_rows(checks)
     if not rows:
@@ -447,6 +516,8 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
                          "grad_accum": accumulation, "gradient_checkpointing": settings.gradient_checkpointing}
     log("training on {device} in {dtype}, per-device batch {per_device_batch} x {grad_accum} accumulation, gradient "
         "checkpointing {}".format("on" if settings.gradient_checkpointing else "off", **summary["chosen"]))
+    if device == "cpu":
+        score_answer_tokens_only()
     # fp16 training keeps fp32 master weights (autocast); bf16 and fp32 load as they train
     model = load_model(source, dtype=torch.float32 if dtype == torch.float16 else dtype, device=device)
     rows, summary["length"] = _fit_length(rows, tokenizer, settings.max_length)
@@ -473,10 +544,10 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
                       target_modules=settings.target_modules, task_type="CAUSAL_LM")
     callback = _callback_class()(store, run_id, should_stop, settings, watch.hold,
                                  logged_until=(store.last_step(run_id) or 0) if resume else 0)
+    measuring = accuracy_callbacks(store, run_id, settings, tokenizer, should_stop, log)
     trainer = _trainer_class(watch.hold)(model=model, args=config, train_dataset=Dataset.from_list(rows),
                                          processing_class=tokenizer, peft_config=lora,
-                                         callbacks=[callback, *accuracy_callbacks(store, run_id, settings, tokenizer,
-                                                                                  should_stop, log)])
+                                         callbacks=[callback, *measuring])
     live.update(out=out, tokenizer=tokenizer, callback=callback, trainer=trainer, device=device, dtype=dtype,
                 began=time.time())
     trainable, total = trainer.model.get_nb_trainable_parameters()
@@ -490,6 +561,7 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
         if callback.stopped:
             return _keep_last_step(store, run_id, settings, live, "stop requested")
         store.update_run(run_id, message="saving adapter")
+        restore_best(trainer, measuring, summary, log)
         trainer.save_model(str(out))  # the main process writes it (the trainer's own rule)
         summary.update(_train_summary(live, trainer.state.global_step))
         if trainer.is_world_process_zero():

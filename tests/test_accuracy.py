@@ -71,3 +71,40 @@ def test_grpo_logs_grid_accuracy_too(store, tiny_model_dir, tmp_path):
     run_grpo(store, run, s, log=lambda m: None)
     assert store.get_run(run)["status"] == "completed"
     assert sorted({m["step"] for m in store.metrics(run, ["grid_accuracy"])}) == [0, 1, 2]
+
+
+def test_keep_best_saves_the_adapter_of_the_best_measured_step_in_the_chosen_style(store, tiny_model_dir,
+                                                                                   small_traces, tmp_path, monkeypatch):
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+    from algodistill.train_sft import run_training
+    scripted = iter([0.1, 0.5, 0.3, 0.2])  # before the first step, after steps 1, 2 and 3: step 1 is the best
+    seen = []
+
+    def measure(model, tokenizer, items, max_new_tokens, should_stop=lambda: False):
+        seen.append(({k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()},
+                     {i.style for i in items}))
+        value = next(scripted)
+        return {"grid_accuracy": value, "grid_test_score": value, "grid_eval_seconds": 0.01}
+
+    monkeypatch.setattr(accuracy, "measure", measure)
+    s = settings(tiny_model_dir, small_traces, tmp_path, max_steps=3, accuracy_every=1, accuracy_style="stub",
+                 keep_best=True)
+    run = store.create_run("train", vars(s))
+    summary = run_training(store, run, s, log=lambda m: None)
+    assert summary["kept_step"] == {"step": 1, "grid_accuracy": 0.5, "style": "stub", "last_step": 3}
+    assert all(styles == {"stub"} for _, styles in seen) and len(seen) == 4  # asked in the held-out style
+    saved = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    best, last = seen[1][0], seen[3][0]
+    key = next(k for k in best if "lora_B" in k)
+    saved_key = next(k for k in saved if k.endswith(key.split("base_model.model.")[-1]) or k == key)
+    assert torch.allclose(saved[saved_key].float(), best[key].float())
+    assert not torch.allclose(saved[saved_key].float(), last[key].float())  # not the last step's
+
+
+def test_keep_best_needs_measurements_and_a_known_style(tiny_model_dir, small_traces, tmp_path):
+    with pytest.raises(ValueError, match="needs grid accuracy measured"):
+        settings(tiny_model_dir, small_traces, tmp_path, keep_best=True).check()
+    with pytest.raises(ValueError, match="accuracy style must be one of"):
+        settings(tiny_model_dir, small_traces, tmp_path, accuracy_every=1, accuracy_style="poetry").check()

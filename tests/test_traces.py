@@ -97,3 +97,46 @@ def test_hostile_lines_in_an_upload_are_rejected_one_by_one(tmp_path):
     reasons = {c.line: c.reason for c in checks}
     assert "nested too deeply" in reasons[2] and "not valid JSON" in reasons[4]
     assert "0/5" in reasons[3] and "nested more than 100 levels" in reasons[3]
+
+
+def test_the_varied_set_holds_out_stdio_and_the_evaluations_own_terse_and_stub_wording():
+    from algodistill.problems import REGISTRY, make_instance
+    from algodistill.problems.styles import styled
+    from algodistill.traces import VARIED, wording_coverage
+    checks = verify_file(VARIED)
+    assert checks and all(c.kept for c in checks), [c.reason for c in checks if not c.kept]
+    assert wording_coverage(checks) == {"contract": "evaluation wording", "terse": "other wordings only",
+                                        "stub": "other wordings only", "stdio": "held out"}
+    rows = sft_rows(checks)
+    for c, row in zip(checks, rows):
+        style = c.record.get("style") or "contract"
+        asked = row["prompt"][0]["content"]
+        instance = make_instance(c.record["problem"], c.record["difficulty"], c.record["seed"], c.record["index"])
+        assert asked != styled(instance, "stdio").prompt.strip() and "standard input" not in asked
+        if style in ("terse", "stub"):  # never in the evaluation's own words, nor with its stub's name
+            assert asked != styled(instance, style).prompt.strip()
+            assert f"def {REGISTRY[c.record['problem']].wording.stub_name}(" not in asked
+    per_type = {}
+    for c in checks:
+        per_type[c.record["problem"]] = per_type.get(c.record["problem"], 0) + 1
+    easy = min(n for p, n in per_type.items() if p not in ("arithmetic", "parentheses", "two_sum"))
+    assert all(per_type[p] >= 2 * easy for p in ("arithmetic", "parentheses", "two_sum"))
+    names = {c.record.get("entry_point") for c in checks} - {None}
+    assert len(names) >= 20  # other function names drawn per instance, not one template's
+
+
+def test_a_trace_may_ask_for_another_function_name_and_is_judged_by_it(tmp_path):
+    from algodistill.verify import fenced
+    base = {"problem": "fizzbuzz", "difficulty": 2, "seed": 42, "index": 0, "style": "terse",
+            "prompt": "Write `fb(limit)` returning the FizzBuzz list for 1..limit."}
+    reference = "def fb(limit):\n    return ['FizzBuzz' if i % 15 == 0 else 'Fizz' if i % 3 == 0 else 'Buzz' if i % 5 == 0 " \
+                "else str(i) for i in range(1, limit + 1)]"
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        dict(base, entry_point="fb", response=fenced(reference)),
+        dict(base, entry_point="fb", response=fenced(reference.replace("def fb", "def fizzbuzz"))),
+        dict(base, entry_point="not a name", response=fenced(reference)),
+    ]) + "\n")
+    named, wrong_name, bad = verify_file(path)
+    assert named.kept and not wrong_name.kept and "missing_function" in wrong_name.reason
+    assert not bad.kept and "entry_point must be a Python name" in bad.reason

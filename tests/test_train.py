@@ -270,3 +270,31 @@ def test_resume_refuses_what_it_cannot_continue_in_plain_words(store, tiny_model
     common._stores.clear()
     message, resumed = train_tab.resume(run)
     assert resumed is None and "only an interrupted, stopped or failed" in message
+
+
+def test_scoring_only_the_answer_tokens_gives_the_same_loss_and_gradient(tiny_model_dir, monkeypatch):
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+    from algodistill.train_sft import score_answer_tokens_only
+    # TRL's own choice (an earlier training in this process may have switched it), restored after the test
+    monkeypatch.setattr(trl_utils, "_use_triton", getattr(trl_utils._use_triton, "original", trl_utils._use_triton))
+
+    def loss_and_grad():
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+        ids = torch.randint(0, model.config.vocab_size, (2, 24))
+        labels = ids.clone()
+        labels[:, :15] = -100  # the prompt
+        labels[1, 20:] = -100  # padding after the second row's answer
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        return out.loss.item(), model.get_output_embeddings().weight.grad.clone()
+
+    assert not trl_utils._use_triton(torch.device("cpu"))  # TRL scores every position on a CPU
+    full_loss, full_grad = loss_and_grad()
+    score_answer_tokens_only()
+    assert trl_utils._use_triton(torch.device("cpu"))  # compaction is on for the CPU now
+    loss, grad = loss_and_grad()
+    assert loss == pytest.approx(full_loss, rel=1e-5) and torch.allclose(grad, full_grad, atol=1e-6)

@@ -84,6 +84,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
            'parentheses, unary minus and any spacing, with the usual precedence and left-to-right order; `/` is '
            'integer division truncating toward zero'),
     stub_name='calculate', stub_args=('text',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('eval_expression', ('expr',)), ('compute', ('formula',)), ('infix_value', ('source',))),
     docstring="""\
 Return the value (an int) of the arithmetic expression in `text`.
 

@@ -47,6 +47,9 @@ class Wording:
     stub_name: str
     stub_args: tuple[str, ...]
     docstring: str
+    # other (function name, argument names) that training prompts may ask with, so that a model trained on
+    # several wordings does not learn one set of names; no evaluation style uses them
+    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns the index of `target` in `nums`, a sorted list of distinct ints (possibly empty), or -1 if '
            'it is not there, using binary search'),
     stub_name='find_index', stub_args=('sorted_values', 'wanted'),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('search_sorted', ('arr', 'key')), ('locate', ('items', 'needle')), ('index_of', ('numbers', 'value'))),
     docstring="""\
 Return the position i with sorted_values[i] == wanted, or -1 if `wanted` is absent.
 

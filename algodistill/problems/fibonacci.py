@@ -25,6 +25,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns the n-th Fibonacci number exactly (fibonacci(0) == 0, fibonacci(1) == 1), fast enough for n '
            'in the hundreds'),
     stub_name='fib', stub_args=('k',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('nth_fibonacci', ('index',)), ('fibo', ('m',)), ('fib_number', ('position',))),
     docstring="""\
 Return the k-th Fibonacci number: fib(0) == 0, fib(1) == 1, fib(k) == fib(k - 1) + fib(k - 2).
 

@@ -32,6 +32,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns the FizzBuzz list of strings for 1 to n ("Fizz" for multiples of 3, "Buzz" for multiples of '
            '5, "FizzBuzz" for both, otherwise the number itself as a string; an empty list for n = 0)'),
     stub_name='fizz_buzz_list', stub_args=('count',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('fizz_buzz', ('limit',)), ('play_fizzbuzz', ('upto',)), ('fizzbuzz_words', ('total',))),
     docstring="""\
 Return a list of `count` strings, one per integer i = 1 .. count in order.
 

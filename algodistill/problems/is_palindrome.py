@@ -28,6 +28,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
            ' digits are compared, ignoring case, and False otherwise (a string with no letters or digits counts '
            'as a palindrome)'),
     stub_name='reads_same_both_ways', stub_args=('text',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('palindrome_check', ('phrase',)), ('is_pal', ('sentence',)), ('check_palindrome', ('candidate',))),
     docstring="""\
 Return True if `text` is a palindrome, else False.
 

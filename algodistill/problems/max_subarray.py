@@ -26,6 +26,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns the largest sum of any non-empty contiguous subarray of the non-empty list of ints `nums` '
            '(which may be all negative)'),
     stub_name='best_run_sum', stub_args=('values',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('max_contiguous_sum', ('arr',)), ('kadane', ('numbers',)), ('largest_sum', ('seq',))),
     docstring="""\
 Return the largest sum of a non-empty run of consecutive entries values[i:j].
 

@@ -31,6 +31,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns True if the brackets (), [] and {} in the string `s` are all matched and properly nested, '
            'ignoring every other character (so "" is balanced), and False otherwise'),
     stub_name='brackets_match', stub_args=('text',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('balanced', ('expr',)), ('valid_brackets', ('chars',)), ('check_nesting', ('code',))),
     docstring="""\
 Return True if every bracket in `text` is closed by a bracket of the same kind in the right order
 (properly nested), else False.

@@ -29,6 +29,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns a new list of the values of `nums` without repeats, keeping the first occurrence of each in '
            'the original order (no sorting)'),
     stub_name='unique_in_order', stub_args=('values',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('dedupe', ('items',)), ('unique', ('seq',)), ('drop_repeats', ('numbers',))),
     docstring="""\
 Return a new list of the entries of `values` in their original order, keeping only the first
 occurrence of each value.

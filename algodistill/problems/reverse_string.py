@@ -25,6 +25,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns the string `s` reversed character by character (every character, including spaces, '
            'punctuation and non-ASCII letters, keeps its case)'),
     stub_name='backwards', stub_args=('text',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('reverse', ('word',)), ('flip', ('line',)), ('reversed_text', ('phrase',))),
     docstring="""\
 Return a new string holding the characters of `text` in reverse order.
 

@@ -40,6 +40,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('evaluates a Reverse Polish Notation expression given as a list of string tokens (integers, possibly '
            'negative, and the operators + - * /) and returns its value as an int; `/` truncates toward zero'),
     stub_name='postfix_value', stub_args=('items',),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('evaluate_postfix', ('expression',)), ('rpn_calc', ('parts',)), ('postfix_eval', ('symbols',))),
     docstring="""\
 Evaluate the postfix (RPN) expression `items` and return its value as an int.
 

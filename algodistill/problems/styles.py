@@ -33,6 +33,36 @@ from .base import STDIO_ENTRY, Instance, ProblemType, _py
 STYLES = ("contract", "terse", "stub", "stdio")
 ALL = "all"
 
+# Other phrasings of each style, for training prompts in varied wording (scripts/build_varied_traces.py). Item 0
+# of each list is how the evaluation asks; a trace set that holds it out never trains on it. ``{sig}`` is
+# ``name(arg, ...)``, ``{name}`` the function's name, ``{args}`` its arguments in words, ``{task}`` the problem
+# module's ``Wording.terse`` (its argument names renamed to the ones asked for).
+PHRASINGS = {
+    "terse": (
+        "Write a Python function `{sig}` that {task}.",
+        "Implement `{sig}` in Python: it {task}.",
+        "I need a Python function called `{name}`. Given {args}, it {task}. Please write it.",
+        "Create `{sig}`, a function that {task}. Reply with the code in a ```python block.",
+    ),
+    "stub_intro": (
+        "Complete the following Python function so that it does what its docstring says.",
+        "Fill in the body of this Python function; keep its name and arguments.",
+        "Here is a function stub. Write the implementation.",
+    ),
+    # how the stub's docstring shows the worked example: item 0 is the evaluation's doctest
+    "stub_example": (
+        ">>> {call}\n{result}",
+        "For example, {call} returns {result}.",
+        "",
+    ),
+    "ending": (
+        "Explain your approach step by step, then give the complete function (with any imports or helpers it "
+        "needs) in one ```python code block.",
+        "Think it through step by step first; then write the whole function in a single ```python block.",
+        "Describe your plan briefly, then give the full code in one ```python code block.",
+    ),
+}
+
 
 def choose(choice: str) -> list[str]:
     """The styles a ``--prompt-style`` value names: one style, or every one for ``all``."""

@@ -28,6 +28,8 @@ WORDING = Wording(  # the other prompt styles (styles.py); the tests are the sam
     terse=('returns the indices [i, j] with i < j of the only two numbers in `nums` that add up to `target` '
            '(indices, not values)'),
     stub_name='pair_indices', stub_args=('values', 'goal'),
+    # other names for training prompts (build_varied_traces.py); the evaluation never asks with these
+    aliases=(('find_pair', ('numbers', 'total')), ('two_indices', ('arr', 'wanted')), ('pair_sum', ('data', 'k'))),
     docstring="""\
 Return [i, j], the positions (not the values) of the two entries of `values` that sum to `goal`.
 

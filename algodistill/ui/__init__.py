@@ -15,7 +15,8 @@ def build_app(hosted: bool | None = None):
     import gradio as gr
 
     from . import access, data_tab, eval_tab, failures, inspect_tab, links, loss_tab, runs_tab, train_tab
-    from .common import FAST_POLL_S, VISITOR_POLL_S, WATCH_S, activity, dispatch_jobs, remembered, run_choices
+    from .common import (FAST_POLL_S, HEAVY, VISITOR_POLL_S, WATCH_S, activity, dispatch_jobs, remembered,
+                         run_choices)
     dispatch_jobs()  # a launch left waiting by a job process killed before it could start it starts now
 
     access.configure(access.hosted_for(None) if hosted is None else hosted)
@@ -51,7 +52,7 @@ def build_app(hosted: bool | None = None):
         runs_page.select(runs_tab.runs_rows, None, [runs["table"]], api_visibility="private")
         loss_page.select(*loss["redraw"], show_progress="hidden", api_visibility="private")
         # verifying every trace set runs the sandbox, so the list is filled when the tab is opened
-        data_page.select(data_tab.trace_set_rows, None, [data["sets"]], api_name="trace_sets")
+        data_page.select(data_tab.trace_set_rows, None, [data["sets"]], api_name="trace_sets", **HEAVY)
         # the address names the tab shown and the runs it shows (links.py), so it can be copied and shared
         linked = [loss["runs"], evals["run_a"], evals["run_b"], inspect["run_a"], inspect["run_b"],
                   inspect["problem"], inspect["difficulty"], inspect["change"]]  # links.LINKED's order

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import jobs
 from ..store import ACTIVE, Store, default_path
-from ..traces import BUNDLED
+from ..traces import BUNDLED, BUNDLED_SETS
 
 _stores: dict[str, Store] = {}
 _verified: dict[str, list] = {}  # content digest -> checks: a trace set is verified once per content
@@ -44,6 +44,12 @@ def verified(path: str | Path) -> list:
             if digest not in _verified:
                 _verified[digest] = verify_file(path)
     return _verified[digest]
+
+
+# Reads that make the server work (verifying a trace set in the sandbox, building a zip) are open to every
+# visitor; they share one queue slot, so however many visitors ask at once, one such job runs at a time next to
+# the owner's (and each result that can be is cached: ``verified``).
+HEAVY = {"concurrency_limit": 1, "concurrency_id": "heavy"}
 
 
 # ---------------------------------------------------------------------------------------------- polling
@@ -91,7 +97,7 @@ def keep_upload(path: str) -> str:
     verification (empty, binary, all wrong) is refused with ValueError and nothing is kept: as a trace
     set it could only fail a training run."""
     source = Path(path)
-    if source.resolve() == BUNDLED.resolve() or not source.is_file() or source.parent == uploads_dir():
+    if _bundled(source) or not source.is_file() or source.parent == uploads_dir():
         return path
     from .access import upload_limits
     largest, quota = upload_limits()
@@ -144,8 +150,8 @@ def delete_upload(path: str | None) -> str:
     if not path:
         raise ValueError("choose a trace set to delete")
     target = Path(trace_set(path))
-    if target == BUNDLED.resolve():
-        raise ValueError("the bundled reference set is part of the app and cannot be deleted")
+    if _bundled(target):
+        raise ValueError(f"the {BUNDLED_SETS[target.name][1]} is part of the app and cannot be deleted")
     users = [r for r in store().runs(kind="train") if r["settings"].get("traces") == str(target)]
     busy = [r for r in users if r["status"] in ACTIVE]
     if busy:
@@ -156,17 +162,23 @@ def delete_upload(path: str | None) -> str:
     return f"Deleted {target.name}.{used}"
 
 
+def _bundled(path: str | Path) -> bool:
+    """Whether ``path`` is one of the trace sets that ship with the app (``traces.BUNDLED_SETS``)."""
+    path = Path(path).resolve()
+    return any(path == known.resolve() for known, _ in BUNDLED_SETS.values())
+
+
 def trace_set(path: str | None) -> str:
-    """The trace file a form names: empty means the bundled set; otherwise it must be the bundled set or a
-    kept upload, by path or by file name (the hosted form's values). The app may be hosted, so it never
+    """The trace file a form names: empty means the bundled reference set; otherwise it must be a bundled set
+    or a kept upload, by path or by file name (the hosted form's values). The app may be hosted, so it never
     opens other paths on the server (the CLI does)."""
     if not path:
         return str(BUNDLED)
-    if Path(path).name == path:  # a bare name: the bundled set's or a kept upload's
-        target = BUNDLED.resolve() if path == BUNDLED.name else (uploads_dir() / path).resolve()
+    if Path(path).name == path:  # a bare name: a bundled set's or a kept upload's
+        target = BUNDLED_SETS[path][0].resolve() if path in BUNDLED_SETS else (uploads_dir() / path).resolve()
     else:
         target = Path(path).resolve()
-    if target == BUNDLED.resolve() or (target.parent == uploads_dir().resolve() and target.suffix == ".jsonl"):
+    if _bundled(target) or (target.parent == uploads_dir().resolve() and target.suffix == ".jsonl"):
         if not target.is_file():
             raise ValueError(f"the trace set {target.name} is gone; upload it again")
         return str(target)
@@ -185,7 +197,8 @@ def trace_sets() -> list[tuple[str, str]]:
     or hosted the file name only, so the page names no server path."""
     kept = sorted(uploads_dir().glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True) \
         if uploads_dir().is_dir() else []
-    return [(f"bundled reference set ({BUNDLED.name})", trace_value(BUNDLED))] + [
+    return [(f"{label} ({path.name})", trace_value(path)) for path, label in BUNDLED_SETS.values()
+            if path.is_file()] + [
         (f"uploaded: {p.name} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(p.stat().st_mtime))})", trace_value(p))
         for p in kept]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
 from ..traces import BUNDLED
 from . import access, teacher_view
-from .common import accept_upload, delete_upload, trace_set, trace_sets, trace_value, verified
+from .common import HEAVY, accept_upload, delete_upload, trace_set, trace_sets, trace_value, verified
 
 TEST_COLUMNS = ["call", "expected"]
 TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"]
@@ -57,13 +57,16 @@ def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:
 
 
 def _report(path: str, checks: list, text: str | None = None) -> tuple[str, list[list], list[list]]:
-    from ..traces import summary
+    from ..traces import summary, wording_coverage
     result = summary(checks)
     table = [[c.line, c.id or "", (c.record or {}).get("problem", ""), (c.record or {}).get("difficulty", ""),
               (c.record or {}).get("seed", ""), "yes" if c.kept else "no", c.reason] for c in checks]
     counts = [[p] + [result["per_cell"].get(p, {}).get(str(d), 0) for d in range(1, 11)] for p in PROBLEM_TYPES]
     text = text or (f"**{result['kept']} kept**, {result['rejected']} rejected, of {result['total']} lines "
                     f"in `{Path(path).name}`.")
+    coverage = wording_coverage(checks)
+    text += "  \nWording taught, per prompt style (an adapter's score in a style it was not taught in the " \
+            "evaluation's words is a transfer): " + "; ".join(f"{style}: {what}" for style, what in coverage.items())
     return access.public(text), table, counts
 
 
@@ -125,7 +128,7 @@ def build() -> dict:
     verdict = gr.Markdown(elem_id="data-verdict")
     traces = gr.Dataframe(headers=TRACE_COLUMNS, label="Each trace", wrap=True)
     counts = gr.Dataframe(headers=["problem"] + [str(d) for d in range(1, 11)], label="Kept traces per type x difficulty")
-    check.click(verify_traces, [chosen], [verdict, traces, counts], api_name="verify_traces")
+    check.click(verify_traces, [chosen], [verdict, traces, counts], api_name="verify_traces", **HEAVY)
 
     def uploaded(path):
         kept, *report = upload_set(path)

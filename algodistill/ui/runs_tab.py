@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import access
-from .common import download_folder, duration, parse_run, store
+from .common import HEAVY, download_folder, duration, parse_run, store
 
 COLUMNS = ["run", "kind", "name", "model", "adapter", "status", "started", "duration", "result", "changed settings",
            "note"]
@@ -266,12 +266,13 @@ def build(gr) -> dict:
         return get
 
     for button, what in ((get_adapter, "adapter"), (get_jsonl, "jsonl"), (get_csv, "csv")):
-        button.click(downloader(what), [chosen], [file, message], api_name=f"download_{what}")
+        button.click(downloader(what), [chosen], [file, message], api_name=f"download_{what}", **HEAVY)
 
     def bundle_download(run_id, adapter):
         path, text = export_bundle(run_id, adapter)
         return gr.update(value=path, visible=path is not None), text
 
-    get_bundle.click(bundle_download, [chosen, with_adapter], [file, message], api_name="download_bundle")
+    get_bundle.click(bundle_download, [chosen, with_adapter], [file, message], api_name="download_bundle",
+                     **HEAVY)
     put_bundle.upload(import_bundle_upload, [put_bundle], [message, table], api_name="import_bundle")
     return {"table": table}

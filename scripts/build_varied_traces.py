@@ -1,0 +1,180 @@
+"""Write assets/traces/varied.jsonl: the bundled traces in varied wording, with a held-out protocol.
+
+The reference set (build_reference_traces.py) asks every problem in the grid's own contract wording, and a
+model trained on it learns that template: 55/55 in its words, about the base model's score in any other. This
+set teaches the same hand-written explanations and solutions asked in many ways:
+
+- three prompt styles, contract, terse and stub (``problems/styles.py``), and inside each style several
+  phrasings (``styles.PHRASINGS``: templates, stub introductions, example forms, endings) and other function
+  and argument names (each problem module's ``Wording.aliases``); the answer is adapted to what the prompt asks
+  (the function and argument names it uses), its reasoning and code otherwise the hand-written ones;
+- more traces where the model is weakest: arithmetic, parentheses and two_sum get twice as many as the rest.
+
+What it holds out, so that scores can be told apart (``traces.wording_coverage`` reads it from the traces):
+- the whole ``stdio`` style: no trace asks for a stdin/stdout program, so its score is a transfer across styles;
+- the evaluation's own terse and stub wording (``PHRASINGS`` item 0, the stub's own names and its doctest): the
+  terse and stub scores are transfers across wording;
+- only the contract style is also asked in the evaluation's words (half its traces), as the reference set does,
+  so its score stays comparable with the reference adapter's.
+
+Provenance: as the reference set, written by hand for algodistill (no model was sampled).
+
+Run: python scripts/build_varied_traces.py   (then: python -m algodistill traces verify assets/traces/varied.jsonl)
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from build_reference_traces import ALTERNATIVES, PROVENANCE, STEPS, TEACHER  # noqa: E402
+
+from algodistill.problems import PROBLEM_TYPES, REGISTRY, TRAIN_SEED, make_instance  # noqa: E402
+from algodistill.problems.base import _py  # noqa: E402
+from algodistill.problems.styles import PHRASINGS  # noqa: E402
+
+OUT = ROOT / "assets" / "traces" / "varied.jsonl"
+HARD = ("arithmetic", "parentheses", "two_sum")  # where plain SFT left the model weakest
+PER_TYPE = {name: 12 if name in HARD else 6 for name in PROBLEM_TYPES}
+STYLES = ("contract", "terse", "stub")  # stdio is held out
+DIFFICULTIES = (1, 3, 5, 7, 9, 10, 2, 4, 6, 8, 10, 5)
+
+OPENINGS = [
+    "Let me restate the task. We need `{entry}`; for example `{call}` must return `{result}`.",
+    "Goal: implement `{entry}` as asked. The example, `{call}` == `{result}`, is a good check for each step.",
+    "The function to write is `{entry}`. A quick check for later: `{call}` should give `{result}`.",
+]
+CLOSINGS = [
+    "Tracing the example `{call}` with this plan gives `{result}`, as required. Here is the code:",
+    "Checking against the example: `{call}` -> `{result}`. The complete function:",
+    "With that, `{call}` returns `{result}`. The code:",
+]
+
+
+def params(signature: str) -> list[str]:
+    return [a.arg for a in ast.parse(signature + "\n    pass").body[0].args.args]
+
+
+def words(text: str, names: dict[str, str]) -> str:
+    """``text`` with each name renamed: whole words only, and not after an apostrophe ("it's" keeps its s)."""
+    for old, new in names.items():
+        if old != new:
+            text = re.sub(rf"(?<![\w'’]){re.escape(old)}\b", new, text)
+    return text
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def visit_FunctionDef(self, node):
+        node.name = self.names.get(node.name, node.name)
+        self.generic_visit(node)
+        return node
+
+    def visit_arg(self, node):
+        node.arg = self.names.get(node.arg, node.arg)
+        return node
+
+    def visit_Name(self, node):
+        node.id = self.names.get(node.id, node.id)
+        return node
+
+
+def renamed_code(code: str, names: dict[str, str]) -> str:
+    if all(old == new for old, new in names.items()):
+        return code  # the hand-written layout, untouched
+    return ast.unparse(_Rename(names).visit(ast.parse(code))) + "\n"
+
+
+def ask(problem: str, instance, style: str, k: int) -> dict:
+    """The prompt of trace ``k`` in ``style``: which phrasing, which names, and the renames its answer needs."""
+    ptype, wording = REGISTRY[problem], REGISTRY[problem].wording
+    canonical_args = params(ptype.signature)
+    round_ = k // len(STYLES)  # the how-many-th trace of this style for this problem
+    example = instance.example
+    if style == "contract":
+        canonical = round_ % 2 == 0  # half in the evaluation's own words, as the reference set
+        name, args = (ptype.entry_point, tuple(canonical_args)) if canonical else wording.aliases[round_ % 3]
+        rename = dict(zip(canonical_args, args)) | ({ptype.entry_point: name} if not canonical else {})
+        ending = 0 if canonical else 1 + round_ % 2
+        signature = words(ptype.signature, rename)
+        prompt = (f"Write a Python function `{name}`.\n\nSignature:\n```python\n{signature}\n```\n\n"
+                  f"Contract:\n{words(ptype.contract.strip(), rename)}\n\n"
+                  f"Example:\n```python\n>>> {example.call_repr(name)}\n{_py(example.expected)}\n```\n\n"
+                  f"{PHRASINGS['ending'][ending]}")
+        return {"prompt": prompt, "name": name, "rename": rename,
+                "wording": {"template": 0, "ending": ending, "names": "canonical" if canonical else "alias"}}
+    if style == "terse":
+        template = 1 + round_ % 3  # never 0: the evaluation's terse prompt
+        aliased = round_ % 2 == 1
+        name, args = wording.aliases[round_ % 3] if aliased else (ptype.entry_point, tuple(canonical_args))
+        rename = dict(zip(canonical_args, args)) | ({ptype.entry_point: name} if aliased else {})
+        spoken = " and ".join(f"`{a}`" for a in args)
+        prompt = PHRASINGS["terse"][template].format(sig=f"{name}({', '.join(args)})", name=name, args=spoken,
+                                                      task=words(wording.terse, rename))
+        return {"prompt": prompt, "name": name, "rename": rename,
+                "wording": {"template": template, "names": "alias" if aliased else "canonical"}}
+    # stub: never the evaluation's introduction, nor its names
+    intro = 1 + round_ % 2
+    form = (round_ + 1) % 3
+    name, args = wording.aliases[round_ % 3]
+    stub_rename = dict(zip(wording.stub_args, args))
+    rename = dict(zip(canonical_args, args)) | {ptype.entry_point: name}
+    shown = PHRASINGS["stub_example"][form].format(call=example.call_repr(name), result=_py(example.expected))
+    doc = words(wording.docstring.strip(), stub_rename) + (f"\n\n{shown}" if shown else "")
+    doc = "\n".join(("    " + line).rstrip() for line in doc.splitlines()).strip()
+    raw = "r" if "\\" in doc else ""
+    stub = f'def {name}({", ".join(args)}):\n    {raw}"""{doc}\n    """\n'
+    prompt = (f"{PHRASINGS['stub_intro'][intro]}\n\n```python\n{stub.rstrip()}\n```\n\n"
+              "Give the complete function (with any imports or helpers it needs) in one ```python code block.")
+    return {"prompt": prompt, "name": name, "rename": rename,
+            "wording": {"intro": intro, "example": form, "names": "alias"}}
+
+
+def response(problem: str, instance, asked: dict, k: int) -> str:
+    example = instance.example
+    call = example.call_repr(asked["name"])
+    if len(call) > 120:
+        call = call[:100] + " ...)"
+    fields = {"entry": asked["name"], "call": call, "result": repr(example.expected)}
+    steps = "\n".join(f"{n}. {words(step, asked['rename'])}" for n, step in enumerate(STEPS[problem], 1))
+    code = ALTERNATIVES[problem] if k % 2 and problem in ALTERNATIVES else REGISTRY[problem].reference
+    code = renamed_code(code, asked["rename"])
+    return (f"{OPENINGS[k % 3].format(**fields)}\n\nStep by step:\n{steps}\n\n"
+            f"{CLOSINGS[(k // 3) % 3].format(**fields)}\n\n```python\n{code.rstrip()}\n```")
+
+
+def records() -> list[dict]:
+    out = []
+    for problem in PROBLEM_TYPES:
+        for k in range(PER_TYPE[problem]):
+            difficulty = DIFFICULTIES[k]
+            style = STYLES[k % len(STYLES)]
+            instance = make_instance(problem, difficulty, TRAIN_SEED, k)
+            asked = ask(problem, instance, style, k)
+            record = {"id": f"{problem}-d{difficulty}-s{TRAIN_SEED}-i{k}-{style}", "problem": problem,
+                      "difficulty": difficulty, "seed": TRAIN_SEED, "index": k, "style": style,
+                      "prompt": asked["prompt"], "response": response(problem, instance, asked, k),
+                      "wording": asked["wording"], "teacher": TEACHER, "provenance": PROVENANCE}
+            if asked["name"] != REGISTRY[problem].entry_point or style == "stub":
+                record["entry_point"] = asked["name"]
+            out.append(record)
+    return out
+
+
+def main() -> None:
+    lines = [json.dumps(r, ensure_ascii=False) for r in records()]
+    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {len(lines)} traces to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
