@@ -42,8 +42,8 @@ from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
 from .train_sft import (OUTPUTS, _callback_class, _is_oom, _peak_memory, _stop_from_watcher, accuracy_callbacks,
-                        accuracy_every_field, accuracy_style_field, accuracy_tokens_field, keep_best_field,
-                        output_dir_field, restore_best, score_answer_tokens_only, watch_problems)
+                        accuracy_every_field, accuracy_style_field, accuracy_tokens_field, checkpointing,
+                        keep_best_field, output_dir_field, restore_best, score_answer_tokens_only, watch_problems)
 from .verify import _FENCE, Verdict, _defines, verify_many
 
 STEP_STRIDE = 1000  # a sample's number is step * STEP_STRIDE + its try: step 40's tries are 40000, 40001, ...
@@ -349,7 +349,7 @@ def _train(store: Store, run_id: int, settings: GRPOSettings, live: dict, watch:
         use_vllm=_use_vllm(settings, device), vllm_mode="colocate", logging_steps=1, save_strategy="no",
         report_to="none", seed=settings.seed, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
         # auto: on a GPU only (on a CPU memory is plentiful and the recompute pure cost)
-        gradient_checkpointing=not device.startswith("cpu") if settings.gradient_checkpointing is None
+        gradient_checkpointing=checkpointing(device) if settings.gradient_checkpointing is None
         else bool(settings.gradient_checkpointing),
         use_cpu=device == "cpu", disable_tqdm=not progress_bar, dataloader_num_workers=0)
     eos = {tokenizer.eos_token_id} | set(_ids(model.generation_config.eos_token_id))

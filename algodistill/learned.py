@@ -2,7 +2,10 @@
 style and HumanEval, the adapter against its base model on the very same instances.
 
 Rows (``ROWS``): the grid in the training template (``contract``: what SFT taught), the grid asked in other
-words (``terse``, ``stub``, ``stdio``: transfer) and HumanEval (outside the training data: forgetting). A row
+words (``terse``, ``stub``, ``stdio``: transfer) and HumanEval (outside the training data: forgetting). When
+the store holds the training run that wrote the adapter, each grid row says what it measures from what that
+run's traces taught (``wording_taught``): in training, a held-out wording of a style it saw, or a held-out
+style. A row
 takes the adapter's newest completed evaluation of that benchmark and style (the newest of any status when
 none completed) and pairs it with a base-model run, in this order:
 
@@ -166,7 +169,7 @@ def headline(rows: list[dict]) -> str:
         return "no row has both runs completed yet"
     parts = {}
     for row in final:
-        name = row["style"] if row["measures"] == "transfer" else row["row"]
+        name = row["style"] if row["measures"].startswith(("transfer", "in training")) else row["row"]
         parts.setdefault(row["measures"], []).append(f"{name} {row['change']:+.1f} pts")
     return "; ".join(f"{measures}: {', '.join(items)}" for measures, items in parts.items())
 
@@ -183,7 +186,27 @@ def learned_vs_forgot(store: Store, adapter: str) -> list[dict]:
         known = ", ".join(a["adapter"] for a in adapters(store)) or "none"
         raise ValueError(f"no evaluation of the adapter {adapter} in {store.path} (adapters evaluated: {known})")
     bases = [r for r in evals if not r.get("adapter")]
-    return [_row(store, cell, [r for r in mine if _cell(r) == cell], bases) for cell in ROWS]
+    rows = [_row(store, cell, [r for r in mine if _cell(r) == cell], bases) for cell in ROWS]
+    taught = wording_taught(store, place)
+    for row in rows:  # what each grid row measures, from what this adapter's own traces taught
+        if row["benchmark"] == "grid" and row["style"] in taught:
+            row["measures"] = TAUGHT[taught[row["style"]]]
+    return rows
+
+
+# a style's row, by what the adapter's traces taught of it (``traces.wording_coverage``)
+TAUGHT = {"evaluation wording": "in training (the evaluation's wording)",
+          "other wordings only": "transfer: held-out wording", "held out": "transfer: held-out style"}
+
+
+def wording_taught(store: Store, place: str) -> dict[str, str]:
+    """Per prompt style, what the training run that wrote the adapter in ``place`` taught of it (its summary's
+    ``traces.wording``); {} when this store has no such run or it predates the record (the rows then keep the
+    reference recipe's reading: contract is the training template, the rest transfer)."""
+    for run in store.runs(kind="train", limit=100_000):
+        if run.get("adapter") and _place(run["adapter"]) == place:
+            return ((run.get("summary") or {}).get("traces") or {}).get("wording") or {}
+    return {}
 
 
 def side_text(side: dict | None) -> str:

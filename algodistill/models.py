@@ -334,6 +334,17 @@ def training_dtype(device: str, requested: str = "auto"):
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def available_memory_gb() -> float | None:
+    """Memory this machine can still give (Linux's MemAvailable), in GiB; None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AMX or AVX512-BF16, read from /proc/cpuinfo on Linux):
     there, bf16 inference is ~2.7x faster than fp32 (measured: Qwen2.5-Coder-0.5B, 16 greedy answers on 2 cores,
@@ -346,16 +357,9 @@ def cpu_has_bf16() -> bool:
 
 
 def inference_dtype(device: str, requested: str = "auto"):
-    """The dtype a model generates in: ``requested`` when it names one; "auto": the training default on a GPU
-    (bf16, or fp16 on older GPUs), and on a CPU bfloat16 where the CPU computes in it natively, else float32."""
-    import torch
-    if requested not in DTYPES:
-        raise ValueError(f"unknown dtype {requested!r}; choose from {', '.join(DTYPES)}")
-    if requested != "auto":
-        return getattr(torch, requested)
-    if device.startswith("cuda"):
-        return default_dtype(device)
-    return torch.bfloat16 if cpu_has_bf16() else torch.float32
+    """The dtype a model generates in: the same choice as for training (``training_dtype``): bf16 on GPUs that
+    have it (else fp16), bf16 on CPUs that compute in it natively, else float32; or ``requested``."""
+    return training_dtype(device, requested)
 
 
 QWEN25_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,

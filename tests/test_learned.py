@@ -84,6 +84,19 @@ def test_twins_pair_and_fixed_broken_count_the_same_instances(store, evaluated):
     assert text["HumanEval"][4] == "-25.0 pts"
 
 
+def test_each_row_says_whether_the_adapters_traces_taught_that_wording(store, evaluated):
+    adapter, _ = evaluated
+    train = next(r for r in store.runs(kind="train") if r["adapter"] == adapter)
+    store.update_run(train["id"], summary={"traces": {"wording": {
+        "contract": "evaluation wording", "terse": "other wordings only", "stub": "other wordings only",
+        "stdio": "held out"}}})
+    contract, terse, stub, stdio, he = learned_vs_forgot(store, adapter)
+    assert contract["measures"] == "in training (the evaluation's wording)"
+    assert terse["measures"] == stub["measures"] == "transfer: held-out wording"
+    assert stdio["measures"] == "transfer: held-out style" and he["measures"] == "forgetting"
+    assert table_rows([terse])[0][1] == "transfer: held-out wording"
+
+
 def test_runs_not_completed_are_shown_as_such_never_as_numbers(store, evaluated):
     adapter, runs = evaluated
     _, _, stub, stdio, _ = learned_vs_forgot(store, adapter)
