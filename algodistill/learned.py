@@ -34,7 +34,9 @@ ROWS = (("grid", "contract"), ("grid", "terse"), ("grid", "stub"), ("grid", "std
 MEASURES = {("grid", "contract"): "training template", ("grid", "terse"): "transfer",
             ("grid", "stub"): "transfer", ("grid", "stdio"): "transfer", ("humaneval", "contract"): "forgetting"}
 LEGEND = ("grid · contract asks in the training template (what SFT taught); grid · terse, stub and stdio ask the "
-          "same instances in other words (transfer); HumanEval lies outside the training data (forgetting). "
+          "same instances in other words (transfer); where this store holds the adapter's training run, the measures "
+          "column says what its traces taught of each style (in training, a held-out wording, a held-out style); "
+          "HumanEval lies outside the training data (forgetting). "
           "pass@1 with its 95% interval; change in percentage points; fixed: the base model failed and the "
           "adapter passed the same instance (and sample number, when several are drawn); broken: the reverse.")
 COLUMNS = ["row", "measures", "base pass@1", "adapter pass@1", "change", "fixed", "broken", "runs", "note"]
