@@ -205,8 +205,14 @@ def wording_taught(store: Store, place: str) -> dict[str, str]:
     """Per prompt style, what the training run that wrote the adapter in ``place`` taught of it (its summary's
     ``traces.wording``); {} when this store has no such run or it predates the record (the rows then keep the
     reference recipe's reading: contract is the training template, the rest transfer)."""
+    name = os.path.basename(place)
     for run in store.runs(kind="train", limit=100_000):
-        if run.get("adapter") and _place(run["adapter"]) == place:
+        settings = run.get("settings") or {}
+        imported = settings.get("imported") or {}
+        # an imported run whose adapter did not travel: its evaluations name the folder it had, <run>-<experiment>
+        same = (run.get("adapter") and _place(run["adapter"]) == place) or \
+            (not run.get("adapter") and imported and f"{imported.get('run')}-{settings.get('experiment')}" == name)
+        if same:
             return ((run.get("summary") or {}).get("traces") or {}).get("wording") or {}
     return {}
 
