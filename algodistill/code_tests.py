@@ -136,12 +136,18 @@ def _first_calls(runner: str, entry: str, sources: tuple[str, ...], limits: Limi
     """The candidate calls each check makes before it sees any answer (encoded args as JSON, in order)."""
     run = run_many([(runner, TEST_ENTRY, [["discover", _soft(s), {}, entry] for s in sources])],
                    limits=limits, workers=1)[0]
-    calls: dict[str, None] = {}
-    for call in run.calls:
+    return tuple(_needed(run.calls, {}))
+
+
+def _needed(calls: list[CallResult], table: dict) -> dict[str, list]:
+    """The candidate calls that discover runs asked for and ``table`` lacks: key -> typed args, in order."""
+    found: dict[str, list] = {}
+    for call in calls:
         if call.status == "returned" and isinstance(call.value, list) and call.value[:1] == ["need"]:
             for encoded in call.value[1]:
-                calls.setdefault(_key(encoded), None)
-    return tuple(calls)
+                if _key(encoded) not in table:
+                    found.setdefault(_key(encoded), encoded)
+    return found
 
 
 def first_calls(instance: Instance, limits: Limits = Limits()) -> list[list]:
@@ -229,13 +235,4 @@ def _discover_more(samples, tables, more: dict[int, list[int]], limits: Limits, 
                       [["discover", _soft(samples[i][0].tests[code_positions(samples[i][0])[j]].args[1]), tables[i],
                         samples[i][0].entry_point] for j in more[i]]) for i in order],
                     limits=limits, workers=workers)
-    found: dict[int, list[list]] = {}
-    for i, run in zip(order, runs):
-        keys: dict[str, list] = {}
-        for call in run.calls:
-            if call.status == "returned" and isinstance(call.value, list) and call.value[:1] == ["need"]:
-                for encoded in call.value[1]:
-                    if _key(encoded) not in tables[i]:
-                        keys.setdefault(_key(encoded), encoded)
-        found[i] = list(keys.values())
-    return found
+    return {i: list(_needed(run.calls, tables[i]).values()) for i, run in zip(order, runs)}
