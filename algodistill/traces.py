@@ -36,11 +36,13 @@ from .sandbox import Limits
 from .verify import parse_json_line, verify_many
 
 BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "traces" / "reference.jsonl"
-# the same hand-written traces asked in varied wording, with stdio and the evaluation's terse and stub wording
-# held out (scripts/build_varied_traces.py)
+# the same hand-written traces asked in varied wording, never in the evaluation's own terse, stub or stdio wording,
+# each set with one whole style held out (scripts/build_varied_traces.py): stdio, or terse
 VARIED = BUNDLED.with_name("varied.jsonl")
+VARIED_NO_TERSE = BUNDLED.with_name("varied-no-terse.jsonl")
 BUNDLED_SETS = {BUNDLED.name: (BUNDLED, "bundled reference set"),
-                VARIED.name: (VARIED, "bundled varied-wording set")}
+                VARIED.name: (VARIED, "bundled varied-wording set, stdio held out"),
+                VARIED_NO_TERSE.name: (VARIED_NO_TERSE, "bundled varied-wording set, terse held out")}
 REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
 OPTIONAL = {"id": str, "style": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict,
             "entry_point": str, "wording": dict}

@@ -1,25 +1,30 @@
-"""Write assets/traces/varied.jsonl: the bundled traces in varied wording, with a held-out protocol.
+"""Write the bundled varied-wording trace sets, each with a held-out protocol (``SETS``):
+
+- ``assets/traces/varied.jsonl``: contract, terse and stub; the whole ``stdio`` style held out;
+- ``assets/traces/varied-no-terse.jsonl``: contract, stub and stdio; the whole ``terse`` style held out.
 
 The reference set (build_reference_traces.py) asks every problem in the grid's own contract wording, and a
-model trained on it learns that template: 55/55 in its words, about the base model's score in any other. This
-set teaches the same hand-written explanations and solutions asked in many ways:
+model trained on it learns that template: 55/55 in its words, about the base model's score in any other. These
+sets teach the same hand-written explanations and solutions asked in many ways:
 
-- three prompt styles, contract, terse and stub (``problems/styles.py``), and inside each style several
-  phrasings (``styles.PHRASINGS``: templates, stub introductions, example forms, endings) and other function
-  and argument names (each problem module's ``Wording.aliases``); the answer is adapted to what the prompt asks
-  (the function and argument names it uses), its reasoning and code otherwise the hand-written ones;
+- prompt styles (``problems/styles.py``), and inside each style several phrasings (``styles.PHRASINGS``:
+  templates, stub introductions, stdio introductions and input descriptions, example forms, endings) and other
+  function and argument names (each problem module's ``Wording.aliases``); the answer is adapted to what the
+  prompt asks (the function and argument names it uses; for stdio, a whole program: the function and a main
+  that reads the JSON argument list from stdin and prints the JSON answer), its reasoning and code otherwise
+  the hand-written ones;
 - more traces where the model is weakest: arithmetic, parentheses and two_sum get twice as many as the rest.
 
-What it holds out, so that scores can be told apart (``traces.wording_coverage`` reads it from the traces):
-- the whole ``stdio`` style: no trace asks for a stdin/stdout program, so its score is a transfer across styles;
-- the evaluation's own terse and stub wording (``PHRASINGS`` item 0, the stub's own names and its doctest): the
-  terse and stub scores are transfers across wording;
+What each set holds out, so that scores can be told apart (``traces.wording_coverage`` reads it from the traces):
+- one whole style: no trace asks in it, so its score is a transfer across styles;
+- the evaluation's own wording of every other style but contract (``PHRASINGS`` item 0 of each part, the stub's
+  own names and its doctest): those scores are transfers across wording;
 - only the contract style is also asked in the evaluation's words (half its traces), as the reference set does,
   so its score stays comparable with the reference adapter's.
 
 Provenance: as the reference set, written by hand for algodistill (no model was sampled).
 
-Run: python scripts/build_varied_traces.py   (then: python -m algodistill traces verify assets/traces/varied.jsonl)
+Run: python scripts/build_varied_traces.py   (then: python -m algodistill traces verify assets/traces/varied*.jsonl)
 """
 
 from __future__ import annotations
@@ -38,12 +43,13 @@ from build_reference_traces import ALTERNATIVES, PROVENANCE, STEPS, TEACHER  # n
 
 from algodistill.problems import PROBLEM_TYPES, REGISTRY, TRAIN_SEED, make_instance  # noqa: E402
 from algodistill.problems.base import _py  # noqa: E402
-from algodistill.problems.styles import PHRASINGS  # noqa: E402
+from algodistill.problems.styles import PHRASINGS, STYLES as ALL_STYLES, stdin_text, stdio_prompt  # noqa: E402
 
-OUT = ROOT / "assets" / "traces" / "varied.jsonl"
+TRACES = ROOT / "assets" / "traces"
+# each bundled set and the one style it holds out entirely (its score is a transfer across styles)
+SETS = {"varied.jsonl": "stdio", "varied-no-terse.jsonl": "terse"}
 HARD = ("arithmetic", "parentheses", "two_sum")  # where plain SFT left the model weakest
 PER_TYPE = {name: 12 if name in HARD else 6 for name in PROBLEM_TYPES}
-STYLES = ("contract", "terse", "stub")  # stdio is held out
 DIFFICULTIES = (1, 3, 5, 7, 9, 10, 2, 4, 6, 8, 10, 5)
 
 OPENINGS = [
@@ -94,12 +100,22 @@ def renamed_code(code: str, names: dict[str, str]) -> str:
     return ast.unparse(_Rename(names).visit(ast.parse(code))) + "\n"
 
 
-def ask(problem: str, instance, style: str, k: int) -> dict:
+def ask(problem: str, instance, style: str, k: int, n_styles: int = 3) -> dict:
     """The prompt of trace ``k`` in ``style``: which phrasing, which names, and the renames its answer needs."""
     ptype, wording = REGISTRY[problem], REGISTRY[problem].wording
     canonical_args = params(ptype.signature)
-    round_ = k // len(STYLES)  # the how-many-th trace of this style for this problem
+    round_ = k // n_styles  # the how-many-th trace of this style for this problem
     example = instance.example
+    if style == "stdio":  # never the evaluation's phrasing of any part, and half with other argument names
+        aliased = round_ % 2 == 1
+        name, args = wording.aliases[round_ % 3] if aliased else (ptype.entry_point, tuple(canonical_args))
+        rename = dict(zip(canonical_args, args)) | ({ptype.entry_point: name} if aliased else {})
+        parts = {"intro": 1 + round_ % 2, "io": 1 + (round_ + 1) % 2, "example": 1 + round_ % 2,
+                 "ending": 1 + (round_ // 2) % 2}
+        prompt = stdio_prompt(list(args), words(ptype.contract, rename), stdin_text(example.args).strip(),
+                              json.dumps(example.expected), **parts)
+        return {"prompt": prompt, "name": name, "rename": rename,
+                "wording": parts | {"names": "alias" if aliased else "canonical", "main": round_ % 2}}
     if style == "contract":
         canonical = round_ % 2 == 0  # half in the evaluation's own words, as the reference set
         name, args = (ptype.entry_point, tuple(canonical_args)) if canonical else wording.aliases[round_ % 3]
@@ -139,41 +155,70 @@ def ask(problem: str, instance, style: str, k: int) -> dict:
             "wording": {"intro": intro, "example": form, "names": "alias"}}
 
 
-def response(problem: str, instance, asked: dict, k: int) -> str:
+# a stdio answer is the function and a main that reads the JSON argument list and prints the JSON answer
+MAINS = (
+    "\n\ndef main():\n    args = json.loads(sys.stdin.read())\n    print(json.dumps({name}(*args)))\n\n\n"
+    "if __name__ == \"__main__\":\n    main()\n",
+    "\n\nif __name__ == \"__main__\":\n    data = json.loads(input())\n    print(json.dumps({name}(*data)))\n",
+)
+STDIO_OPENINGS = [
+    "The program reads one JSON line such as `{stdin}` and must print `{stdout}` for it. I will write a function "
+    "`{entry}` for the task and a main that reads the arguments, calls it and prints the answer as JSON.",
+    "Plan: a function `{entry}` that solves the task, and a main around it that parses the JSON list from stdin "
+    "and prints the result with json.dumps. Check: the input `{stdin}` should print `{stdout}`.",
+]
+STDIO_CLOSINGS = [
+    "With the input `{stdin}` this prints `{stdout}`, as required. The whole program:",
+    "Reading `{stdin}` gives `{stdout}`. Here is the complete program:",
+]
+
+
+def response(problem: str, instance, asked: dict, k: int, style: str = "contract") -> str:
     example = instance.example
+    steps = "\n".join(f"{n}. {words(step, asked['rename'])}" for n, step in enumerate(STEPS[problem], 1))
+    code = ALTERNATIVES[problem] if k % 2 and problem in ALTERNATIVES else REGISTRY[problem].reference
+    code = renamed_code(code, asked["rename"])
+    if style == "stdio":
+        stdin = stdin_text(example.args).strip()
+        stdin = stdin if len(stdin) <= 120 else stdin[:100] + " ...]"
+        fields = {"entry": asked["name"], "stdin": stdin, "stdout": json.dumps(example.expected)}
+        program = "import json\nimport sys\n\n" + code.rstrip() + MAINS[asked["wording"]["main"]].format(
+            name=asked["name"])
+        return (f"{STDIO_OPENINGS[k % 2].format(**fields)}\n\nStep by step:\n{steps}\n\n"
+                f"{STDIO_CLOSINGS[(k // 2) % 2].format(**fields)}\n\n```python\n{program.rstrip()}\n```")
     call = example.call_repr(asked["name"])
     if len(call) > 120:
         call = call[:100] + " ...)"
     fields = {"entry": asked["name"], "call": call, "result": repr(example.expected)}
-    steps = "\n".join(f"{n}. {words(step, asked['rename'])}" for n, step in enumerate(STEPS[problem], 1))
-    code = ALTERNATIVES[problem] if k % 2 and problem in ALTERNATIVES else REGISTRY[problem].reference
-    code = renamed_code(code, asked["rename"])
     return (f"{OPENINGS[k % 3].format(**fields)}\n\nStep by step:\n{steps}\n\n"
             f"{CLOSINGS[(k // 3) % 3].format(**fields)}\n\n```python\n{code.rstrip()}\n```")
 
 
-def records() -> list[dict]:
+def records(held_out: str = "stdio") -> list[dict]:
+    """The set's traces: every style but ``held_out``, in turn, over each problem's instances."""
+    styles = [style for style in ALL_STYLES if style != held_out]
     out = []
     for problem in PROBLEM_TYPES:
         for k in range(PER_TYPE[problem]):
             difficulty = DIFFICULTIES[k]
-            style = STYLES[k % len(STYLES)]
+            style = styles[k % len(styles)]
             instance = make_instance(problem, difficulty, TRAIN_SEED, k)
-            asked = ask(problem, instance, style, k)
+            asked = ask(problem, instance, style, k, len(styles))
             record = {"id": f"{problem}-d{difficulty}-s{TRAIN_SEED}-i{k}-{style}", "problem": problem,
                       "difficulty": difficulty, "seed": TRAIN_SEED, "index": k, "style": style,
-                      "prompt": asked["prompt"], "response": response(problem, instance, asked, k),
+                      "prompt": asked["prompt"], "response": response(problem, instance, asked, k, style),
                       "wording": asked["wording"], "teacher": TEACHER, "provenance": PROVENANCE}
-            if asked["name"] != REGISTRY[problem].entry_point or style == "stub":
-                record["entry_point"] = asked["name"]
+            if style != "stdio" and (asked["name"] != REGISTRY[problem].entry_point or style == "stub"):
+                record["entry_point"] = asked["name"]  # a stdio answer is a program: the sandbox calls no name
             out.append(record)
     return out
 
 
 def main() -> None:
-    lines = [json.dumps(r, ensure_ascii=False) for r in records()]
-    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {len(lines)} traces to {OUT}")
+    for name, held_out in SETS.items():
+        lines = [json.dumps(r, ensure_ascii=False) for r in records(held_out)]
+        (TRACES / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"wrote {len(lines)} traces to {TRACES / name} ({held_out} held out)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from algodistill.problems import DIFFICULTIES, PROBLEM_TYPES, make_instance
 from algodistill.traces import BUNDLED, sft_rows, summary, verify_file
 from algodistill.verify import extract_code, fenced, verify_many
@@ -99,30 +101,48 @@ def test_hostile_lines_in_an_upload_are_rejected_one_by_one(tmp_path):
     assert "0/5" in reasons[3] and "nested more than 100 levels" in reasons[3]
 
 
-def test_the_varied_set_holds_out_stdio_and_the_evaluations_own_terse_and_stub_wording():
+@pytest.mark.parametrize("name, held_out", [("varied.jsonl", "stdio"), ("varied-no-terse.jsonl", "terse")])
+def test_a_varied_set_holds_out_its_style_and_the_evaluations_own_wording_of_the_others(name, held_out):
     from algodistill.problems import REGISTRY, make_instance
-    from algodistill.problems.styles import styled
-    from algodistill.traces import VARIED, wording_coverage
-    checks = verify_file(VARIED)
+    from algodistill.problems.styles import STYLES, styled
+    from algodistill.traces import BUNDLED_SETS, wording_coverage
+    checks = verify_file(BUNDLED_SETS[name][0])
     assert checks and all(c.kept for c in checks), [c.reason for c in checks if not c.kept]
-    assert wording_coverage(checks) == {"contract": "evaluation wording", "terse": "other wordings only",
-                                        "stub": "other wordings only", "stdio": "held out"}
+    expected = {style: "other wordings only" for style in STYLES} | {"contract": "evaluation wording",
+                                                                       held_out: "held out"}
+    assert wording_coverage(checks) == expected
+    assert held_out in BUNDLED_SETS[name][1]  # the label in Train and Data names what is held out
     rows = sft_rows(checks)
+    assert len(rows) == len(checks)
     for c, row in zip(checks, rows):
         style = c.record.get("style") or "contract"
         asked = row["prompt"][0]["content"]
+        assert style != held_out
         instance = make_instance(c.record["problem"], c.record["difficulty"], c.record["seed"], c.record["index"])
-        assert asked != styled(instance, "stdio").prompt.strip() and "standard input" not in asked
-        if style in ("terse", "stub"):  # never in the evaluation's own words, nor with its stub's name
+        held = styled(instance, held_out).prompt
+        assert asked != held.strip() and held.splitlines()[0] not in asked  # not even its first line
+        if style != "contract":  # never in the evaluation's own words, nor with its stub's name
             assert asked != styled(instance, style).prompt.strip()
             assert f"def {REGISTRY[c.record['problem']].wording.stub_name}(" not in asked
+            assert styled(instance, style).prompt.splitlines()[0] not in asked
     per_type = {}
     for c in checks:
         per_type[c.record["problem"]] = per_type.get(c.record["problem"], 0) + 1
     easy = min(n for p, n in per_type.items() if p not in ("arithmetic", "parentheses", "two_sum"))
     assert all(per_type[p] >= 2 * easy for p in ("arithmetic", "parentheses", "two_sum"))
     names = {c.record.get("entry_point") for c in checks} - {None}
-    assert len(names) >= 20  # other function names drawn per instance, not one template's
+    assert len(names) >= 15  # other function names drawn per instance, not one template's
+
+
+def test_the_bundled_varied_sets_are_what_their_builder_writes():
+    import importlib.util
+    from algodistill.traces import BUNDLED
+    spec = importlib.util.spec_from_file_location("builder", BUNDLED.parents[2] / "scripts" / "build_varied_traces.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    for name, held_out in builder.SETS.items():
+        shipped = [json.loads(line) for line in (BUNDLED.with_name(name)).read_text().splitlines()]
+        assert shipped == builder.records(held_out), f"{name} is stale: run scripts/build_varied_traces.py"
 
 
 def test_a_trace_may_ask_for_another_function_name_and_is_judged_by_it(tmp_path):

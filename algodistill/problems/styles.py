@@ -61,6 +61,30 @@ PHRASINGS = {
         "Think it through step by step first; then write the whole function in a single ```python block.",
         "Describe your plan briefly, then give the full code in one ```python code block.",
     ),
+    # stdio: how the program is asked for, and how its input and output are described; item 0 of each is the
+    # evaluation's ({params} the argument names, comma-separated)
+    "stdio_intro": (
+        "Write a complete Python program (not just a function) that reads its input from standard input and "
+        "prints the answer to standard output.",
+        "Write a Python script: it reads one line from stdin and writes the result to stdout.",
+        "I need a command-line Python program that takes its input on stdin and prints its answer.",
+    ),
+    "stdio_io": (
+        "Input: one line of JSON, the list of arguments [{params}].\nOutput: the answer as JSON on one line.",
+        "The input line is a JSON array holding [{params}]; print the answer as one line of JSON.",
+        "stdin: a JSON list [{params}]. stdout: the result, JSON-encoded, on a single line.",
+    ),
+    # how the worked example is shown: item 0 is the evaluation's input/output blocks
+    "stdio_example": (
+        "Example:\ninput:\n```\n{stdin}\n```\noutput:\n```\n{stdout}\n```",
+        "For example, the input `{stdin}` must print `{stdout}`.",
+        "",
+    ),
+    "stdio_ending": (
+        "Explain your approach step by step, then give the complete program in one ```python code block.",
+        "Plan it step by step, then write the whole program in a single ```python block.",
+        "Briefly explain the idea, then give the full script in one ```python code block.",
+    ),
 }
 
 
@@ -127,20 +151,21 @@ if __name__ == "__main__":
 '''
 
 
+def stdio_prompt(params: list[str], contract: str, stdin: str, stdout: str, intro: int = 0, io: int = 0,
+                 example: int = 0, ending: int = 0) -> str:
+    """A ``stdio`` prompt for a task with arguments ``params``: phrasing 0 of each part is the evaluation's."""
+    names = ", ".join(f"`{p}`" for p in params)
+    shown = PHRASINGS["stdio_example"][example].format(stdin=stdin, stdout=stdout)
+    return (f"{PHRASINGS['stdio_intro'][intro]}\n\n{PHRASINGS['stdio_io'][io].format(params=', '.join(params))}\n\n"
+            f"The task, where {names} {'is' if len(params) == 1 else 'are'} the input (\"return\" means print as "
+            f"the answer):\n{contract.strip()}\n\n" + (f"{shown}\n\n" if shown else "")
+            + PHRASINGS["stdio_ending"][ending])
+
+
 def _stdio(instance: Instance, ptype: ProblemType) -> Instance:
     params = _params(ptype)
-    names = ", ".join(f"`{p}`" for p in params)
-    prompt = (
-        "Write a complete Python program (not just a function) that reads its input from standard input and "
-        "prints the answer to standard output.\n\n"
-        f"Input: one line of JSON, the list of arguments [{', '.join(params)}].\n"
-        "Output: the answer as JSON on one line.\n\n"
-        f"The task, where {names} {'is' if len(params) == 1 else 'are'} the input (\"return\" means print as "
-        f"the answer):\n{ptype.contract.strip()}\n\n"
-        f"Example:\ninput:\n```\n{stdin_text(instance.example.args).strip()}\n```\n"
-        f"output:\n```\n{json.dumps(instance.example.expected)}\n```\n\n"
-        "Explain your approach step by step, then give the complete program in one ```python code block."
-    )
+    prompt = stdio_prompt(params, ptype.contract, stdin_text(instance.example.args).strip(),
+                          json.dumps(instance.example.expected))
     reference = "import json\nimport sys\n\n" + instance.reference.rstrip("\n") + "\n" + \
         _MAIN.format(entry=ptype.entry_point)
     return replace(instance, prompt=prompt, entry_point=STDIO_ENTRY, signature="", reference=reference,
