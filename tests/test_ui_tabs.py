@@ -90,7 +90,8 @@ def test_loss_figures_overlay_runs_and_redraw_only_on_change(db):
         runs.append(run)
     loss, lr, grad, speed, accuracy, summary, diff, key, *extras = loss_tab.refresh(runs, 0.0, False, "")
     assert len(extras) == len(loss_tab.EXTRA_PANELS) and all(e["visible"] is False for e in extras)  # none logged
-    assert [t.name for t in loss.data] == [f"#{runs[0]} one", f"#{runs[1]} two"] and diff == ""  # same settings
+    assert [t.name for t in loss.data] == [f"#{runs[0]} one · last 0.4 at step 5", f"#{runs[1]} two · last 0.4 at step 5"]
+    assert diff == ""  # same settings
     assert list(loss.data[0].y) == [2.0, 1.0, 2.0 / 3, 0.5, 0.4] and len(lr.data) == 2 and len(grad.data) == 2
     assert list(speed.data[0].y) == [100.0, 200.0, 300.0, 400.0, 500.0] and len(accuracy.data) == 2
     assert "last loss 0.4000" in summary and "300 tokens/s" in summary
@@ -146,11 +147,34 @@ def test_overlaid_runs_show_the_settings_that_differ(db):
     loss, *_, summary, diff = loss_tab.figures(runs[:2])[:len(loss_tab.PANELS) + 2]
     assert diff.splitlines()[2:] == [f"| setting | #{runs[0]} slow | #{runs[1]} fast |", "|---|---|---|",
                                      "| learning rate | `2e-4` | `1e-3` |", "| lora r | `16` | `8` |"]
-    assert [t.name for t in loss.data] == [f"#{runs[0]} slow (lr 2e-4, r 16)", f"#{runs[1]} fast (lr 1e-3, r 8)"]
+    assert [t.name for t in loss.data] == [f"#{runs[0]} slow (lr 2e-4, r 16) · last 1 at step 1",
+                                           f"#{runs[1]} fast (lr 1e-3, r 8) · last 1 at step 1"]
     assert "(lr" not in summary  # the summary lines keep the bare names
     assert loss_tab.shown_value("lora_dropout", 0.05) == "0.05" and loss_tab.shown_value("epochs", 3.0) == "3"
     assert loss_tab.shown_value("warmup_ratio", 1.5e-4) == "1.5e-4" and loss_tab.shown_value("seed", None) == "–"
     assert loss_tab.legend_note([(f"k{n}", ["1", "2"]) for n in range(5)], 1) == " (k0 2, k1 2, k2 2, …)"
+
+
+def test_the_legend_names_run_and_model_in_words_and_never_import_provenance(db):
+    from dataclasses import asdict
+    from algodistill.train_sft import SFTSettings
+    base = asdict(SFTSettings(experiment="a", model="qwen2.5-coder-0.5b"))
+    ours = db.create_run("train", dict(base, max_steps=4), name="mine", model="qwen2.5-coder-0.5b")
+    imported = db.create_run("train", dict(base, max_steps=-1, imported={"bundle": "demo.zip", "run": 3,
+                                                                         "commit": "abc"}, demo=True),
+                             name="[demo] theirs", model="qwen2.5-coder-0.5b")
+    for run, losses in ((ours, [2.0, 1.0, 0.5]), (imported, [1.8, 0.9, 0.2])):
+        for step, loss in enumerate(losses, 1):
+            db.log_metrics(run, step, {"loss": loss})
+    assert loss_tab.settings_diff([db.get_run(ours), db.get_run(imported)]) == [("max_steps", ["4", "off"])]
+    loss, *_ = loss_tab.figures([ours, imported], smoothing=0.9)
+    shown = [t for t in loss.data if t.showlegend is not False]
+    assert [t.name for t in shown] == [
+        f"#{ours} mine · qwen2.5-coder-0.5b (max steps 4) · last 0.5 at step 3",
+        f"#{imported} [demo] theirs · qwen2.5-coder-0.5b (max steps off) · last 0.2 at step 3"]
+    # the smoothed line shows its raw value on hover, and starts on the data (debiased)
+    assert list(shown[1].customdata) == [1.8, 0.9, 0.2] and "raw" in shown[1].hovertemplate
+    assert shown[1].y[0] == pytest.approx(1.8)
 
 
 def test_smoothing_is_debiased():

@@ -46,7 +46,8 @@ SHARES = ("grid_accuracy", "pass_rate", "frac_reward_zero_std", "mean_token_accu
 
 # naming and bookkeeping, not the recipe: two runs differing only there trained the same way
 NOT_RECIPE = ("experiment", "output_dir", "checkpoint_steps", "checkpoint_minutes", "accuracy_every",
-              "accuracy_max_new_tokens")
+              "accuracy_max_new_tokens",
+              "imported", "demo")  # provenance of an imported run: shown once, in the Runs tab's detail
 SHORT_NAMES = {"learning_rate": "lr", "effective_batch": "batch", "batch_size": "device batch", "lora_r": "r",
                "lora_alpha": "alpha", "lora_dropout": "dropout", "warmup_ratio": "warmup", "max_length": "max len"}
 
@@ -56,6 +57,12 @@ def shown_value(key: str, value) -> str:
     without '.0', the trace set by its file name; missing (a run stored before the setting existed) as '–'."""
     if value is None:
         return "–"
+    if isinstance(value, dict):  # never a Python dict in the legend: its keys, briefly
+        return ", ".join(f"{k} {v}" for k, v in value.items() if not isinstance(v, (dict, list)))[:40] or "–"
+    if key == "max_steps" and isinstance(value, int) and value <= 0:
+        return "off"
+    if key in ("batch_size",) and value == 0:
+        return "auto"
     if key == "traces":
         return Path(str(value)).name
     if isinstance(value, float) and value and abs(value) < 0.01:
@@ -138,25 +145,34 @@ def figures(run_ids: list[int], smoothing: float = 0.0, log_scale: bool = False,
             continue
     names = [f"#{run['id']} {run.get('name') or ''}".strip() for run in runs]
     diff = settings_diff(runs)
+    models = [d for d in diff if d[0] == "model"]
+    diff = [d for d in diff if d[0] != "model"]  # the model is in every label already
     for n, run in enumerate(runs):
         run_id = run["id"]
         color = PALETTE[n % len(PALETTE)]
-        label = names[n] + legend_note(diff, n)
+        model = models[0][1][n] if models else shown_value("model", run.get("model") or "")
+        label = f"{names[n]} · {Path(model).name[:32]}" if model and model != "–" else names[n]
+        label += legend_note(diff, n)
         rows = s.metrics(run_id, list(figs))
         xs = _x(rows, x_axis)
         for name, fig in figs.items():
-            points = [(xs[r["step"]], r["value"]) for r in rows
+            points = [(xs[r["step"]], r["value"], r["step"]) for r in rows
                       if r["name"] == name and math.isfinite(r["value"]) and r["step"] in xs]
             if not points:
                 continue
-            steps, values = zip(*points)
+            steps, values, at = zip(*points)
             top = max(top, max(steps))
+            name_shown, hover = label, f"{x_axis} %{{x:.4g}}<br>%{{y:.4g}}"
+            if name == "loss":  # the last raw value, whatever the smoothing shows
+                name_shown = f"{label} · last {values[-1]:.4g} at step {at[-1]}"
+            raw = values
             if name == "loss" and smoothing > 0:
                 fig.add_scatter(x=steps, y=values, mode="lines", line=dict(color=color, width=1), opacity=0.3,
                                 name=f"{label} (raw)", showlegend=False, hoverinfo="skip")
                 values = smooth(list(values), smoothing)
-            fig.add_scatter(x=steps, y=values, mode="lines+markers", marker=dict(size=4), line=dict(color=color),
-                            name=label, hovertemplate=f"{x_axis} %{{x:.4g}}<br>%{{y:.4g}}<extra>{label}</extra>")
+                hover = f"{x_axis} %{{x:.4g}}<br>smoothed %{{y:.4g}}<br>raw %{{customdata:.4g}}"
+            fig.add_scatter(x=steps, y=values, customdata=list(raw), mode="lines+markers", marker=dict(size=4),
+                            line=dict(color=color), name=name_shown, hovertemplate=f"{hover}<extra>{label}</extra>")
         losses = [r["value"] for r in rows if r["name"] == "loss"]
         speeds = [r["value"] for r in rows if r["name"] == "tokens_per_s" and math.isfinite(r["value"])]
         if losses:
