@@ -1,7 +1,7 @@
 """Builds the algodistill Gradio app and launches it (locally on 127.0.0.1; on Spaces as Spaces asks).
 
 Hosted (on Spaces, or listening on another address than loopback) a visitor is read-only; see
-``algodistill/ui/access.py`` and the README's "Host it on Spaces"."""
+``algodistill/ui/access.py`` and docs/hosting.md."""
 
 import os
 
