@@ -79,13 +79,14 @@ def checkpointing(device: str) -> bool:
 
 
 def accuracy_style_field():
-    return option("contract", choices=STYLES, metavar="STYLE",  # the command line's for now, not the Train form's
+    return option("contract", choices=STYLES, metavar="STYLE", form="watch", label="grid accuracy: prompt style",
                   help="the prompt style those measurements ask in (contract, terse, stub, stdio): a style the traces "
                   "hold out measures transfer, not the template (default %(default)s)")
 
 
 def keep_best_field():
-    return option(False, help="keep the adapter of the step with the best grid accuracy measured (ties: "
+    return option(False, form="watch", label="keep the best measured step's adapter",
+                  help="keep the adapter of the step with the best grid accuracy measured (ties: "
                   "the later step) instead of the last step's; needs --accuracy-every (default off)")
 
 

@@ -36,6 +36,31 @@ def test_train_form_becomes_settings_in_one_place(db):
         train_tab.settings_from_form(dict(values, learning_rate=None))
 
 
+def test_the_train_form_chooses_the_accuracy_style_and_keeps_the_best_step(db):
+    """--accuracy-style and --keep-best are the form's too: a checkbox and a dropdown of the styles, checked by the
+    server like every field (a caller of the API may send anything)."""
+    import gradio as gr
+    values = dict(model="smollm2-135m", traces=None, experiment="x", accuracy_every=5.0, accuracy_style="stub",
+                  keep_best=True)
+    s = train_tab.settings_from_form(values)
+    assert (s.accuracy_every, s.accuracy_style, s.keep_best) == (5, "stub", True)
+    assert train_tab.settings_from_form(dict(values, keep_best=None)).keep_best is False  # not sent: the default
+    with pytest.raises(ValueError, match="prompt style must be one of contract, terse, stub, stdio"):
+        train_tab.settings_from_form(dict(values, accuracy_style="shouting"))
+    with pytest.raises(ValueError, match="must be true or false"):
+        train_tab.settings_from_form(dict(values, keep_best="yes"))
+    assert "style" not in common.form_values(type(s), {"accuracy_style": ""})  # empty: the default
+    with gr.Blocks():
+        train_tab.build(gr, common.remembered(gr, "train"))
+        blocks = gr.context.Context.root_block.blocks.values()
+        ids = {getattr(c, "elem_id", None): c for c in blocks}
+    assert isinstance(ids["train-keep-best"], gr.Checkbox) and isinstance(ids["grpo-keep-best"], gr.Checkbox)
+    assert isinstance(ids["train-accuracy-style"], gr.Dropdown)
+    assert [c[1] for c in ids["train-accuracy-style"].choices] == ["contract", "terse", "stub", "stdio"]
+    kept = train_tab.saved_values({"accuracy_style": "terse", "keep_best": True, "grpo": {"keep_best": "no"}})
+    assert kept == {"accuracy_style": "terse", "keep_best": True}
+
+
 def test_train_form_leaves_rounding_and_ranges_to_the_server():
     """gr.Number(precision=0) rounded 2.5 to 2 in the browser and minimum=0 answered -1 with Gradio's own
     toast: the user never saw our check. No number field may do either."""

@@ -269,8 +269,15 @@ def form_values(cls, form: dict) -> dict:
     clean = {}
     for key, value in form.items():
         default = getattr(defaults, key)
-        if is_number(default):
+        choices = known[key].metadata.get("choices")
+        if isinstance(default, bool):  # a checkbox: True or False, nothing else
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"{label(known[key])} must be true or false, got {value!r}")
+            clean[key] = default if value is None else value
+        elif is_number(default):
             clean[key] = form_number(label(known[key]), value, default)
+        elif choices and value not in (None, "") and str(value).strip() not in choices:
+            raise ValueError(f"{label(known[key])} must be one of {', '.join(choices)}, got {str(value)[:40]!r}")
         elif value is not None and value != "":
             clean[key] = str(value).strip()
     return clean

@@ -19,6 +19,7 @@ from .. import jobs
 from ..models import DEFAULT_MODEL, offline_models, usable_default
 from ..grpo import GRPOSettings
 from ..problems import DIFFICULTIES, PROBLEM_TYPES
+from ..problems.styles import STYLES
 from ..settings import form_fields, form_label
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
@@ -81,10 +82,12 @@ def saved_values(saved) -> dict:
     traces = [value for _, value in trace_sets()]
     offered = model_choices() if access.hosted() else None  # locally a model may be typed
     common = dict(experiment=lambda v: isinstance(v, str), device=lambda v: v in DEVICES,
-                  model=lambda v: isinstance(v, str) and v.strip() != "" and (offered is None or v in offered))
+                  model=lambda v: isinstance(v, str) and v.strip() != "" and (offered is None or v in offered),
+                  accuracy_style=lambda v: v in STYLES, keep_best=lambda v: isinstance(v, bool))
     sft = {field: is_number for field in FIELDS if is_number(getattr(SFTSettings(), field))}
     kept = restorable(saved, dict(sft, traces=lambda v: v in traces, method=lambda v: v in METHODS, **common))
     grpo = {field: is_number for field in GRPO_FIELDS if is_number(getattr(GRPOSettings(), field))}
+    grpo.update(accuracy_style=common["accuracy_style"], keep_best=common["keep_best"])
     grpo.update(problems=lambda v: isinstance(v, list) and set(v) <= set(PROBLEM_TYPES),
                 difficulties=lambda v: isinstance(v, list) and set(v) <= {str(d) for d in DIFFICULTIES})
     inner = restorable(saved.get("grpo") if isinstance(saved, dict) else None, grpo)
@@ -201,14 +204,16 @@ def full_log_copy(run_id) -> str | None:
 
 
 def _number_rows(gr, cls, names) -> dict:
-    """A gr.Number per numeric field of ``names`` (a form of ``cls``), a row per form group, labelled by the
-    field's label: {field: component}. No minimum/precision: the browser would round 2.5 or block -1 with its
-    own message; the form handlers refuse them in words, like every other check."""
+    """A widget per field of ``names`` (a form of ``cls``) outside the "run" group, a row per form group,
+    labelled by the field's label: {field: component}. A number is a gr.Number (no minimum/precision: the
+    browser would round 2.5 or block -1 with its own message; the form handlers refuse them in words, like every
+    other check), a yes/no a gr.Checkbox, a field with choices a gr.Dropdown of them."""
     from dataclasses import fields
     defaults, groups = cls(), {}
     prefix = "grpo" if cls is GRPOSettings else "train"
+    known = {f.name: f for f in fields(cls)}
     for f in fields(cls):
-        if f.name in names and is_number(f.default):
+        if f.name in names and f.metadata.get("form") != "run":
             groups.setdefault(f.metadata.get("form"), []).append(f.name)
     widgets = {}
     for group in groups.values():
@@ -216,8 +221,15 @@ def _number_rows(gr, cls, names) -> dict:
         for start in range(0, len(group), per_row):
             with gr.Row():
                 for name in group[start:start + per_row]:
-                    widgets[name] = gr.Number(value=getattr(defaults, name), label=form_label(cls, name),
-                                              elem_id=f"{prefix}-{name.replace('_', '-')}")
+                    value, label = getattr(defaults, name), form_label(cls, name)
+                    elem_id = f"{prefix}-{name.replace('_', '-')}"
+                    choices = known[name].metadata.get("choices")
+                    if isinstance(value, bool):
+                        widgets[name] = gr.Checkbox(value=value, label=label, elem_id=elem_id)
+                    elif choices:
+                        widgets[name] = gr.Dropdown(list(choices), value=value, label=label, elem_id=elem_id)
+                    else:
+                        widgets[name] = gr.Number(value=value, label=label, elem_id=elem_id)
     return widgets
 
 
