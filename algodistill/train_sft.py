@@ -11,9 +11,11 @@ template, so TRL puts the loss on the assistant's answer only.
 
 ``StoreCallback`` writes every logged step (loss, learning rate, grad norm, epoch, tokens/s) to runs.db
 as it happens and keeps the run's progress and ETA current. Work is never lost to a stop or a crash:
-- after each completed optimizer step it keeps a CPU copy of the trainable (LoRA) weights; a stop
-  interrupts the step in progress within seconds (``stopping.StopWatch``) and saves the adapter as of
-  that copy, so a stop costs at most the step in progress, however long a step takes;
+- after each completed optimizer step it keeps a CPU copy of the trainable (LoRA) weights, and of the
+  optimizer, scheduler and RNG states; a stop interrupts the step in progress within seconds
+  (``stopping.StopWatch``), saves the adapter as of that copy and writes a resumable checkpoint of that
+  step from it, so a stop costs at most the step in progress, however long a step takes, and Resume goes on
+  from the step that was kept, on the curve an uninterrupted run would have drawn;
 - every ``checkpoint_steps`` steps or ``checkpoint_minutes`` minutes, whichever comes first, it has the
   trainer write a checkpoint (adapter, optimizer, scheduler, RNG; only the latest is kept), from which
   ``train --resume RUN`` continues a killed, stopped or failed run on the same loss curve.
@@ -291,7 +293,8 @@ def resume_point(run: dict) -> tuple[SFTSettings, tuple[int, Path]]:
     checkpoint = latest_checkpoint(run_dir(run))
     if checkpoint is None:
         raise ValueError(f"run {run['id']} has no checkpoint in {run_dir(run)} to resume from (one is saved every "
-                         f"{settings.checkpoint_steps} steps or {settings.checkpoint_minutes:g} minutes)")
+                         f"{settings.checkpoint_steps} steps or {settings.checkpoint_minutes:g} minutes, and when it "
+                         "is stopped after a completed step)")
     settings.check()
     return settings, checkpoint
 
@@ -332,13 +335,17 @@ def _callback_class():
             self.last_tokens: tuple[float, float] | None = None  # (tokens so far, when)
             self.last_loss: float | None = None
             self.snapshot: tuple[int, dict] | None = None  # (step, {parameter name: CPU copy})
+            self.resumable: dict | None = None  # that step's optimizer, scheduler and RNG states (CPU copies)
             self.stopped = False
             self.final: dict = {}
 
-        def keep(self, state, model) -> None:
+        def keep(self, state, model, optimizer=None, lr_scheduler=None) -> None:
             with self.hold():  # a half-taken copy must not become the kept one
                 weights = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
                 self.snapshot = (state.global_step, weights)
+                if optimizer is not None and lr_scheduler is not None:  # LoRA's Adam moments: a few MB to copy
+                    self.resumable = {"step": state.global_step, "optimizer": _cpu_copy(optimizer.state_dict()),
+                                      "scheduler": _cpu_copy(lr_scheduler.state_dict()), "rng": _rng_states()}
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
             self.began = self.last_save = time.time()
@@ -349,8 +356,8 @@ def _callback_class():
             self.store.update_run(self.run_id, progress=state.global_step / max(state.max_steps, 1),
                                   message=f"training: {state.max_steps} steps{resumed}")
 
-        def on_step_end(self, args, state, control, model=None, **kwargs):
-            self.keep(state, model)
+        def on_step_end(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
+            self.keep(state, model, optimizer if args.world_size == 1 else None, lr_scheduler)
             done, total = state.global_step, max(state.max_steps, 1)
             elapsed = time.time() - self.began
             self.store.update_run(self.run_id, progress=done / total,
@@ -391,6 +398,74 @@ def _callback_class():
                 self.store.log_metrics(self.run_id, state.global_step, logs, epoch=epoch)
 
     return StoreCallback
+
+
+def _cpu_copy(value):
+    """A deep copy of a state dict with every tensor copied to the CPU (the live one keeps changing)."""
+    import copy
+
+    import torch
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _cpu_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(v) for v in value)
+    return copy.deepcopy(value)
+
+
+def _rng_states() -> dict:
+    """The generators a training step draws from (dropout, data order), as the Trainer's checkpoints keep them."""
+    import random
+
+    import numpy as np
+    import torch
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.random.get_rng_state()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    import random
+
+    import numpy as np
+    import torch
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.random.set_rng_state(states["cpu"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.random.set_rng_state(states["cuda"])
+
+
+def _checkpoint_kept_step(live: dict, out: Path, log) -> int | None:
+    """After a stop that cut a step short: write the Trainer's own checkpoint of the last completed step (adapter,
+    optimizer, scheduler, RNG, trainer state) from the callback's copies, so Resume continues exactly from there.
+    Its step, or None when there is nothing to write it from (no step completed; several processes, which stop at
+    a step end and checkpoint there)."""
+    import torch
+    callback, trainer = live.get("callback"), live.get("trainer")
+    kept = callback.resumable if callback else None
+    if not kept or not callback.snapshot or kept["step"] != callback.snapshot[0] or trainer.args.world_size > 1:
+        return None
+    step = kept["step"]
+    existing = latest_checkpoint(out)
+    if existing and existing[0] == step:  # stopped at a step end: the trainer wrote this one already
+        return step
+    weights = callback.snapshot[1]
+    with torch.no_grad():  # the live weights as of the step kept (a cut step never reached its optimizer step,
+        for name, param in trainer.model.named_parameters():  # but the stop may fall just after it)
+            if name in weights:
+                param.copy_(weights[name])
+    trainer.optimizer.load_state_dict(kept["optimizer"])
+    trainer.lr_scheduler.load_state_dict(kept["scheduler"])
+    _set_rng_states(kept["rng"])
+    trainer.state.global_step = step
+    trainer.state.log_history = [entry for entry in trainer.state.log_history if entry.get("step", 0) <= step]
+    trainer._save_checkpoint(trainer.model, trial=None)
+    _drop_checkpoints(out, keep=out / f"checkpoint-{step}")
+    log(f"checkpoint of step {step} written for Resume")
+    return step
 
 
 def score_answer_tokens_only() -> None:
@@ -612,12 +687,16 @@ def _keep_last_step(store: Store, run_id: int, settings: SFTSettings, live: dict
             live["trainer"].model.save_pretrained(str(out), state_dict=weights)
             live["tokenizer"].save_pretrained(str(out))
             write_model_card(out, settings, summary, run_id)
+            try:
+                _checkpoint_kept_step(live, Path(out), print)
+            except Exception as exc:  # the adapter is saved: a checkpoint that cannot be written costs only Resume
+                print(f"no checkpoint for Resume: {type(exc).__name__}: {exc}", file=sys.stderr)
         what = f"the adapter as of step {step} (the last completed step) was saved to {out}"
     else:
         what = "no training step had completed, so there was no adapter to save"
     checkpoint = latest_checkpoint(out) if out else None
     if checkpoint:
-        what += f"; `python -m algodistill train --resume {run_id}` continues from its checkpoint at step {checkpoint[0]}"
+        what += f"; Resume (`python -m algodistill train --resume {run_id}`) continues from step {checkpoint[0]}"
     store.finish_run(run_id, "stopped", summary=summary or None, error=f"stopped ({reason}); {what}",
                      message=f"stopped; {what}"[:300])
     return summary

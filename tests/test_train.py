@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 
@@ -302,3 +303,58 @@ def test_scoring_only_the_answer_tokens_gives_the_same_loss_and_gradient(tiny_mo
     assert trl_utils._use_triton(torch.device("cpu"))  # compaction is on for the CPU now
     loss, grad = loss_and_grad()
     assert loss == pytest.approx(full_loss, rel=1e-5) and torch.allclose(grad, full_grad, atol=1e-6)
+
+
+def test_stop_mid_step_then_resume_draws_the_curve_and_adapter_of_an_uninterrupted_run(
+        store, tiny_model_dir, small_traces, tmp_path, monkeypatch):
+    """A person who presses Stop expects Resume to go on from there: the stop writes a resumable checkpoint of the
+    last completed step (adapter, optimizer, scheduler, RNG, trainer state), and the resumed run ends where an
+    uninterrupted run of the same seed ends, with no gap in its curve and no step twice."""
+    import torch
+    from safetensors.torch import load_file
+
+    from algodistill.train_sft import latest_checkpoint
+    from algodistill.ui.common import status_markdown
+    whole = settings(tiny_model_dir, small_traces, tmp_path, max_steps=4, output_dir=str(tmp_path / "whole"),
+                     checkpoint_steps=0, checkpoint_minutes=0)  # no checkpoint but the stop's own
+    cut = settings(tiny_model_dir, small_traces, tmp_path, max_steps=4, output_dir=str(tmp_path / "cut"),
+                   checkpoint_steps=0, checkpoint_minutes=0)
+    reference = store.create_run("train", vars(whole))
+    run_training(store, reference, whole, log=lambda m: None)
+    run = store.create_run("train", vars(cut))
+    original = store.log_metrics
+
+    def log_and_request(run_id, step, values, epoch=None):
+        original(run_id, step, values, epoch)
+        if run_id == run and step == 1 and "loss" in values:
+            store.request_stop(run_id)  # arrives while step 2 is under way: the step is cut short
+    store.log_metrics = log_and_request
+    from algodistill import train_sft
+    made = train_sft._trainer_class
+
+    def slow_second_step(hold):
+        class Slow(made(hold)):
+            def training_step(self, *args, **kwargs):
+                if self.state.global_step == 1:
+                    time.sleep(30)  # step 2 takes long: the stop must cut it, not wait for its end
+                return super().training_step(*args, **kwargs)
+        return Slow
+    monkeypatch.setattr(train_sft, "_trainer_class", slow_second_step)
+    began = time.time()
+    run_training(store, run, cut, log=lambda m: None)
+    assert time.time() - began < 25  # cut short within seconds
+    monkeypatch.setattr(train_sft, "_trainer_class", made)
+    store.log_metrics = original
+    row = store.get_run(run)
+    assert row["status"] == "stopped" and latest_checkpoint(tmp_path / "cut")[0] == 1, row
+    shown = status_markdown(row)
+    assert shown.count("the last completed step") == 1 and "⚠️" not in shown  # said once, and no warning
+    store.update_run(run, status="queued", stop_requested=None, finished=None)  # as Resume (jobs.resume_train) does
+    run_training(store, run, cut, log=lambda m: None, resume=True)
+    assert store.get_run(run)["status"] == "completed"
+    curve = [(m["step"], m["value"]) for m in store.metrics(run, ["loss"])]
+    expected = [(m["step"], m["value"]) for m in store.metrics(reference, ["loss"])]
+    assert [s for s, _ in curve] == [1, 2, 3, 4]  # no gap, no step twice
+    assert [v for _, v in curve] == pytest.approx([v for _, v in expected], rel=1e-4)
+    a, b = load_file(tmp_path / "whole" / "adapter_model.safetensors"), load_file(tmp_path / "cut" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)

@@ -471,3 +471,23 @@ def test_an_idle_store_asks_for_no_refresh_and_a_running_job_or_a_write_does(db)
     assert isinstance(settle(), type(gr.skip()))  # while it runs, the refresh goes on
     db.finish_run(run, "completed")
     assert activity()[0] is False and activity()[1] != after  # its end is a change the watcher sees
+
+
+def test_a_hosted_owner_is_told_why_resume_cannot_go_on_without_a_server_path(db, tmp_path, monkeypatch):
+    from dataclasses import asdict
+    from algodistill.train_sft import SFTSettings
+    from algodistill.ui import access
+    out = tmp_path / "secret-server-dir" / "4-sft"
+    out.mkdir(parents=True)
+    run = db.create_run("train", asdict(SFTSettings(output_dir=str(out))), name="sft")
+    db.finish_run(run, "stopped", error=f"stopped (stop requested); saved to {out}", message=f"stopped; saved to {out}")
+    monkeypatch.setattr(access, "is_owner", lambda request=None: True)
+    access.configure(True)
+    try:
+        text, resumed = train_tab.resume(run)
+    finally:
+        access.configure(False)
+    assert resumed is None and "no checkpoint" in text and "secret-server-dir" not in text and str(tmp_path) not in text
+    assert "4-sft" in text  # the folder is named, not where it lies
+    text, _ = train_tab.resume(run)  # locally the path helps: it is the user's own machine
+    assert str(out) in text

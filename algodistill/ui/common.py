@@ -350,8 +350,14 @@ def status_markdown(run: dict | None) -> str:
             parts.append(f"running for {duration(time.time() - run['started'])}")
     if run.get("message"):
         parts.append(f"{run['message']}")
-    if run.get("error") and run["status"] != "completed":
-        parts.append(f"⚠️ {run['error']}")
+    error = run.get("error")
+    said = (run.get("message") or "").split("; ", 1)[-1]  # a stop's message: "stopped; <what was kept>"
+    if error and said and said in error:  # its error repeats that: keep only why it stopped, and say it once
+        error = error.replace(said, "").strip(" ;")
+        if run["status"] == "stopped" and error in ("", "stopped (stop requested)"):
+            error = None  # the stop that was asked for is no warning
+    if error and run["status"] != "completed":
+        parts.append(f"⚠️ {error}")
     from .access import public
     return public("  \n".join(parts))
 

@@ -105,7 +105,7 @@ def _launch(form: dict, what: str, settings_of, launch) -> tuple[str, int | None
         settings = settings_of(form)
         run_id = launch(store(), settings)
     except (ValueError, jobs.JobRefused) as exc:
-        return f"⚠️ Not started: {exc}", None, None
+        return access.public(f"⚠️ Not started: {exc}"), None, None
     return waiting_note(run_id) or "", run_id, settings
 
 
@@ -138,7 +138,7 @@ def resume(run_id) -> tuple[str, int | None]:
         jobs.resume_train(store(), run_id)
         run = store().get_run(run_id)
     except (ValueError, KeyError, jobs.JobRefused) as exc:
-        return f"⚠️ Not resumed: {exc.args[0] if exc.args else exc}", None
+        return access.public(f"⚠️ Not resumed: {exc.args[0] if exc.args else exc}"), None
     checkpoint, logged = latest_checkpoint(run_dir(run)), store().last_step(run_id) or 0
     step = checkpoint[0] if checkpoint else 0
     redo = f"; steps {step + 1}-{logged} run again (they came after it)" if logged > step else ""
@@ -151,7 +151,7 @@ def stop(run_id) -> str:
     run_id = parse_run(run_id)
     if run_id is None:
         return "No run to stop."
-    return jobs.stop(store(), run_id)
+    return access.public(jobs.stop(store(), run_id))
 
 
 def poll(run_id) -> tuple[str, str]:
