@@ -30,6 +30,7 @@ continues a training from its last checkpoint on the same run.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -329,18 +330,45 @@ def log_tail(store: Store, run_id: int, chars: int = 4000) -> str:
 
 
 _NOISE = ("FutureWarning:", "DeprecationWarning:", "UserWarning:", "warnings.warn(")
+# a tqdm progress bar (the datasets library's "Tokenizing ...", "Truncating ...", the trainer's steps, conversions)
+_BAR = re.compile(r"\d+%\|[^|]*\|\s*[\d.]+[kMG]?/[\d.]+[kMG]?|\|\s*[\d.]+[kMG]?/[\d.]+[kMG]? \[")
+# what the Trainer prints after each logged step: a dict of strings
+_STEP = re.compile(r"^\{'(loss|train_runtime|reward)'.*\}$")  # GRPO's steps, older runs' logs
+_STEP_NAMES = {"loss": "loss", "learning_rate": "lr", "grad_norm": "grad norm", "mean_token_accuracy": "token acc",
+               "reward": "reward", "epoch": "epoch", "train_runtime": "runtime (s)", "train_loss": "mean loss"}
+
+
+def _step_line(line: str) -> str:
+    """The Trainer's ``{'loss': '1.758', 'grad_norm': ...}`` as a line a person reads: 'loss 1.758 · lr 2e-4 ...'."""
+    import ast
+    try:
+        values = ast.literal_eval(line)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return line
+    if not isinstance(values, dict):
+        return line
+    return " · ".join(f"{_STEP_NAMES[k]} {values[k]}" for k in _STEP_NAMES if k in values) or line
 
 
 def clean_log(text: str, partial_start: bool = True) -> str:
-    """A log as a person reads it: each progress bar's last state only (tqdm redraws with carriage
-    returns), no library deprecation warnings, and, for a tail, starting at a whole line."""
+    """A log as a person reads it: the run's own lines (what it trains on, steps with their loss, saves, errors)
+    and, while one is moving, the one live progress bar as the last line; no finished progress bars (the
+    datasets library's tokenizing and truncating, conversions), no library deprecation warnings, and, for a
+    tail, starting at a whole line. The full log (``log_path``) keeps everything."""
     lines = text.split("\n")
     if partial_start and len(lines) > 1:
         lines = lines[1:]
-    kept = []
+    kept, live = [], None
     for line in lines:
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
         if any(mark in line for mark in _NOISE):
             continue
-        kept.append(line)
+        if _BAR.search(line):
+            live = line  # only the newest bar can still be moving
+            continue
+        if line.strip():
+            live = None  # a line came after the bar: it has finished
+        kept.append(_step_line(line) if _STEP.match(line.strip()) else line)
+    if live is not None:
+        kept.append(live.strip())
     return "\n".join(kept).strip("\n")

@@ -338,6 +338,7 @@ def _callback_class():
             self.resumable: dict | None = None  # that step's optimizer, scheduler and RNG states (CPU copies)
             self.stopped = False
             self.final: dict = {}
+            self.print_steps = False  # a line per logged step in the run's log (when no progress bar does it)
 
         def keep(self, state, model, optimizer=None, lr_scheduler=None) -> None:
             with self.hold():  # a half-taken copy must not become the kept one
@@ -396,8 +397,20 @@ def _callback_class():
             epoch = logs.pop("epoch", state.epoch)
             if state.global_step > self.logged_until:
                 self.store.log_metrics(self.run_id, state.global_step, logs, epoch=epoch)
+            if self.print_steps and state.is_world_process_zero and "loss" in logs:
+                print(step_line(state.global_step, state.max_steps, logs, epoch), flush=True)
 
     return StoreCallback
+
+
+def step_line(step: int, total: int, logs: dict, epoch: float | None = None) -> str:
+    """One logged step as the run's log shows it: 'step 5/63: loss 1.722 · lr 1.14e-04 · grad norm 1.72 · ...'."""
+    names = (("loss", "loss", ".4g"), ("learning_rate", "lr", ".3g"), ("grad_norm", "grad norm", ".3g"),
+             ("mean_token_accuracy", "token acc", ".3f"), ("tokens_per_s", "tokens/s", ".0f"))
+    parts = [f"{label} {logs[key]:{spec}}" for key, label, spec in names if isinstance(logs.get(key), (int, float))]
+    if epoch is not None:
+        parts.append(f"epoch {epoch:.2f}")
+    return f"step {step}/{total}: " + " · ".join(parts)
 
 
 def _cpu_copy(value):
@@ -639,6 +652,10 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
     trainer = _trainer_class(watch.hold)(model=model, args=config, train_dataset=Dataset.from_list(rows),
                                          processing_class=tokenizer, peft_config=lora,
                                          callbacks=[callback, *measuring])
+    if not progress_bar:  # the Trainer would print each step as a dict of strings: our own line instead
+        from transformers.trainer_callback import PrinterCallback
+        trainer.remove_callback(PrinterCallback)
+        callback.print_steps = True
     live.update(out=out, tokenizer=tokenizer, callback=callback, trainer=trainer, device=device, dtype=dtype,
                 began=time.time())
     trainable, total = trainer.model.get_nb_trainable_parameters()

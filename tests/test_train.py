@@ -16,10 +16,14 @@ def settings(model, traces, tmp_path, **kw):
     return SFTSettings(**values)
 
 
-def test_a_few_steps_write_metrics_and_save_an_adapter_that_loads(store, tiny_model_dir, small_traces, tmp_path):
+def test_a_few_steps_write_metrics_and_save_an_adapter_that_loads(store, tiny_model_dir, small_traces, tmp_path,
+                                                                   capsys):
     s = settings(tiny_model_dir, small_traces, tmp_path)
     run = store.create_run("train", vars(s))
     summary = run_training(store, run, s, log=lambda m: None)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert [line.split(":")[0] for line in printed] == ["step 1/3", "step 2/3", "step 3/3"]  # the log's own lines
+    assert all(" · lr " in line and "loss " in line for line in printed) and "{'loss'" not in capsys.readouterr().out
     row = store.get_run(run)
     assert row["status"] == "completed" and row["progress"] == 1.0
     assert summary["steps"] == 3 and summary["traces"]["kept"] == 8

@@ -374,4 +374,4 @@ def gpu_line() -> str:
         except (OSError, subprocess.SubprocessError):
             pass
     return ("No GPU found: jobs run on the CPU. That works for small models (e.g. the offline smollm2-135m) "
-            "and short runs; a 0.5B model takes about an hour for the full reference training on 2 cores.")
+            "and short runs; Qwen2.5-Coder-0.5B trains the 84 varied traces in about 30 minutes on 2 cores (bf16).")

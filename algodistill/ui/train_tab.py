@@ -282,7 +282,7 @@ def build(gr, saved) -> dict:
             follow = gr.Dropdown(run_choices("train"), value=None, label="Follow run", allow_custom_value=True)
             with access.owner_area():
                 evaluate = gr.Button("Evaluate this adapter", visible=False, size="md", elem_id="train-evaluate")
-            log = gr.Textbox(label="Log (the end; progress bars and library warnings left out)", lines=12,
+            log = gr.Textbox(label="Log (the run's own lines and the live progress bar; the full log downloads below)", lines=12,
                              max_lines=12, autoscroll=True, interactive=False, elem_id="train-log")
             with gr.Row():
                 get_log = gr.Button("Download the full log", size="sm")
