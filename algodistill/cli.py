@@ -509,6 +509,10 @@ def _grpo(args) -> int:
 def cmd_export(args) -> int:
     from .bundle import export_bundle
     store = Store(args.db)
+    if args.to_hub:
+        return _push_to_hub(args, store)
+    if not args.out:
+        raise ValueError("say where the bundle goes (--out FILE.zip), or push an adapter with --to-hub USER/NAME")
     command = "python -m algodistill export " + " ".join(map(str, args.runs)) + \
         (" --adapter" if args.adapter else "") + (" --with-evals" if args.with_evals else "")
     result = export_bundle(store, args.runs, args.out, adapters=args.adapter, with_evals=args.with_evals,
@@ -524,6 +528,20 @@ def cmd_export(args) -> int:
                                                             if adapters else "; no adapter"))
     if args.adapter and not adapters:
         print("warning: --adapter: no training run in the bundle has a saved adapter here", file=sys.stderr)
+    return 0
+
+
+def _push_to_hub(args, store: Store) -> int:
+    from .hub import push_adapter
+    if len(args.runs) != 1 or args.out:
+        raise ValueError("--to-hub pushes one training run's adapter: give one RUN and no --out")
+    result = push_adapter(store, args.runs[0], args.to_hub, private=args.private)
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"pushed the adapter of run #{args.runs[0]} to {result['url']} ({', '.join(result['files'])})")
     return 0
 
 
@@ -732,7 +750,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
-    ex = sub.add_parser("export", help="write runs (samples, curves, optionally adapters) to a bundle zip",
+    ex = sub.add_parser("export", help="write runs (samples, curves, optionally adapters) to a bundle zip, or push "
+                        "an adapter to the Hub",
                         description="Write runs to a bundle: a zip of manifest.json (format, version, algodistill "
                         "commit, date, machine, this command), runs.jsonl, samples.jsonl, metrics.jsonl (the loss and "
                         "other curves) and, with --adapter, adapters/<run>/ (the PEFT files and model card). An "
@@ -740,7 +759,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "and the other prompt styles of the same evaluation. Only finished runs are exported. "
                         "`import` reads it back, here or on another machine, and the app's Runs tab does both.")
     ex.add_argument("runs", nargs="+", type=int, metavar="RUN", help="run ids (see the app's Runs tab)")
-    ex.add_argument("--out", required=True, metavar="FILE.zip", help="the bundle to write (replaced if it exists)")
+    ex.add_argument("--out", metavar="FILE.zip", help="the bundle to write (replaced if it exists)")
+    ex.add_argument("--to-hub", metavar="USER/NAME",
+                    help="instead of a bundle, push one training run's adapter to this Hugging Face model repository "
+                         "(created if needed) with its model card: base model, traces, recipe, evaluations with 95%% "
+                         "intervals and the learned-vs-forgot table. The token comes from HF_TOKEN or `hf auth login`")
+    ex.add_argument("--private", action="store_true", help="with --to-hub: create the repository private")
     ex.add_argument("--adapter", action="store_true",
                     help="include each training run's adapter (adapter_config.json, adapter_model.safetensors, "
                          "README.md, algodistill.json)")

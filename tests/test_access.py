@@ -136,6 +136,7 @@ def write_calls(caller: Caller, train: int, evaluation: int, kept: Path, hostile
         ("launch", "generate_traces"): ["local model", model, "", "", "OPENAI_API_KEY", ["rpn"], [1], 1, 1, 0.0, 1.0,
                                         16, 1, ["contract"]],
         ("stop", "stop_trace_generation"): [None],
+        ("pushed", "push_to_hub"): [f"#{train}", "visitor/stolen-adapter", False],
     }
 
 

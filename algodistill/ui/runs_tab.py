@@ -204,6 +204,24 @@ def export_bundle(run_id, with_adapter: bool = False) -> tuple[str | None, str]:
                        "with `python -m algodistill import FILE`.")
 
 
+def push_to_hub(run_id, repo_id, private=False, login_token: str | None = None) -> str:
+    """Push the chosen training run's adapter to the Hugging Face Hub as ``repo_id`` (the owner's; a write), with
+    its model card (``hub.push_adapter``). The token is the owner's Hugging Face login (``login_token``, on
+    Spaces) or the server's ``HF_TOKEN``; never typed into the page."""
+    from ..hub import HubError, push_adapter
+    access.require_owner("push adapters to the Hugging Face Hub")
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return "Choose a training run first (click its row)."
+    try:
+        result = push_adapter(store(), run_id, repo_id, private=bool(private), hub_token=login_token)
+    except HubError as exc:
+        return access.public(f"⚠️ Not pushed: {exc}")
+    notes = "".join(f"  \n⚠️ {w}" for w in result["warnings"])
+    return access.public(f"Pushed the adapter of run #{run_id} to [{result['repo']}]({result['url']}) "
+                         f"({len(result['files'])} files, with its model card).{notes}")
+
+
 def import_bundle_upload(path) -> tuple[str, list[list]]:
     """Import an uploaded bundle: its runs are added under new ids, nothing is changed (a write). Returns the
     message (what was imported, or why nothing was) and the table's rows."""
@@ -246,6 +264,12 @@ def build(gr) -> dict:
         with access.owner_area(scale=2, min_width=0):
             put_bundle = gr.UploadButton("Import bundle (zip)", file_types=[".zip"], type="filepath",
                                          elem_id="runs-import")
+    with access.owner_area():
+        with gr.Row(equal_height=True):
+            hub_repo = gr.Textbox(label="Push the adapter to the Hugging Face Hub as (USER/NAME)", scale=3,
+                                  placeholder="alice/qwen-coder-rpn-lora", elem_id="runs-hub-repo")
+            hub_private = gr.Checkbox(label="private", value=True, scale=1, elem_id="runs-hub-private")
+            push = gr.Button("Push to the Hub", scale=1, elem_id="runs-hub-push")
     file = gr.File(label="Download", interactive=False, visible=False, elem_id="runs-file")  # shown once there is one
     message = gr.Markdown(elem_id="runs-message")
 
@@ -275,4 +299,10 @@ def build(gr) -> dict:
     get_bundle.click(bundle_download, [chosen, with_adapter], [file, message], api_name="download_bundle",
                      **HEAVY)
     put_bundle.upload(import_bundle_upload, [put_bundle], [message, table], api_name="import_bundle")
+
+    def pushed(run_id, repo_id, private, oauth_token: gr.OAuthToken | None = None):
+        # the owner's Hugging Face login, when the Space asks for it (hf_oauth); else the server's HF_TOKEN
+        return push_to_hub(run_id, repo_id, private, getattr(oauth_token, "token", None))
+
+    push.click(pushed, [chosen, hub_repo, hub_private], [message], api_name="push_to_hub", **HEAVY)
     return {"table": table}
