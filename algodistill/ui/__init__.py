@@ -21,7 +21,8 @@ def build_app(hosted: bool | None = None):
 
     access.configure(access.hosted_for(None) if hosted is None else hosted)
     # Gradio's temporary copies of uploads (a visitor's included) are removed after an hour
-    with gr.Blocks(title="algodistill", delete_cache=(600, 3600)) as demo, access.collecting() as owner_areas:
+    # the whole window: two solutions side by side and the runs table need the width
+    with gr.Blocks(title="algodistill", delete_cache=(600, 3600), fill_width=True) as demo, access.collecting() as owner_areas:
         with gr.Row():
             gr.Markdown("# algodistill\nDistill algorithmic skill into a small code model and see, cell by cell, "
                         "what it learned.")

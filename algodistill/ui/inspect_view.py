@@ -20,7 +20,7 @@ from .failures import cause
 
 TEST_COLUMNS = ["status", "actual", "expected", "diff", "input", "error", "ms"]
 # a side is ~700 px wide at 1440 px side by side: verdict and values get the room, nothing scrolls
-COLUMN_WIDTHS = ["12%", "15%", "15%", "12%", "23%", "16%", "7%"]
+COLUMN_WIDTHS = ["15%", "12%", "12%", "11%", "20%", "23%", "7%"]
 
 
 def short(value, limit: int = 200) -> str:

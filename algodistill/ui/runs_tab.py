@@ -24,6 +24,8 @@ from .common import HEAVY, download_folder, duration, parse_run, store
 
 COLUMNS = ["run", "kind", "name", "model", "adapter", "status", "started", "duration", "result", "changed settings",
            "note"]
+MAX_CHARS = 48
+COLUMN_WIDTHS = ["3%", "4%", "26%", "9%", "8%", "7%", "8%", "6%", "10%", "12%", "7%"]
 # shown elsewhere or always different
 _SKIP = {"traces", "output_dir", "sandbox", "problems", "difficulties", "teacher", "out"}
 
@@ -63,10 +65,38 @@ def result(run: dict) -> str:
     return ""
 
 
+def detail(run_id) -> str:
+    """Everything about one run that the table cuts short: its name, status and message, the full settings that
+    differ from the defaults, the note, and where an imported run came from (shown once, here)."""
+    run_id = parse_run(run_id)
+    if run_id is None:
+        return ""
+    try:
+        run = store().get_run(run_id)
+    except KeyError:
+        return f"There is no run #{run_id}."
+    lines = [f"**#{run['id']} {run.get('name') or ''}** ({run['kind']}, {run.get('model') or '–'}): **{run['status']}**"]
+    if run.get("adapter"):
+        lines.append(f"adapter `{Path(run['adapter']).name}`")
+    for text in (result(run), run.get("message")):
+        if text:
+            lines.append(text)
+    changed = changed_settings(run)
+    lines.append(f"settings that differ from the defaults: {changed}" if changed else "default settings")
+    imported = (run.get("settings") or {}).get("imported")
+    if isinstance(imported, dict):
+        made = ", ".join(f"{k} {v}" for k, v in imported.items() if k in ("commit", "date", "machine") and v)
+        lines.append(f"imported from `{imported.get('bundle')}` (run {imported.get('run')} there" +
+                     (f"; {made})" if made else ")"))
+    if run.get("note"):
+        lines.append(f"note: {run['note']}")
+    return access.public("  \n".join(lines))
+
+
 def runs_rows() -> list[list]:
     rows = []
     for run in store().runs(limit=1000):
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"])) if run.get("started") else ""
+        started = time.strftime("%b %d %H:%M", time.localtime(run["started"])) if run.get("started") else ""
         took = duration((run.get("finished") or time.time()) - run["started"]) if run.get("started") else ""
         rows.append([run["id"], run["kind"], run.get("name") or "", run.get("model") or "",
                      Path(run["adapter"]).name if run.get("adapter") else "", run["status"], started, took,
@@ -240,8 +270,12 @@ def import_bundle_upload(path) -> tuple[str, list[list]]:
 
 
 def build(gr) -> dict:
-    table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it)",
-                         interactive=False, wrap=True, elem_id="runs-table")
+    # one line a run (long cells cut at MAX_CHARS; the chosen run's detail below has everything), sized to fit
+    # the window without a sideways scroll
+    table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it and see it all)",
+                         interactive=False, wrap=False, max_chars=MAX_CHARS, max_height=560,
+                         column_widths=COLUMN_WIDTHS, elem_id="runs-table")
+    about = gr.Markdown(elem_id="runs-detail")  # the chosen run in full
     with gr.Row():
         chosen = gr.Textbox(label="Run", placeholder="click a row above", elem_id="runs-chosen", scale=1)
         name = gr.Textbox(label="Name", scale=2)
@@ -277,7 +311,8 @@ def build(gr) -> dict:
         row = dict(zip(COLUMNS, evt.row_value))
         return f"#{row['run']}", row["name"], row["note"]
 
-    table.select(choose, None, [chosen, name, note], api_visibility="private")
+    table.select(choose, None, [chosen, name, note], api_visibility="private").then(
+        detail, [chosen], [about], api_visibility="private", show_progress="hidden")
     save_name.click(lambda r, n: (rename(r, n), runs_rows()), [chosen, name], [message, table], api_name="rename_run")
     save_note.click(lambda r, n: (annotate(r, n), runs_rows()), [chosen, note], [message, table], api_name="note_run")
     refresh.click(runs_rows, None, [table], api_visibility="private")
