@@ -176,6 +176,36 @@ def headline(rows: list[dict]) -> str:
     return "; ".join(f"{measures}: {', '.join(items)}" for measures, items in parts.items())
 
 
+def verdict(rows: list[dict]) -> str:
+    """What the rows say in words: whether the adapter learned the template or the skill (the transfer rows: every
+    other wording gains 10 points or more, none gains 5, or some), and what it forgot (HumanEval problems lost),
+    naming what is not measured yet."""
+    final = [r for r in rows if r["final"]]
+    taught = [r for r in final if not r["measures"].startswith(("transfer", "forgetting"))]
+    transfer = [r for r in final if r["measures"].startswith("transfer")]
+    parts = []
+    if taught:
+        parts.append(", ".join(f"{r['style']} {r['change']:+.1f} pts" for r in taught) + " where it was trained")
+    if transfer:
+        good = [r["style"] for r in transfer if r["change"] >= 10]
+        flat = [r["style"] for r in transfer if r["change"] < 10]
+        if not flat:
+            parts.append(f"learned the skill: every other wording gains 10 pts or more ({', '.join(good)})")
+        elif all(r["change"] < 5 for r in transfer):
+            parts.append(f"learned the template: no other wording gains 5 pts ({', '.join(flat)})")
+        else:
+            parts.append(f"learned part of the skill: it transfers to {', '.join(good)}, not to {', '.join(flat)}")
+    missing = [r["style"] if r["benchmark"] == "grid" else "HumanEval" for r in rows if not r["final"]]
+    forgetting = [r for r in final if r["measures"] == "forgetting"]
+    for r in forgetting:
+        lost = r["base"]["solved"] - r["adapter"]["solved"]
+        parts.append(f"forgot {lost} HumanEval problem{'s' if lost != 1 else ''}" if lost > 0 else
+                     f"forgot nothing on HumanEval ({-lost:+d} problems)")
+    if missing:
+        parts.append("not measured yet: " + ", ".join(missing))
+    return "; ".join(parts) or "nothing measured against the base model yet"
+
+
 def learned_vs_forgot(store: Store, adapter: str) -> list[dict]:
     """One row per ``ROWS`` entry for the adapter in directory ``adapter``: the adapter run and the base run
     used ({"run", "status", ...; "pass@1", "ci", "solved", "n" once completed}), how they were paired, the

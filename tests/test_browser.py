@@ -109,6 +109,8 @@ def test_every_tab_in_a_real_browser(app_url, seeded, tiny_model_dir, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(app_url, wait_until="load")
+        # the store holds results: the page opens on Eval; wait for it before choosing another tab
+        expect(page.get_by_role("tab", name="Eval")).to_have_attribute("aria-selected", "true", timeout=60_000)
 
         def tab(name):
             page.get_by_role("tab", name=name).click()
@@ -144,6 +146,7 @@ def test_every_tab_in_a_real_browser(app_url, seeded, tiny_model_dir, tmp_path):
 
         # Eval: a small grid (the tiny random model fails everything: good material for Inspect)
         tab("Eval")
+        page.get_by_text("Run an evaluation", exact=True).click()  # folded: there are results to show
         pick("eval-model", tiny_model_dir)
         number("Max new tokens", 12)
         page.locator("#eval-start").click()
@@ -333,7 +336,7 @@ def hosted_app(tmp_path_factory, **env_extra):
 
 
 # tab -> (an element every role sees, the write controls only the owner sees)
-WRITE_CONTROLS = {"Train": ("#train-status", ["#train-start"]), "Eval": ("#eval-a", ["#eval-start"]),
+WRITE_CONTROLS = {"Train": ("#train-status", ["#train-start"]), "Eval": ("#eval-a", ["#eval-form"]),
                   "Data": ("#data-verify", ["#data-upload", "#data-delete", "#teacher-start", "#teacher-stop"]),
                   "Runs": ("#runs-table", ["#runs-import"])}
 
@@ -405,3 +408,71 @@ def test_an_idle_page_asks_only_the_watchers_question(app_url):
         page.wait_for_timeout(1000 * (common.WATCH_S + 2))
         browser.close()
     assert 1 <= len(joined) <= 2, joined  # before: four tabs polled every 2-3 s, ~20 requests in this window
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make test installs it)")
+def test_the_first_visit_lands_on_the_result_and_the_tables_read(tmp_path):
+    """On a fresh home the demo loads; at 1440 x 900 the first screen is the newest comparison's headline and
+    verdict with the grid's first row, the Eval form folded. Runs: one-line headers, at least 12 runs on the
+    first screen, no sideways scroll. Inspect: no test cell narrower than its longest word, A and B row for row."""
+    from playwright.sync_api import expect, sync_playwright
+    port = free_port()
+    env = dict(os.environ, ALGODISTILL_HOME=str(tmp_path / "home"), GRADIO_SERVER_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False")
+    env.pop("ALGODISTILL_DB", None)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url, wait_until="load")
+            expect(page.locator("#eval-headline")).to_contain_text("Verdict:", timeout=120_000)
+            first_row = page.locator('#eval-grid [data-testid="cell-0-1"]')
+            expect(first_row).to_be_visible(timeout=30_000)
+            for anchor in ("#eval-headline", '#eval-grid [data-testid="cell-0-1"]'):
+                box = page.locator(anchor).bounding_box()
+                assert box and box["y"] + min(box["height"], 60) <= 900, (anchor, box)  # inside the first screen
+            assert page.get_by_role("tab", name="Eval").get_attribute("aria-selected") == "true"
+            assert not page.locator("#eval-start").is_visible()  # the form is folded: one click opens it
+            page.get_by_role("tab", name="Runs").click()
+            expect(page.locator('#runs-table [data-testid="cell-0-0"]')).to_be_visible(timeout=30_000)
+            runs = page.evaluate("""() => {
+                const t = document.querySelector('#runs-table');
+                const heads = [...t.querySelectorAll('thead th')].map(th => th.getBoundingClientRect().height);
+                const rows = [...t.querySelectorAll('[data-testid^="cell-"][data-testid$="-0"]')].filter(c => {
+                    const b = c.getBoundingClientRect(); return b.height > 0 && b.bottom <= 900; }).length;
+                const wide = [...t.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1 &&
+                    ['auto', 'scroll'].includes(getComputedStyle(e).overflowX));
+                return {heads, rows, wide};
+            }""")
+            assert max(runs["heads"]) <= 45, runs  # one line
+            assert runs["rows"] >= 12 and not runs["wide"], runs
+            page.goto(url + "?tab=inspect", wait_until="load")
+            page.locator('#inspect-list [data-testid="cell-0-0"]').first.click(timeout=60_000)
+            expect(page.locator("#inspect-tests-b")).to_contain_text(re.compile(r"1 (pass|exception|wrong)"), timeout=60_000)
+            cells = page.evaluate("""() => ['a', 'b'].map(side => {
+                const t = document.querySelector('#inspect-tests-' + side);
+                // a word wider than its cell overflows once words may no longer be broken
+                const narrow = [...t.querySelectorAll('[role="gridcell"] .cell-wrap')].filter(c => {
+                    const parts = [c, ...c.querySelectorAll('*')];
+                    parts.forEach(e => e.style.setProperty('overflow-wrap', 'normal', 'important'));
+                    const over = parts.some(e => e.scrollWidth > c.clientWidth + 1);
+                    parts.forEach(e => e.style.removeProperty('overflow-wrap')); return over; });
+                const rows = [...t.querySelectorAll('[data-testid^="cell-"][data-testid$="-0"]')]
+                    .map(c => Math.round(c.getBoundingClientRect().top));
+                return {narrow: narrow.map(c => c.innerText), rows};
+            })""")
+            assert cells[0]["narrow"] == [] and cells[1]["narrow"] == [], cells  # no word wider than its cell
+            assert cells[0]["rows"] == cells[1]["rows"], cells  # A's tests and B's side by side, row for row
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)

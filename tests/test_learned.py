@@ -195,3 +195,16 @@ def test_eval_tab_section_says_how_to_fill_it_when_nothing_was_evaluated(db):
     from algodistill.ui import learned_view
     assert learned_view.adapter_options() == []
     assert learned_view.show_learned(None)[0] == learned_view.NONE_YET
+
+
+def test_the_verdict_says_template_or_skill_and_what_was_forgotten(store, evaluated):
+    from algodistill.learned import verdict
+    adapter, _ = evaluated
+    rows = learned_vs_forgot(store, adapter)
+    assert verdict(rows) == ("contract +16.7 pts where it was trained; learned the template: no other wording gains "
+                             "5 pts (terse); forgot 1 HumanEval problem; not measured yet: stub, stdio")
+    for row, change in zip(rows[1:4], (12.0, 30.0, 4.0)):
+        row.update(final=True, change=change, measures="transfer: held-out wording")
+    assert "learned part of the skill: it transfers to terse, stub, not to stdio" in verdict(rows)
+    rows[3]["change"] = 10.0
+    assert "learned the skill: every other wording gains 10 pts or more (terse, stub, stdio)" in verdict(rows)

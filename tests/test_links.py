@@ -67,7 +67,9 @@ def test_the_page_opens_what_the_link_names(runs):
 def test_without_a_usable_link_the_page_opens_as_usual(runs):
     for params in ({}, {"tab": "nope", "a": "abc", "b": str(runs["a"]), "runs": "zero", "problem": "?"}):
         got = links.opening(params)
-        assert got["tab"] is None and got["a"] == runs["b"] and got["b"] is None  # the newest evaluation
+        # results in the store: a plain address opens on them (Eval); a link naming an unknown tab stays put
+        assert got["tab"] == ("eval" if not params else None) and got["results"] is True
+        assert got["a"] == runs["b"] and got["b"] is None  # the newest evaluation (no adapter run: no comparison)
         assert (got["problem"], got["difficulty"], got["change"], got["shown"]) == ("all", "all", "all", None)
         assert got["follow"] == runs["train"][1] and got["loss"] == [runs["train"][1]]
         assert len(got["listing"]) == 4
@@ -90,3 +92,25 @@ def test_a_grpo_run_opens_in_inspect_and_leaves_eval_on_the_newest_evaluation(ru
     assert grpo in [value for _, value in got["inspect_runs"]]
     plain = links.opening({"tab": "eval", "a": str(runs["a"]), "b": str(runs["b"])})
     assert (plain["eval_a"], plain["eval_b"]) == (runs["a"], runs["b"])
+
+
+def test_a_plain_address_opens_on_the_newest_comparison_and_an_empty_store_on_train(db):
+    from algodistill.evaluate import EvalSettings, create_eval_runs
+    from tests.test_learned import score
+    assert links.opening({})["tab"] is None and links.opening({})["results"] is False  # empty: Train
+    grid_ = dict(model="m", problems=["rpn"], difficulties=[1])
+    adapter, base = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/1-sft"), compare_base=True)
+    instances = EvalSettings(**grid_).instances()
+    score(db, adapter, instances)
+    score(db, base, instances, lambda i: False)
+    alone = run_scoring(db, [(i, fenced(i.reference)) for i in instances], name="newer, alone", model="m",
+                        settings={}, limits=Limits())["run"]
+    got = links.opening({})
+    assert got["tab"] == "eval" and (got["eval_a"], got["eval_b"]) == (adapter, base)  # not the newer lone run
+    assert (got["a"], got["b"]) == (adapter, base)  # Inspect too
+    assert links.opening({"tab": "runs"})["tab"] == "runs"  # an address that names a view still opens it
+    assert links.opening({"a": str(alone)})["eval_a"] == alone
+    from algodistill.ui import eval_tab
+    headline = eval_tab.show(adapter, base)[0]
+    assert "**Verdict:** rpn" not in headline and "contract +100.0 pts where it was trained" in headline
+    assert "not measured yet: terse, stub, stdio, HumanEval" in headline and "Next: click a cell" in headline

@@ -156,7 +156,8 @@ def build_app(hosted: bool | None = None):
                     gr.update(choices=inspected, value=a), gr.update(choices=inspected, value=b),
                     got["problem"], got["difficulty"],
                     *inspect_tab.summary(a, b, got["problem"], got["difficulty"], got["change"]), *view,
-                    got["listing"], shown if shown else gr.skip(), *detail)
+                    got["listing"], shown if shown else gr.skip(), *detail,
+                    gr.Accordion(open=not got["results"]))  # the form folds away once there is something to show
 
         def role_view():
             """A visitor's page hides the write controls (the handlers refuse them anyway)."""
@@ -168,7 +169,7 @@ def build_app(hosted: bool | None = None):
                                                evals["run_b"], inspect["run_a"], inspect["run_b"], inspect["problem"],
                                                inspect["difficulty"], inspect["breakdown"], inspect["change"],
                                                *evals["view"], inspect["listing"], inspect["shown"],
-                                               *inspect["detail"]],
+                                               *inspect["detail"], evals["form"]],
                            api_visibility="private")
         opened.then(None, linked, None, js=links.url_js("ready"))
         opened.then(wake, [shown_tab, gr.State("")], [*timers.values(), token], show_progress="hidden",

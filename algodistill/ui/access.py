@@ -151,6 +151,13 @@ def owner_area(**kwargs):
     return column
 
 
+def owner_only(block):
+    """``block`` (an accordion, a row) shown to the owner only, as ``owner_area``'s column: only the look."""
+    if _areas is not None:
+        _areas.append(block)
+    return block
+
+
 def allowed_models() -> list[str]:
     """Models a hosted app may load: the default hub model, SmolLM2, the offline names, and the hub ids in
     ``ALGODISTILL_MODELS`` (comma-separated)."""

@@ -178,8 +178,22 @@ def show(run_a, run_b):
     text += (f"  \n**Change from {other_label} to {label}** on the {diff['n']} shared problems: "
              f"{diff['solved_a']} → {diff['solved_b']} solved ({diff['delta']:+d}); "
              f"{len(diff['fixed'])} fixed, {len(diff['broken'])} broken.")
+    if run.get("adapter") and not other_run.get("adapter"):  # an adapter against the base model: the verdict
+        text += "  \n" + verdict_line(run["adapter"])
     return (text, grid_table(samples, other), legend(True, label, other_label),
             breakdown([("a", label, samples), ("b", other_label, other)]), bars(summaries))
+
+
+def verdict_line(adapter: str) -> str:
+    """One line on what the adapter in ``adapter`` learned and forgot, from its learned-vs-forgot rows, and what to
+    do next; '' when the store has no such rows."""
+    from ..learned import learned_vs_forgot, verdict
+    try:
+        rows = learned_vs_forgot(store(), adapter)
+    except ValueError:
+        return ""
+    return (f"**Verdict:** {verdict(rows)}.  \nNext: click a cell to inspect its samples, open *Learned vs "
+            "forgot* below for every style, evaluate another adapter, or train your own (Train).")
 
 
 def base_option(adapter) -> dict:
@@ -195,7 +209,9 @@ def build(gr, saved) -> dict:
     """The tab; ``saved`` is where the form keeps its last used values (``remembered``, made outside the tabs:
     a hidden tab's is not read when the page loads)."""
     form = form_defaults()
-    with gr.Accordion("Run an evaluation", open=True):
+    # open on an empty store; folded once there are results to show (the page load decides); a visitor, who can
+    # start nothing, never sees it
+    with access.owner_only(gr.Accordion("Run an evaluation", open=True, elem_id="eval-form")) as form_box:
         with access.owner_area():
             with gr.Row():
                 model = gr.Dropdown(model_choices(), value=form["model"], allow_custom_value=not access.hosted(),
@@ -226,7 +242,7 @@ def build(gr, saved) -> dict:
                 go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
                 halt = gr.Button("Stop", variant="stop")
                 again = gr.Button("Resume", elem_id="eval-resume")
-        status = gr.Markdown(elem_id="eval-status")
+    status = gr.Markdown(elem_id="eval-status")  # outside the form: a folded form still shows what runs
     learned = learned_view.build(gr)
     with gr.Row():
         run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation", allow_custom_value=True,
@@ -317,5 +333,5 @@ def build(gr, saved) -> dict:
         control.focus(lambda: gr.update(choices=run_choices("eval")), None, [control],
                       api_visibility="private")
     adapter.focus(lambda: gr.update(choices=adapter_choices()), None, [adapter], api_visibility="private")
-    return {"run_a": run_a, "run_b": run_b, "table": table, "breakdown": failures, "view": view, "timer": timer,
+    return {"form": form_box, "run_a": run_a, "run_b": run_b, "table": table, "breakdown": failures, "view": view, "timer": timer,
             "style_heat": style_heat, "following": following, "status": status, "restore": (restore, [saved], inputs)}

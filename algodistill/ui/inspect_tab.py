@@ -208,10 +208,11 @@ def build(gr) -> dict:
     prompt = gr.Markdown(elem_id="inspect-prompt")
     shown = gr.State(None)  # the key of the sample shown, for stepping through its instance's samples
     sides, reruns = [], []
+    with gr.Row(equal_height=True):  # one row for both heads: A's and B's tests then start at the same height
+        heads = [gr.Markdown(elem_id=f"inspect-head-{label.lower()}") for label in ("A", "B")]
     with gr.Row(equal_height=False):
-        for label, run in (("A", run_a), ("B", run_b)):
+        for head, (label, run) in zip(heads, (("A", run_a), ("B", run_b))):
             with gr.Column(min_width=0):
-                head = gr.Markdown()
                 tests = gr.Dataframe(headers=TEST_COLUMNS, label=f"{label}: tests", wrap=True, interactive=False,
                                      column_widths=COLUMN_WIDTHS, elem_id=f"inspect-tests-{label.lower()}",
                                      elem_classes=["inspect-tests"])

@@ -87,18 +87,41 @@ def parse(params: Mapping[str, str]) -> View:
                 change=params.get("change") if params.get("change") in CHANGES[1:] else None)
 
 
+def newest_comparison() -> tuple[int, int] | None:
+    """(adapter evaluation, its base-model twin) of the newest completed evaluation of an adapter whose twin
+    completed too: what a first look should show (what the adapter changed), or None."""
+    for run in store().runs(kind="eval", limit=1000):  # newest first
+        if run.get("adapter") and not run.get("parent") and run["status"] == "completed":
+            twins = [c for c in store().children(run["id"]) if c["kind"] == "eval" and c["status"] == "completed"]
+            if twins:
+                return run["id"], twins[0]["id"]
+    return None
+
+
+def has_results() -> bool:
+    """Whether the store holds a completed evaluation: then the app opens on results, not on a form."""
+    return any(r["status"] == "completed" for r in store().runs(kind="eval", limit=1000))
+
+
 def opening(params: Mapping[str, str]) -> dict:
     """What a page load shows for its query parameters ``params``, as plain values: the run lists
     (``train_runs``, ``eval_runs``, ``inspect_runs``), the ``tab`` to select (None: leave it), the training
     run Train follows (``follow``), the ``loss`` runs, Eval's evaluations (``eval_a``, ``eval_b``), Inspect's
     runs (``a``, ``b``) and filters (``problem``, ``difficulty``, ``change``), its ``listing``, and the sample
-    to show at once (``shown``, a listing row's key, when the link names a cell with one sample). Without
-    parameters: the newest training run followed and drawn, the newest evaluation shown in both tabs; a link
-    to GRPO runs (Inspect only) leaves Eval so."""
+    to show at once (``shown``, a listing row's key, when the link names a cell with one sample), and whether
+    there are ``results``. Without parameters: the Eval tab when the store holds results (else the first tab,
+    Train), the newest training run followed and drawn, and in Eval and Inspect the newest comparison (an
+    adapter's evaluation as A, its base-model twin as B; else the newest evaluation alone); a link to GRPO runs
+    (Inspect only) leaves Eval so."""
     view = parse(params)
     train_runs, eval_runs = run_choices("train"), run_choices("eval")
     newest_train = train_runs[0][1] if train_runs else None
-    a = view.a if view.a is not None else (eval_runs[0][1] if eval_runs else None)
+    results = has_results()
+    pair = newest_comparison() or ((eval_runs[0][1], None) if eval_runs else (None, None))
+    if view.a is None:  # nothing linked: the newest comparison in both tabs
+        view = View(tab=view.tab, runs=view.runs, problem=view.problem, difficulty=view.difficulty,
+                    change=view.change, a=pair[0], b=pair[1])
+    a = view.a
     evaluations = [r for r in (view.a, view.b) if r is not None and store().get_run(r)["kind"] == "eval"]
     linked_evals = view.a is not None and len(evaluations) == (2 if view.b is not None else 1)
     problem = view.problem or ALL
@@ -106,7 +129,9 @@ def opening(params: Mapping[str, str]) -> dict:
     change = view.change or ALL
     rows = sample_rows(a, view.b, problem, difficulty, "any", change) if a is not None else []
     cell = view.problem is not None and view.difficulty is not None
-    return {"train_runs": train_runs, "eval_runs": eval_runs, "inspect_runs": sample_runs(), "tab": view.tab,
+    tab = view.tab or ("eval" if results and not params.get("tab") else None)
+    return {"train_runs": train_runs, "eval_runs": eval_runs, "inspect_runs": sample_runs(), "tab": tab,
+            "results": results,
             "follow": newest_train, "loss": list(view.runs) or ([newest_train] if newest_train else []),
             "eval_a": view.a if linked_evals else (eval_runs[0][1] if eval_runs else None),
             "eval_b": view.b if linked_evals else None, "a": a, "b": view.b, "problem": problem,
