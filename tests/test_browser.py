@@ -401,8 +401,12 @@ def test_an_idle_page_asks_only_the_watchers_question(app_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
+        last = [time.time()]
+        page.on("request", lambda r: last.__setitem__(0, time.time()) if "/queue/join" in r.url else None)
         page.goto(app_url, wait_until="load")
-        page.wait_for_timeout(8_000)  # the load's own requests and the shown tab's one refresh
+        began = time.time()  # the load's own requests and each timer's one refresh, until 4 s pass without one
+        while time.time() - last[0] < 4 and time.time() - began < 60:
+            page.wait_for_timeout(500)
         joined = []
         page.on("request", lambda r: joined.append(r.url) if "/queue/join" in r.url else None)
         page.wait_for_timeout(1000 * (common.WATCH_S + 2))
