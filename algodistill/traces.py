@@ -21,9 +21,17 @@ One trace per line::
 A trace is kept only if the code in its response passes every hidden test of its instance, through the
 same verifier the evaluation uses. Malformed lines are reported with their line number and the rest of
 the file is still processed.
+
+A trace set may also be a dataset (``datasets.load_dataset``): a Hub dataset id (``user/name``) or a local
+directory in the Hub's layout, its ``train`` split holding the same columns (``completion``, or a ``messages``
+conversation whose last assistant turn is the answer, stand for ``response``); a dataset missing a column
+is refused, naming it, and each row is checked and verified like a line of a file.
 """
 
 from __future__ import annotations
+
+import json
+import re
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -109,8 +117,75 @@ def trace_id(record: dict) -> str:
                                 + ("" if style == "contract" else f"-{style}"))
 
 
+DATASET_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}$")
+
+
+def is_dataset(spec: str | Path) -> bool:
+    """Whether a trace set names a dataset: a local directory, or a Hub id (``user/name``) that is no path here."""
+    path = Path(spec)
+    return path.is_dir() or (not path.exists() and bool(DATASET_ID.fullmatch(str(spec))) and ".." not in str(spec))
+
+
+def _response(row: dict) -> str | None:
+    """The answer of a dataset row: ``response``, ``completion`` (text or a message list), or the last assistant
+    turn of ``messages``."""
+    for key in ("response", "completion", "messages"):
+        value = row.get(key)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):  # a conversation: its last assistant turn
+            turns = [m.get("content") for m in value if isinstance(m, dict) and m.get("role") == "assistant"]
+            if turns and isinstance(turns[-1], str):
+                return turns[-1]
+    return None
+
+
+def load_dataset_records(spec: str | Path, split: str = "train") -> tuple[list[tuple[int, dict]], list[TraceCheck]]:
+    """(row number, record) for every valid row of a dataset's ``split``, and a rejected TraceCheck per bad row;
+    ValueError naming the columns a trace needs that the dataset lacks."""
+    try:
+        from datasets import load_dataset
+        if Path(spec).is_dir():
+            # a local folder is read afresh, in a cache of its own: with a card naming its files, datasets' shared
+            # cache keys on the folder's name and patterns, and gave another folder's rows and schema under the
+            # same name (seen with datasets 5.2)
+            import shutil
+            import tempfile
+            cache = tempfile.mkdtemp(prefix="algodistill-dataset-")
+            try:
+                rows = load_dataset(str(spec), split=split, cache_dir=cache, keep_in_memory=True)
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+        else:
+            rows = load_dataset(str(spec), split=split)
+    except Exception as exc:  # not found, no network, a layout it cannot read: said in words
+        raise FileNotFoundError(f"could not load the dataset {spec} (split {split}): {type(exc).__name__}: "
+                                f"{str(exc)[:300]}") from None
+    columns = set(rows.column_names)
+    missing = [key for key in REQUIRED if key != "response" and key not in columns]
+    if not columns & {"response", "completion", "messages"}:
+        missing.append("response (or completion, or messages)")
+    if missing:
+        raise ValueError(f"the dataset {spec} lacks the column(s) {', '.join(missing)} a trace needs (it has: "
+                         f"{', '.join(sorted(columns)) or 'none'}); see the schema in docs/traces.md")
+    records, bad = [], []
+    for number, row in enumerate(rows, 1):
+        record = {k: v for k, v in row.items() if (k in REQUIRED or k in OPTIONAL) and v is not None}
+        answer = _response(row)
+        if answer is not None:
+            record["response"] = answer
+        try:
+            records.append((number, parse_line(json.dumps(record, default=str))))
+        except ValueError as exc:
+            bad.append(TraceCheck(line=number, id=None, kept=False, reason=f"row {number}: {exc}"))
+    return records, bad
+
+
 def load(path: str | Path) -> tuple[list[tuple[int, dict]], list[TraceCheck]]:
-    """(line number, record) for every valid line, and a rejected TraceCheck for every malformed one."""
+    """(line number, record) for every valid line, and a rejected TraceCheck for every malformed one; a
+    dataset (``is_dataset``) by row."""
+    if is_dataset(path):
+        return load_dataset_records(path)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trace file not found: {path}")

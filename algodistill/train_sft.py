@@ -47,7 +47,7 @@ from .problems.styles import STYLES
 from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
-from .traces import BUNDLED, sft_rows, summary as trace_summary, verify_file, wording_coverage
+from .traces import BUNDLED, is_dataset, sft_rows, summary as trace_summary, verify_file, wording_coverage
 
 OUTPUTS = Path("outputs")
 
@@ -105,7 +105,9 @@ class SFTSettings:
     # the order of the fields is the Train form's, and its public API's (/start_training), argument order
     model: str = option(DEFAULT_MODEL, metavar="SPEC", form="run",
                         help="hub id, local dir, .gguf file or offline name (default %(default)s)")
-    traces: str = option(str(BUNDLED), metavar="FILE", form="run", help="trace JSONL (default: the bundled set)")
+    traces: str = option(str(BUNDLED), metavar="FILE", form="run",
+                         help="trace JSONL, a dataset folder in the Hub's layout, or a Hub dataset id USER/NAME (its train "
+                         "split; loaded with datasets.load_dataset) (default: the bundled set)")
     experiment: str = option("sft", metavar="NAME", form="run", help="run name (default %(default)s)")
     epochs: float = bounded(3.0, 0, 1000, help="passes over the traces", form="schedule")
     learning_rate: float = bounded(2e-4, 0, 1, above=True, below=True, flag="--lr", form="schedule",
@@ -201,7 +203,7 @@ class SFTSettings:
             problems.append("experiment name: 1-64 letters, digits, '.', '-' or '_'")
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if not isinstance(self.traces, str) or not Path(self.traces).is_file():
+        if not isinstance(self.traces, str) or not (Path(self.traces).is_file() or is_dataset(self.traces)):
             problems.append(f"trace file not found: {self.traces}")
         problems += usable_problems(self.model)
         problems += watch_problems(self)

@@ -251,7 +251,8 @@ def build(gr, saved) -> dict:
             with gr.Column(visible=True) as sft_box:
                 with gr.Row(equal_height=True):
                     traces = gr.Dropdown(trace_sets(), value=trace_value(BUNDLED), scale=3,
-                                         label="Traces (the bundled set or a kept upload)", elem_id="train-traces")
+                                         label="Traces (a bundled set, a kept upload, or a Hub dataset id USER/NAME)",
+                                         allow_custom_value=True, elem_id="train-traces")
                     upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl"], type="filepath", scale=1)
                 sft_numbers = _number_rows(gr, SFTSettings, FIELDS)
             with gr.Column(visible=False) as grpo_box:
