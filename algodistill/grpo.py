@@ -43,7 +43,8 @@ from .stopping import StopTraining, StopWatch
 from .store import Store
 from .train_sft import (OUTPUTS, _callback_class, _is_oom, _peak_memory, _stop_from_watcher, accuracy_callbacks,
                         accuracy_every_field, accuracy_style_field, accuracy_tokens_field, checkpointing,
-                        keep_best_field, output_dir_field, restore_best, score_answer_tokens_only, watch_problems)
+                        keep_best_field, output_dir_field, report_to_field, restore_best, score_answer_tokens_only,
+                        tracker_problems, tracking, watch_problems)
 from .verify import _FENCE, Verdict, _defines, verify_many
 
 STEP_STRIDE = 1000  # a sample's number is step * STEP_STRIDE + its try: step 40's tries are 40000, 40001, ...
@@ -116,6 +117,7 @@ class GRPOSettings:
     accuracy_max_new_tokens: int = accuracy_tokens_field()
     accuracy_style: str = accuracy_style_field()
     keep_best: bool = keep_best_field()
+    report_to: str = report_to_field()
     output_dir: str = output_dir_field()  # default outputs/<run id>-<experiment>
 
     # what train_sft's StoreCallback reads: no checkpoints, since a GRPO run does not resume (a stop still saves)
@@ -152,7 +154,7 @@ class GRPOSettings:
             problems.append(f"method must be grpo, got {self.method!r}")
         if self.backend not in ("auto", "hf", "vllm"):
             problems.append("backend must be auto, hf or vllm")
-        problems += usable_problems(self.model, self.adapter) + watch_problems(self)
+        problems += usable_problems(self.model, self.adapter) + watch_problems(self) + tracker_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -347,7 +349,7 @@ def _train(store: Store, run_id: int, settings: GRPOSettings, live: dict, watch:
         num_generations=settings.num_generations, max_completion_length=settings.max_completion_length,
         temperature=settings.temperature, beta=settings.beta, reward_weights=[1.0, settings.format_bonus],
         use_vllm=_use_vllm(settings, device), vllm_mode="colocate", logging_steps=1, save_strategy="no",
-        report_to="none", seed=settings.seed, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+        seed=settings.seed, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16, **tracking(settings, run_id),
         # auto: on a GPU only (on a CPU memory is plentiful and the recompute pure cost)
         gradient_checkpointing=checkpointing(device) if settings.gradient_checkpointing is None
         else bool(settings.gradient_checkpointing),

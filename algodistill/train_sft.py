@@ -92,6 +92,39 @@ def keep_best_field():
                   "the later step) instead of the last step's; needs --accuracy-every (default off)")
 
 
+# trackers TRL reports to through ``report_to``, besides runs.db (which always gets every metric); each needs its
+# package: trackio with requirements-trackio.txt, the others installed by the user
+TRACKERS = ("none", "trackio", "wandb", "tensorboard")
+
+
+def report_to_field():
+    return option("none", choices=TRACKERS, metavar="TRACKER", form="watch", label="also report to",
+                  help="also send the metrics to this tracker through TRL's report_to (trackio: local SQLite, "
+                  "`trackio show` to look; needs pip install -r requirements-trackio.txt); runs.db gets them "
+                  "either way (default %(default)s)")
+
+
+def tracker_problems(settings) -> list[str]:
+    """Why the chosen tracker cannot report here (its package missing), in words; [] when it can."""
+    import importlib.util
+    tracker = settings.report_to
+    if tracker not in TRACKERS:
+        return [f"report to must be one of {', '.join(TRACKERS)}, got {tracker!r}"]
+    module = {"tensorboard": "tensorboard"}.get(tracker, tracker)
+    if tracker != "none" and importlib.util.find_spec(module) is None:
+        extra = " -r requirements-trackio.txt" if tracker == "trackio" else f" {tracker}"
+        return [f"report to {tracker}: the {tracker} package is not installed (pip install{extra})"]
+    return []
+
+
+def tracking(settings, run_id: int) -> dict:
+    """The Trainer arguments that report to the chosen tracker: the project is "algodistill", the run named
+    <run id>-<experiment>, as its adapter folder is."""
+    if settings.report_to == "none":
+        return {"report_to": "none"}
+    return {"report_to": [settings.report_to], "project": "algodistill", "run_name": f"{run_id}-{settings.experiment}"}
+
+
 def output_dir_field():
     return option("", cli_default=None,
                   help="adapter directory (default outputs/<run>-<experiment> next to the run store)")
@@ -153,6 +186,7 @@ class SFTSettings:
     accuracy_max_new_tokens: int = accuracy_tokens_field()
     accuracy_style: str = accuracy_style_field()
     keep_best: bool = keep_best_field()
+    report_to: str = report_to_field()
     output_dir: str = output_dir_field()  # default outputs/<run id>-<experiment>
 
     @classmethod
@@ -207,6 +241,7 @@ class SFTSettings:
             problems.append(f"trace file not found: {self.traces}")
         problems += usable_problems(self.model)
         problems += watch_problems(self)
+        problems += tracker_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -642,7 +677,7 @@ def _train(store: Store, run_id: int, settings: SFTSettings, live: dict, watch: 
         warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio in this transformers version
         lr_scheduler_type="linear", logging_steps=1,
         save_strategy="no", save_total_limit=1,  # the callback decides when (steps or minutes)
-        report_to="none", seed=settings.seed, bf16=dtype == torch.bfloat16,
+        seed=settings.seed, bf16=dtype == torch.bfloat16, **tracking(settings, run_id),
         fp16=dtype == torch.float16, use_cpu=device == "cpu", gradient_checkpointing=settings.gradient_checkpointing,
         completion_only_loss=True, disable_tqdm=not progress_bar, dataloader_num_workers=0,
         ddp_find_unused_parameters=False)  # several processes: every LoRA weight is used in every forward pass

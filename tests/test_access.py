@@ -114,11 +114,11 @@ def write_calls(caller: Caller, train: int, evaluation: int, kept: Path, hostile
     from algodistill.traces import BUNDLED
     sample = [["rpn", 1, 999, 0, 0]]
     model = access.allowed_models()[-1]  # valid values: the handler's own check must be what refuses
-    form = [model, BUNDLED.name, "x", 1, 2e-4, 4, 8, 0.05, 1, 1, 256, 0.1, 1, "cpu", 0, 512, "contract", False]
+    form = [model, BUNDLED.name, "x", 1, 2e-4, 4, 8, 0.05, 1, 1, 256, 0.1, 1, "cpu", 0, 512, "contract", False, "none"]
     return {
         ("launch", "start_training"): form,
         ("launch_grpo", "start_grpo"): [model, "", "x", ["rpn"], ["1"], 1, 1, 2, 1, 2, 16, 5e-5, 0.0, 1.0, 4, 8,
-                                        0.0, 0.1, "cpu", 0, 512, "contract", False],
+                                        0.0, 0.1, "cpu", 0, 512, "contract", False, "none"],
         ("launch", "start_evaluation"): [model, "", False, ["rpn"], ["1"], 1, 16, 0, 1, 0.0, 1.0, "contract"],
         ("evaluate_adapter", "evaluate_adapter"): [train],
         ("stop", "stop_training"): [train],

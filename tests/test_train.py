@@ -362,3 +362,40 @@ def test_stop_mid_step_then_resume_draws_the_curve_and_adapter_of_an_uninterrupt
     assert [v for _, v in curve] == pytest.approx([v for _, v in expected], rel=1e-4)
     a, b = load_file(tmp_path / "whole" / "adapter_model.safetensors"), load_file(tmp_path / "cut" / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_report_to_trackio_sends_the_loss_there_and_to_runs_db(store, tiny_model_dir, small_traces, tmp_path):
+    """train --report-to trackio: TRL's report_to sends each step to trackio's local SQLite (project
+    "algodistill", run <id>-<experiment>), and runs.db still gets every metric."""
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("trackio")  # requirements-dev.txt installs it (requirements-trackio.txt)
+    env = dict(os.environ, TRACKIO_DIR=str(tmp_path / "trackio"), ALGODISTILL_DB=store.path, HF_HUB_OFFLINE="1")
+    env.pop("TRACKIO_SPACE_ID", None)  # local only (even an empty one means a Space to trackio)
+    run = subprocess.run([sys.executable, "-m", "algodistill", "train", "--model", tiny_model_dir, "--traces",
+                          str(small_traces), "--max-steps", "3", "--device", "cpu", "--experiment", "tracked",
+                          "--report-to", "trackio", "--output-dir", str(tmp_path / "adapter"), "--json"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    run_id = json.loads(run.stdout)["run"]
+    read = subprocess.run([sys.executable, "-c", "import json, sys; from trackio.sqlite_storage import SQLiteStorage; "
+                           "print(json.dumps(SQLiteStorage.get_logs('algodistill', sys.argv[1]), default=str))",
+                           f"{run_id}-tracked"], capture_output=True, text=True, env=env, timeout=120)
+    assert read.returncode == 0, read.stderr[-2000:]
+    logs = [entry for entry in json.loads(read.stdout) if "train/loss" in entry or "loss" in entry]
+    ours = [m["value"] for m in store.metrics(run_id, ["loss"])]
+    assert len(logs) == 3 and len(ours) == 3
+    theirs = [entry.get("train/loss", entry.get("loss")) for entry in logs]
+    assert theirs == pytest.approx(ours, rel=1e-3)  # the same loss in both places
+
+
+def test_a_tracker_that_is_not_installed_is_refused_in_words(tmp_path, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    s = settings("m", "assets/traces/reference.jsonl", tmp_path, report_to="wandb")
+    with pytest.raises(ValueError, match=r"report to wandb: the wandb package is not installed \(pip install wandb\)"):
+        s.check()
+    with pytest.raises(ValueError, match="report to must be one of none, trackio, wandb, tensorboard"):
+        SFTSettings.from_dict(vars(s) | {"report_to": "mlflow"}).check()
