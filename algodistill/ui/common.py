@@ -379,3 +379,17 @@ def gpu_line() -> str:
             pass
     return ("No GPU found: jobs run on the CPU. That works for small models (e.g. the offline smollm2-135m) "
             "and short runs; Qwen2.5-Coder-0.5B trains the 84 varied traces in about 30 minutes on 2 cores (bf16).")
+
+
+def trace_set_rows() -> list[list]:
+    """One row per trace set (bundled and kept uploads): how many lines were kept and rejected."""
+    from ..traces import summary
+    from . import access
+    rows = []
+    for label, path in trace_sets():
+        try:
+            result = summary(verified(path))
+            rows.append([label, result["total"], result["kept"], result["rejected"], access.public(path)])
+        except (OSError, ValueError) as exc:
+            rows.append([label, "", "", access.public(f"unreadable: {exc}"), access.public(path)])
+    return rows

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..problems import EVAL_SEED, PROBLEM_TYPES, make_instance
 from ..traces import BUNDLED
 from . import access, teacher_view
-from .common import HEAVY, accept_upload, delete_upload, trace_set, trace_sets, trace_value, verified
+from .common import HEAVY, accept_upload, trace_set_rows, delete_upload, trace_set, trace_sets, trace_value, verified
 
 TEST_COLUMNS = ["call", "expected"]
 TRACE_COLUMNS = ["line", "id", "problem", "difficulty", "seed", "kept", "reason"]
@@ -31,19 +31,6 @@ def preview_problem(problem: str, difficulty: float, seed: float, index: float) 
     header = (f"**{instance.problem}**, difficulty {instance.difficulty}, seed {instance.seed}, index "
               f"{instance.index} (entry point `{instance.entry_point}`)\n\n---\n\n")
     return header + instance.prompt, rows, instance.reference
-
-
-def trace_set_rows() -> list[list]:
-    """One row per trace set (bundled and kept uploads): how many lines were kept and rejected."""
-    from ..traces import summary
-    rows = []
-    for label, path in trace_sets():
-        try:
-            result = summary(verified(path))
-            rows.append([label, result["total"], result["kept"], result["rejected"], access.public(path)])
-        except (OSError, ValueError) as exc:
-            rows.append([label, "", "", access.public(f"unreadable: {exc}"), access.public(path)])
-    return rows
 
 
 def verify_traces(path: str | None) -> tuple[str, list[list], list[list]]:

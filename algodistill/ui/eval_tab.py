@@ -25,7 +25,7 @@ from .common import fast_timer, form_number, is_number, parse_run, restorable, r
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
                            style_heatmap, styles_covered)
 from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
-from .train_tab import evaluable, model_choices
+from .choices import adapter_choices, adapter_dir, evaluable, model_choices  # noqa: F401
 
 # the form's fields, in the order ``start`` takes them
 FIELDS = ("model", "adapter", "with_base", "problems", "difficulties", "per_cell", "max_new_tokens", "batch_size",
@@ -39,32 +39,6 @@ def form_defaults() -> dict:
             "difficulties": [str(d) for d in REFERENCE_DIFFICULTIES], "per_cell": 1,
             "max_new_tokens": EvalSettings.max_new_tokens, "batch_size": 0, "samples": 1, "temperature": 0.0,
             "top_p": 1.0, "prompt_style": "contract"}
-
-
-def adapter_choices() -> list[tuple[str, str]]:
-    """Adapters of finished training runs (completed or stopped with a saved adapter). Locally the value is
-    the directory (other directories may be typed); hosted it is the run ('#7'), so the page names no
-    server path."""
-    out = [("(none: the base model)", "")]
-    for run in store().runs(kind="train"):
-        if run["status"] in ("completed", "stopped") and run.get("adapter"):
-            value = f"#{run['id']}" if access.hosted() else run["adapter"]
-            out.append((f"#{run['id']} {run.get('name') or ''} ({run['model']})", value))
-    return out
-
-
-def adapter_dir(value: str | None) -> str | None:
-    """The adapter directory a form value names: a finished training run's ('#7', the hosted form) or, used
-    locally, a directory as typed. Hosted, nothing but this store's adapters is accepted."""
-    value = (value or "").strip()
-    access.check_adapter(value, [v for _, v in adapter_choices() if v])
-    run = parse_run(value) if value.startswith("#") else None
-    if run is not None:
-        found = store().get_run(run) if run in [r["id"] for r in store().runs(kind="train")] else None
-        if not found or not found.get("adapter"):
-            raise ValueError(f"training run {value} has no adapter")
-        return found["adapter"]
-    return value or None
 
 
 def model_for_adapter(adapter: str, model: str) -> str:

@@ -126,8 +126,8 @@ def build(gr, chosen, sets):
     """The section, under the trace sets: ``chosen`` (the trace set dropdown) and ``sets`` (their table) are
     refreshed when a generation ends, so its trace set is listed at once."""
     from .common import trace_sets
-    from .data_tab import trace_set_rows
-    from .train_tab import model_choices
+    from .common import trace_set_rows
+    from .choices import model_choices
     d = TeacherSettings()
     gr.Markdown("### Generate traces with a teacher")
     gr.Markdown("Rejection sampling: the teacher answers each training instance (seed 42) of the chosen types and "

@@ -10,13 +10,9 @@ the handlers take the values by name. A new setting is one field there."""
 from __future__ import annotations
 
 import hashlib
-
 import math
-from functools import lru_cache
-from pathlib import Path
 
 from .. import jobs
-from ..models import DEFAULT_MODEL, offline_models, usable_default
 from ..grpo import GRPOSettings
 from ..problems import DIFFICULTIES, PROBLEM_TYPES
 from ..problems.styles import STYLES
@@ -24,6 +20,7 @@ from ..settings import form_fields, form_label
 from ..train_sft import RESUMABLE, SFTSettings, latest_checkpoint, run_dir
 from ..traces import BUNDLED
 from . import access
+from .choices import adapter_choices, adapter_dir, evaluable, model_choices, starting_model  # noqa: F401
 from .common import (accept_upload, checked, dispatch_jobs, download_folder, fast_timer, form_values, gpu_line, is_number,
                      parse_run, restorable, run_choices, status_markdown, store, trace_set, trace_sets, trace_value,
                      waiting_note)
@@ -34,21 +31,6 @@ GRPO_FIELDS = form_fields(GRPOSettings)
 DEVICES = ("auto", "cpu", "cuda")
 METHODS = {"sft": "SFT on traces", "grpo": "GRPO, the verifier as reward"}
 GRPO_LISTS = ("adapter", "problems", "difficulties")  # made into settings here, not by form_values
-
-
-def model_choices() -> list[str]:
-    """The usable default first (the hub model, or an offline one when the Hub is out of reach), then the
-    rest of the hub default and the offline models present; hosted, only what the allow list has."""
-    choices = list(dict.fromkeys([starting_model()[0], DEFAULT_MODEL, *offline_models()]))
-    if access.hosted():
-        allowed = access.allowed_models()
-        choices = [m for m in choices if m in allowed] + [m for m in allowed if m not in choices]
-    return choices
-
-
-@lru_cache(maxsize=1)
-def starting_model() -> tuple[str, str | None]:
-    return usable_default()  # checks the Hub once per app process (2 s at most when it is out of reach)
 
 
 def settings_from_form(form: dict) -> SFTSettings:
@@ -64,7 +46,6 @@ def grpo_settings_from_form(form: dict) -> GRPOSettings:
     """The GRPO form's values (field -> value) as settings: numbers and text as for SFT; the adapter a finished
     training run's (``eval_tab.adapter_dir``: '#7', or locally a directory) or none; problem types and
     difficulties as chosen (none chosen is refused by the settings' check)."""
-    from .eval_tab import adapter_dir
     clean = form_values(GRPOSettings, {key: form[key] for key in GRPO_FIELDS if key in form and key not in GRPO_LISTS})
     clean["adapter"] = adapter_dir(form.get("adapter")) or ""
     clean["problems"] = [str(p) for p in form.get("problems") or []]
@@ -173,22 +154,6 @@ def poll(run_id) -> tuple[str, str]:
     return access.public(text), access.public(jobs.clean_log(jobs.log_tail(s, run_id, 20_000))[-3000:])
 
 
-def evaluable(run_id) -> dict | None:
-    """The followed training run (or the newest, as the status shows) when it left an adapter to evaluate:
-    completed, or stopped after a step (its adapter directory has the adapter's config); else None."""
-    run_id = parse_run(run_id)
-    if run_id is None:
-        newest = store().runs(kind="train", limit=1)
-        run_id = newest[0]["id"] if newest else None
-    try:
-        run = store().get_run(run_id) if run_id is not None else None
-    except KeyError:
-        return None
-    if not run or run["kind"] != "train" or run["status"] not in ("completed", "stopped") or not run.get("adapter"):
-        return None
-    return run if (Path(run["adapter"]) / "adapter_config.json").is_file() else None
-
-
 def full_log_copy(run_id) -> str | None:
     """A copy of the followed run's whole log in a fresh temporary directory (what the browser may fetch)."""
     import shutil
@@ -236,7 +201,6 @@ def _number_rows(gr, cls, names) -> dict:
 def build(gr, saved) -> dict:
     """The tab; ``saved`` is where the form keeps its last used values (``remembered``, made outside the tabs:
     a hidden tab's is not read when the page loads)."""
-    from .eval_tab import adapter_choices
     gr.Markdown(gpu_line())
     with gr.Row():
         with access.owner_area(scale=2):
