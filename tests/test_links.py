@@ -114,3 +114,23 @@ def test_a_plain_address_opens_on_the_newest_comparison_and_an_empty_store_on_tr
     headline = eval_tab.show(adapter, base)[0]
     assert "**Verdict:** rpn" not in headline and "contract +100.0 pts where it was trained" in headline
     assert "not measured yet: terse, stub, stdio, HumanEval" in headline and "Next: click a cell" in headline
+
+
+def test_the_landing_prefers_the_adapters_contract_grid_over_its_newer_humaneval_pair(db):
+    from algodistill.benchmarks import humaneval
+    from algodistill.evaluate import EvalSettings, create_eval_runs
+    from tests.test_learned import score
+    grid_ = dict(model="m", problems=["rpn"], difficulties=[1])
+    a, b = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/1-sft"), compare_base=True)
+    score(db, a, EvalSettings(**grid_).instances())
+    score(db, b, EvalSettings(**grid_).instances())
+    he = EvalSettings(benchmark="humaneval", model="m", adapter="/tmp/outputs/1-sft", problems=["humaneval"],
+                      difficulties=[1], seed=0)
+    ha, hb = create_eval_runs(db, he, compare_base=True)
+    score(db, ha, humaneval.instances()[:2])
+    score(db, hb, humaneval.instances()[:2])
+    assert links.newest_comparison() == (a, b)  # the heatmap of the 11 types; the verdict names HumanEval
+    c, d = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/2-other"), compare_base=True)
+    score(db, c, EvalSettings(**grid_).instances())
+    score(db, d, EvalSettings(**grid_).instances())
+    assert links.newest_comparison() == (c, d)  # a newer adapter comes first

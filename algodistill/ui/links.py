@@ -17,6 +17,7 @@ time. It writes only after the page load has read the address it was opened with
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,13 +90,23 @@ def parse(params: Mapping[str, str]) -> View:
 
 def newest_comparison() -> tuple[int, int] | None:
     """(adapter evaluation, its base-model twin) of the newest completed evaluation of an adapter whose twin
-    completed too: what a first look should show (what the adapter changed), or None."""
+    completed too: what a first look should show (what the adapter changed), or None. The newest adapter's grid
+    in the contract style comes first (the heatmap of the 11 types; the verdict line names the other styles and
+    HumanEval), then its other evaluations."""
+    pairs = []
     for run in store().runs(kind="eval", limit=1000):  # newest first
         if run.get("adapter") and not run.get("parent") and run["status"] == "completed":
             twins = [c for c in store().children(run["id"]) if c["kind"] == "eval" and c["status"] == "completed"]
             if twins:
-                return run["id"], twins[0]["id"]
-    return None
+                pairs.append((run, twins[0]))
+    if not pairs:
+        return None
+    newest = os.path.realpath(pairs[0][0]["adapter"])
+    mine = [(a, b) for a, b in pairs if os.path.realpath(a["adapter"]) == newest]
+    grid = [(a, b) for a, b in mine if (a["settings"].get("benchmark") or "grid") == "grid"
+            and (a["settings"].get("prompt_style") or "contract") == "contract"]
+    a, b = (grid or mine)[0]
+    return a["id"], b["id"]
 
 
 def has_results() -> bool:
