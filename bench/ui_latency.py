@@ -20,18 +20,15 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT / "scripts"))
+from screenshots import ARGS, start_app  # noqa: E402  (the app on a fresh home, so the demo loads)
 # tab -> what shows that its content is drawn
 TABS = {"Train": "#train-status", "Loss": "#loss-plot .scatterlayer .point", "Eval": "#eval-grid [data-testid='cell-0-1']",
         "Inspect": "#inspect-list [data-testid='cell-0-0']", "Data": "#data-verify", "Runs": "#runs-table [data-testid='cell-0-0']"}
@@ -45,26 +42,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def start_app() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, ALGODISTILL_HOME=tempfile.mkdtemp(), GRADIO_SERVER_PORT=str(port),
-               GRADIO_ANALYTICS_ENABLED="False")
-    env.pop("ALGODISTILL_DB", None)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("the app did not start")
 
 
 def timed(action) -> float:

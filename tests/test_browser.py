@@ -58,11 +58,14 @@ def seeded(tmp_path_factory):
 
 
 def start_app(db, **env_extra) -> tuple[subprocess.Popen, str]:
-    """``app.py`` on a free port with the store ``db`` (and ``env_extra``), once it answers: (process, url). One
-    behind a login answers 401, which counts as up; an app that exits first fails with its output."""
+    """``app.py`` on a free port with the store ``db`` (None: the home's, ``ALGODISTILL_HOME`` in ``env_extra``)
+    and ``env_extra``, once it answers: (process, url). One behind a login answers 401, which counts as up; an app
+    that exits first fails with its output."""
     port = free_port()
-    env = dict(os.environ, ALGODISTILL_DB=str(db), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
-               **env_extra)
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", **env_extra)
+    env.pop("ALGODISTILL_DB", None)
+    if db is not None:
+        env["ALGODISTILL_DB"] = str(db)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -420,20 +423,8 @@ def test_the_first_visit_lands_on_the_result_and_the_tables_read(tmp_path):
     verdict with the grid's first row, the Eval form folded. Runs: one-line headers, at least 12 runs on the
     first screen, no sideways scroll. Inspect: no test cell narrower than its longest word, A and B row for row."""
     from playwright.sync_api import expect, sync_playwright
-    port = free_port()
-    env = dict(os.environ, ALGODISTILL_HOME=str(tmp_path / "home"), GRADIO_SERVER_PORT=str(port),
-               GRADIO_ANALYTICS_ENABLED="False")
-    env.pop("ALGODISTILL_DB", None)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    proc, url = start_app(None, ALGODISTILL_HOME=str(tmp_path / "home"))  # a fresh home: the demo loads
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
