@@ -19,8 +19,8 @@ from pathlib import Path
 
 from .models import HUB_IDS
 from .store import Store
+from .traces import HUB_ID as REPO_ID  # one spelling of user/name
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}$")
 # what a PEFT adapter folder holds that a user of the Hub needs (checkpoints and optimizer state stay here)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "algodistill.json", "tokenizer.json",
                  "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "vocab.json", "merges.txt",

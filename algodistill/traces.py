@@ -117,13 +117,18 @@ def trace_id(record: dict) -> str:
                                 + ("" if style == "contract" else f"-{style}"))
 
 
-DATASET_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}$")  # a Hub repository: user/name
+
+
+def is_hub_id(spec: str | Path) -> bool:
+    """Whether ``spec`` reads as a Hub repository id (``user/name``, no ``..``) and is no path here."""
+    text = str(spec)
+    return bool(HUB_ID.fullmatch(text)) and ".." not in text and not Path(text).exists()
 
 
 def is_dataset(spec: str | Path) -> bool:
     """Whether a trace set names a dataset: a local directory, or a Hub id (``user/name``) that is no path here."""
-    path = Path(spec)
-    return path.is_dir() or (not path.exists() and bool(DATASET_ID.fullmatch(str(spec))) and ".." not in str(spec))
+    return Path(spec).is_dir() or is_hub_id(spec)
 
 
 def _response(row: dict) -> str | None:

@@ -174,9 +174,9 @@ def trace_set(path: str | None) -> str:
     opens other paths on the server (the CLI does)."""
     if not path:
         return str(BUNDLED)
-    from ..traces import DATASET_ID
+    from ..traces import is_hub_id
     path = str(path).strip()
-    if DATASET_ID.fullmatch(path) and ".." not in path and not Path(path).exists():
+    if is_hub_id(path):
         return path  # a Hub dataset id: loaded with datasets.load_dataset, checked like a file
     if Path(path).name == path:  # a bare name: a bundled set's or a kept upload's
         target = BUNDLED_SETS[path][0].resolve() if path in BUNDLED_SETS else (uploads_dir() / path).resolve()

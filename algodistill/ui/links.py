@@ -17,7 +17,6 @@ time. It writes only after the page load has read the address it was opened with
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,10 +100,10 @@ def newest_comparison() -> tuple[int, int] | None:
                 pairs.append((run, twins[0]))
     if not pairs:
         return None
-    newest = os.path.realpath(pairs[0][0]["adapter"])
-    mine = [(a, b) for a, b in pairs if os.path.realpath(a["adapter"]) == newest]
-    grid = [(a, b) for a, b in mine if (a["settings"].get("benchmark") or "grid") == "grid"
-            and (a["settings"].get("prompt_style") or "contract") == "contract"]
+    from ..learned import _cell, _place  # the adapter and the (benchmark, style) as learned-vs-forgot reads them
+    newest = _place(pairs[0][0]["adapter"])
+    mine = [(a, b) for a, b in pairs if _place(a["adapter"]) == newest]
+    grid = [(a, b) for a, b in mine if _cell(a) == ("grid", "contract")]
     a, b = (grid or mine)[0]
     return a["id"], b["id"]
 
