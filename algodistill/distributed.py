@@ -186,7 +186,7 @@ class _Held:
 
 
 def evaluate_sharded(store, run_id: int, settings, *, base_run: int | None = None, **kwargs) -> dict:
-    """``evaluate.evaluate_model`` for this process's shard of the instances; with one process, exactly it.
+    """``model_eval.evaluate_model`` for this process's shard of the instances; with one process, exactly it.
 
     Every process of a launch calls it with the same runs and settings (``store``: the run store on the main
     process, ignored elsewhere). Each generates and judges its shard of every pass; the main process then stores
@@ -194,7 +194,7 @@ def evaluate_sharded(store, run_id: int, settings, *, base_run: int | None = Non
     completed it, else as the worst of them ended (failed, then stopped), with the first error given. Returns, on
     every process, {run id: summary} for the runs completed (the summaries on the main process, None elsewhere).
     The generation backend is transformers' (``hf``) here: vLLM spreads one engine over GPUs itself."""
-    from .evaluate import evaluate_model
+    from .model_eval import evaluate_model
     procs = processes()
     if procs.world == 1:
         return evaluate_model(store, run_id, settings, base_run=base_run, **kwargs)

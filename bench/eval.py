@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from algodistill.evaluate import EvalSettings, evaluate_model  # noqa: E402
+from algodistill.evaluate import EvalSettings  # noqa: E402
+from algodistill.model_eval import evaluate_model  # noqa: E402
 from algodistill.generation import Generator  # noqa: E402
 from algodistill.models import default_device, tiny_model  # noqa: E402
 from algodistill.problems import grid  # noqa: E402

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from algodistill.evaluate import EvalSettings, compare, evaluate_model
+from algodistill.evaluate import EvalSettings, compare
+from algodistill.model_eval import evaluate_model
 from algodistill.models import ModelUnavailable, resolve
 
 GRID = dict(problems=["rpn", "fizzbuzz", "two_sum"], difficulties=[1, 5], max_new_tokens=12, device="cpu")

@@ -24,7 +24,8 @@ def test_gguf_converts_once_and_loads_fast_the_second_time(tmp_path, monkeypatch
 
 
 def test_smollm2_trains_and_evaluates(store, tmp_path, small_traces):
-    from algodistill.evaluate import EvalSettings, evaluate_model
+    from algodistill.evaluate import EvalSettings
+    from algodistill.model_eval import evaluate_model
     from algodistill.train_sft import SFTSettings, run_training
     train = SFTSettings(model="smollm2-135m", traces=str(small_traces), max_steps=2, device="cpu",
                         output_dir=str(tmp_path / "adapter"))

@@ -184,7 +184,7 @@ def test_eval_tab_starts_every_style_and_draws_a_style_by_type_heatmap(store, mo
 
 
 def test_a_stopped_style_leaves_the_later_styles_stopped_not_interrupted(store, tiny_model_dir, monkeypatch):
-    import algodistill.evaluate as evaluate
+    import algodistill.model_eval as model_eval
     from algodistill.cli import main
     seen = []
 
@@ -192,7 +192,7 @@ def test_a_stopped_style_leaves_the_later_styles_stopped_not_interrupted(store, 
         seen.append((run_id, store_.get_run(run_id + 1)["status"], store_.get_run(run_id + 1)["pid"]))
         store_.finish_run(run_id, "stopped", error="stopped on request")
         return {}
-    monkeypatch.setattr(evaluate, "evaluate_model", stopped_at_once)
+    monkeypatch.setattr(model_eval, "evaluate_model", stopped_at_once)
     flags = ["eval", "--model", tiny_model_dir, "--problems", "rpn", "--difficulties", "1", "--max-new-tokens", "4",
              "--device", "cpu", "--db", store.path]
     assert main(flags + ["--prompt-style", "all"]) == 1
