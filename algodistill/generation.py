@@ -47,6 +47,16 @@ class Generation:
     cut_off: bool = False  # stopped by the max_new_tokens cap, not by the model: the answer may be incomplete
 
 
+@dataclass
+class Live:
+    """What generation is doing between two finished answers, for progress lines that move while a long answer is
+    written: read from another thread (plain values, replaced whole, so a reader never sees half an update).
+    ``written`` counts every new token since the generator was made, over all ``generate`` calls."""
+    written: int = 0             # new tokens so far, finished answers and those in flight
+    steps: int = 0               # decoding steps (one token for each row in flight)
+    flight: tuple[int, ...] = ()  # tokens written so far by each answer in flight
+
+
 def vllm_available() -> bool:
     try:
         import importlib.util
@@ -108,6 +118,7 @@ class Generator:
                  batching: str = "auto", dtype: str = "auto", log=print):
         self.source: ModelSource = materialize(model, log=log)
         self.adapter = adapter
+        self.live = Live()
         self.device = default_device(device)
         if backend == "auto":
             backend = "vllm" if vllm_available() and self.device.startswith("cuda") else "hf"
@@ -139,6 +150,7 @@ class Generator:
         """A generator around a model already loaded (a training's, adapter included), transformers backend."""
         self = cls.__new__(cls)
         self.source, self.adapter, self._adapter_on = None, None, False
+        self.live = Live()
         self.model, self.tokenizer, self.backend = model, tokenizer, "hf"
         self.device = model.device.type
         self._settle(batching)
@@ -190,6 +202,7 @@ class Generator:
         start = 0
         while start < len(order):
             chunk = order[start:start + size]
+            self.live.flight = (0,) * len(chunk)  # a padded batch reports its tokens when it ends
             try:
                 sampler = SeededSampling([seeds[i] for i in chunk], temperature, top_p) if temperature else None
                 out = self._generate_hf([texts[i] for i in chunk], max_new_tokens, sampler)
@@ -200,6 +213,8 @@ class Generator:
                 torch.cuda.empty_cache()
                 size = max(1, size // 2)
                 continue
+            self.live.written += sum(r[1] for r in out)
+            self.live.flight = ()
             yield [Generation(i, *result) for i, result in zip(chunk, out)]
             start += len(chunk)
 
@@ -288,6 +303,7 @@ class Generator:
                     first = pick(out.logits[:, -1, :], newcomers)
                     for row, t in zip(newcomers, first.tolist()):
                         row["tokens"].append(t)
+                    self.live.written += len(newcomers)
                     if cache is None:
                         cache, mask, last = fresh, batch["attention_mask"], first
                     else:
@@ -309,12 +325,15 @@ class Generator:
                     last = pick(out.logits[:, -1, :], rows)
                     for row, t in zip(rows, last.tolist()):
                         row["tokens"].append(t)
+                    self.live.written += len(rows)
+                    self.live.steps += 1
                 ended = [k for k, row in enumerate(rows) if done(row)]
+                keep = [k for k in range(len(rows)) if k not in set(ended)]
+                self.live.flight = tuple(len(rows[k]["tokens"]) for k in keep)  # what is still being written
                 if not ended:
                     continue
                 for k in ended:
                     yield [finish(rows[k])]  # one answer a list: verified and stored while the rest decode
-                keep = [k for k in range(len(rows)) if k not in set(ended)]
                 rows = [rows[k] for k in keep]
                 if not rows:
                     cache = mask = last = None
@@ -348,5 +367,6 @@ class Generator:
                       for i in chunk] if temperature else greedy
             outs = self.llm.generate([self.chat(prompts[i]) for i in chunk], params, lora_request=lora)
             seconds = time.perf_counter() - began
+            self.live.written += sum(len(o.outputs[0].token_ids) for o in outs)
             yield [Generation(i, o.outputs[0].text, len(o.outputs[0].token_ids), seconds,
                               o.outputs[0].finish_reason == "length") for i, o in zip(chunk, outs)]
