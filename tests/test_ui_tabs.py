@@ -224,6 +224,29 @@ def test_eval_view_heatmap_bars_and_comparison(db):
     assert "cap" not in headline
 
 
+def test_a_running_evaluations_grid_is_whole_from_the_start_and_fills_as_verdicts_arrive(db):
+    from algodistill.evaluate import EvalSettings, create_eval_runs, score_and_store
+    settings = EvalSettings(model="m", adapter="/tmp/adapter", problems=["rpn", "fizzbuzz"], difficulties=[1, 5],
+                            per_cell=2)
+    run, base = create_eval_runs(db, settings, compare_base=True)
+    db.mark_started(run)
+    headline, grid, *_ = eval_tab.show(run, None)  # nothing judged yet: every cell of the grid, waiting
+    assert "fills as verdicts arrive" in headline
+    assert grid.data.values.tolist() == [["rpn", "…", "…"], ["fizzbuzz", "…", "…"]]
+    first = [i for i in settings.instances() if (i.problem, i.difficulty) == ("rpn", 1)][:1]
+    score_and_store(db, run, [(i, fenced(i.reference)) for i in first], Limits())
+    rows = eval_tab.show(run, None)[1].data.values.tolist()
+    assert rows[0][1] == "1/1 so far, of 2" and rows[0][2] == "…" and rows[1][1:] == ["…", "…"]
+    score_and_store(db, base, [(i, "no code") for i in first], Limits())  # the twin begun too: B → A, both filling
+    rows = eval_tab.show(run, base)[1].data.values.tolist()
+    assert rows[0][1] == "0/1 … → 1/1 …" and rows[1][1] == "… → …"
+    rest = [i for i in settings.instances() if i not in first]
+    score_and_store(db, run, [(i, fenced(i.reference)) for i in rest], Limits())
+    db.finish_run(run, "completed")
+    rows = eval_tab.show(run, None)[1].data.values.tolist()
+    assert rows == [["rpn", "2/2 (10/10)", "2/2 (10/10)"], ["fizzbuzz", "2/2 (10/10)", "2/2 (10/10)"]]
+
+
 def test_compare_grid_shows_a_b_and_the_change_and_a_click_opens_that_cell(db):
     a, b = two_evaluations(db)
     grid = eval_tab.show(b, a)[1]  # broken (A) compared with the reference (B)

@@ -36,11 +36,27 @@ def cells(samples: list[dict]) -> dict[tuple[str, int], dict]:
     return grid
 
 
-def _axes(*sample_sets) -> tuple[list[str], list[int]]:
-    present = {s["problem"] for samples in sample_sets for s in samples}
+def _axes(*sample_sets, planned: dict | None = None) -> tuple[list[str], list[int]]:
+    present = {s["problem"] for samples in sample_sets for s in samples} | set((planned or {}).get("problems", []))
     problems = [p for p in PROBLEM_TYPES if p in present] + sorted(present - set(PROBLEM_TYPES))
-    difficulties = sorted({s["difficulty"] for samples in sample_sets for s in samples})
+    difficulties = sorted({s["difficulty"] for samples in sample_sets for s in samples}
+                          | {int(d) for d in (planned or {}).get("difficulties", [])})
     return problems, difficulties
+
+
+def planned_cells(run: dict) -> dict | None:
+    """What a grid evaluation still under way will fill: its problem types and difficulties and the samples a cell
+    holds when done; None for a finished run or another benchmark (its grid is what its samples cover)."""
+    from ..store import ACTIVE
+    settings = run.get("settings") or {}
+    if run.get("status") not in ACTIVE or settings.get("benchmark", "grid") != "grid":
+        return None
+    return {"problems": settings.get("problems") or list(PROBLEM_TYPES),
+            "difficulties": settings.get("difficulties") or [],
+            "n": int(settings.get("per_cell") or 1) * int(settings.get("samples") or 1)}
+
+
+PENDING = "color: #9ca3af; font-size: 13px"  # a cell whose answers are still being written
 
 
 def _mix(scale, x: float) -> str:
@@ -54,29 +70,40 @@ def _mix(scale, x: float) -> str:
     return scale[-1][1]
 
 
-def grid_table(samples: list[dict], other: list[dict] | None = None):
+def grid_table(samples: list[dict], other: list[dict] | None = None, planned: dict | None = None,
+               planned_other: dict | None = None):
     """The heatmap as a table of coloured, clickable cells: rows = problem types, columns ``d<difficulty>``.
     One evaluation: 'solved/n (tests passed/tests)', coloured by the solved fraction. With ``other`` (B), the change from
-    B to these samples (A) per cell, 'B → A (±k)', coloured by the change in solved fraction."""
+    B to these samples (A) per cell, 'B → A (±k)', coloured by the change in solved fraction. ``planned`` (A's) and
+    ``planned_other`` (B's), from ``planned_cells``, for runs still under way: the whole grid is drawn from the start,
+    a cell not begun reads '…' in grey and one partly judged 'k of n so far', so the grid fills as verdicts arrive."""
     import pandas as pd
-    problems, difficulties = _axes(samples, other or [])
+    problems, difficulties = _axes(samples, other or [], planned=planned or planned_other)
     mine, base = cells(samples), cells(other or [])
+
+    def short(c, plan) -> str:  # ' …' on a cell still filling
+        return " …" if plan and c and c["n"] < plan["n"] else ""
+
     rows, colors = [], []
     for p in problems:
         row, color = [p], ["font-size: 13px"]
         for d in difficulties:
             c, b = mine.get((p, d)), base.get((p, d))
             if other is None:
-                row.append(f"{c['solved']}/{c['n']} ({c['passed']}/{c['total']})" if c else "")
+                if c:
+                    text = f"{c['solved']}/{c['n']} ({c['passed']}/{c['total']})"
+                    row.append(f"{c['solved']}/{c['n']} so far, of {planned['n']}" if short(c, planned) else text)
+                else:
+                    row.append("…" if planned else "")
                 value, scale = (c["solved"] / c["n"] if c else None), SOLVED_SCALE
             else:
-                before = f"{b['solved']}/{b['n']}" if b else "–"
-                after = f"{c['solved']}/{c['n']}" if c else "–"
-                change = f" ({c['solved'] - b['solved']:+d})" if c and b else ""
-                row.append(f"{before} → {after}{change}" if c or b else "")
+                before = f"{b['solved']}/{b['n']}{short(b, planned_other)}" if b else ("…" if planned_other else "–")
+                after = f"{c['solved']}/{c['n']}{short(c, planned)}" if c else ("…" if planned else "–")
+                change = f" ({c['solved'] - b['solved']:+d})" if c and b and not (short(c, planned) or short(b, planned_other)) else ""
+                row.append(f"{before} → {after}{change}" if c or b or planned or planned_other else "")
                 value = (1 + c["solved"] / c["n"] - b["solved"] / b["n"]) / 2 if c and b else None
                 scale = CHANGE_SCALE
-            color.append("font-size: 13px" if value is None else
+            color.append((PENDING if planned or planned_other else "font-size: 13px") if value is None else
                          f"background-color: {_mix(scale, value)}; color: #111827; font-size: 13px")
         rows.append(row), colors.append(color)
     columns = ["problem"] + [f"d{d}" for d in difficulties]

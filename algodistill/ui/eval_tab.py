@@ -22,7 +22,7 @@ from ..settings import whole_numbers
 from . import access
 from . import learned_view
 from .common import fast_timer, form_number, is_number, parse_run, restorable, run_choices, store, waiting_note
-from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend,  # noqa: F401
+from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend, planned_cells,  # noqa: F401
                            style_heatmap, styles_covered)
 from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
 from .choices import adapter_choices, adapter_dir, evaluable, model_choices  # noqa: F401
@@ -135,14 +135,18 @@ def show(run_a, run_b):
         samples = s.samples(a)
     except KeyError as exc:
         return (str(exc), *empty)
-    if not samples:
+    planned = planned_cells(run)
+    if not samples and not planned:
         return (f"**#{a} {run.get('name') or ''}** ({run['status']}): no answers judged yet.", *empty)
+    if not samples:  # under way, nothing judged yet: the whole grid, every cell waiting
+        return (f"**#{a} {run.get('name') or ''}** ({run['status']}): no answers judged yet; the grid fills as "
+                "verdicts arrive.", grid_table([], None, planned), legend(False), "", None)
     summary = summarize(samples)
     label = f"#{a} {run.get('name') or ''}"
     text = headline(label, summary, run)
     other = s.samples(b) if b is not None and b != a else []
     if not other:
-        return (text, grid_table(samples), legend(False), breakdown([("a", label, samples)]),
+        return (text, grid_table(samples, None, planned), legend(False), breakdown([("a", label, samples)]),
                 bars({label: summary}))
     other_run = s.get_run(b)
     other_label = f"#{b} {other_run.get('name') or ''}"
@@ -154,7 +158,7 @@ def show(run_a, run_b):
              f"{len(diff['fixed'])} fixed, {len(diff['broken'])} broken.")
     if run.get("adapter") and not other_run.get("adapter"):  # an adapter against the base model: the verdict
         text += "  \n" + verdict_line(run["adapter"])
-    return (text, grid_table(samples, other), legend(True, label, other_label),
+    return (text, grid_table(samples, other, planned, planned_cells(other_run)), legend(True, label, other_label),
             breakdown([("a", label, samples), ("b", other_label, other)]), bars(summaries))
 
 
