@@ -381,6 +381,7 @@ class _Tally:
         self.styles = {style: {"drawn": 0, "passed": 0, "kept": 0} for style in dict.fromkeys(settings.prompt_styles)}
         self.instances, self.total = len(todo), len(todo) * settings.samples
         self.drawn = self.judged = self.passed = self.kept = self.duplicates = self.retries = 0
+        self.alike = self.compared = 0  # instances whose K > 1 samples were all the same text, of those with K > 1
         self.tokens = {"prompt": 0, "completion": 0}
         self.cost: float | None = None
 
@@ -395,8 +396,12 @@ class _Tally:
             if meta.get("cost") is not None:
                 self.cost = (self.cost or 0.0) + meta["cost"]
 
-    def judged_instance(self, instance: Instance, judged: int, passed: int, kept: int, duplicates: int) -> None:
+    def judged_instance(self, instance: Instance, judged: int, passed: int, kept: int, duplicates: int,
+                        alike: bool | None = None) -> None:
         with self.lock:
+            if alike is not None:
+                self.compared += 1
+                self.alike += alike
             cell = self.cells[(instance.problem, instance.difficulty)]
             cell["passed"] += passed
             cell["kept"] += kept
@@ -419,13 +424,15 @@ class _Tally:
         cells = [{"problem": p, "difficulty": d, **c, "pass_rate": c["passed"] / c["drawn"] if c["drawn"] else None}
                  for (p, d), c in self.cells.items()]
         return {
-            "teacher": s.teacher, "endpoint": public_url(s.base_url) if s.base_url else None, "out": s.out,
+            "teacher": s.teacher, "endpoint": public_url(s.base_url) if s.base_url else None,
+            "out": s.out if self.kept else None,  # nothing kept: no file written
             "status": status, "error": error, "seed": s.seed, "samples": s.samples, "temperature": s.temperature,
             "top_p": s.top_p, "max_new_tokens": s.max_new_tokens, "instances": self.instances,
             "refused": [{"problem": i.problem, "difficulty": i.difficulty, "seed": i.seed, "index": i.index,
                          "reason": "a problem of the evaluation grid"} for i in self.refused],
             "total": self.total, "drawn": self.drawn, "judged": self.judged, "passed": self.passed, "kept": self.kept,
             "duplicates": self.duplicates, "pass_rate": self.passed / self.judged if self.judged else None,
+            "same_text": {"instances": self.alike, "of": self.compared},
             "tokens": dict(self.tokens), "cost": self.cost, "retries": self.retries, "cells": cells,
             "prompt_styles": {style: {**c, "pass_rate": c["passed"] / c["drawn"] if c["drawn"] else None}
                               for style, c in self.styles.items()},
@@ -437,23 +444,29 @@ class _Tally:
 
 class _Writer:
     """Appends the kept lines of each judged instance to ``OUT.part``, flushed and synced; ``close`` renames it
-    to ``OUT`` in one step, so ``OUT`` is never half written."""
+    to ``OUT`` in one step, so ``OUT`` is never half written. With nothing kept, ``OUT`` is left as it was (an
+    earlier file of that name is not replaced by an empty one) and the part file is removed."""
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.part = self.out.with_name(self.out.name + ".part")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.part, "w", encoding="utf-8")
+        self.lines = 0
 
     def append(self, records: list[dict]) -> None:
         if records:
+            self.lines += len(records)
             self.file.write("".join(json.dumps(r) + "\n" for r in records))
             self.file.flush()
             os.fsync(self.file.fileno())
 
     def close(self) -> None:
         self.file.close()
-        os.replace(self.part, self.out)
+        if self.lines:
+            os.replace(self.part, self.out)
+        else:
+            self.part.unlink(missing_ok=True)
 
 
 def trace_record(settings: TeacherSettings, instance: Instance, sample: int, text: str, meta: dict,
@@ -515,7 +528,9 @@ class _Judge:
                     seen.add(verdict.code)
                     records.append(trace_record(self.settings, instance, sample, text, meta, verdict.total))
         self.writer.append(records)
-        self.tally.judged_instance(bucket[0][0], len(bucket), passed, len(records), passed - len(records))
+        texts = [text for _, _, text, _ in bucket]
+        alike = len(set(texts)) == 1 if len(texts) > 1 else None
+        self.tally.judged_instance(bucket[0][0], len(bucket), passed, len(records), passed - len(records), alike)
         self.progress(self.tally.state())
 
 
@@ -589,6 +604,20 @@ def headline(report: dict) -> str:
             f"retries; {report['status']}" + (f": {report['error']}" if report["error"] else ""))
 
 
+def sampling_line(report: dict) -> str | None:
+    """A warning when sampling asked for several different answers and got the same text every time: the endpoint
+    is likely decoding greedily whatever the temperature. ``transformers serve`` does so for a model whose
+    generation_config does not set ``do_sample`` (it applies the request's temperature only to a sampling config).
+    None when the samples differed, or K or the temperature rule the question out."""
+    same = report.get("same_text") or {}
+    if not report.get("temperature") or not same.get("of") or same["instances"] < same["of"]:
+        return None
+    return (f"⚠️ every instance's {report['samples']} samples came back as the same text ({same['of']} of "
+            f"{same['of']}) at temperature {report['temperature']:g}: the endpoint seems to ignore the temperature "
+            "and decode greedily, so the samples add nothing. transformers serve samples only for a model whose "
+            "generation_config.json sets \"do_sample\": true; vLLM, llama.cpp and Ollama sample as asked.")
+
+
 def no_pass_line(report: dict) -> str | None:
     """The cells in which no sample passed, in words; None when there are none."""
     if not report["no_pass"]:
@@ -628,9 +657,6 @@ def run_job(store: Store, run_id: int, log: Callable[[str], None] = print) -> di
         store.finish_run(run_id, "failed" if isinstance(exc, Exception) else "stopped",
                          error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    if not report["kept"]:
-        Path(settings.out).unlink(missing_ok=True)
-        report["out"] = None
     kept = f"{report['kept']} trace(s) kept in {Path(settings.out).name}" if report["kept"] else \
         "no trace kept, so no trace set was written"
     error = report["error"] or ("stopped on request; the traces verified until then are kept"

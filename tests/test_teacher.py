@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -236,7 +237,7 @@ def test_auth_errors_and_an_unreachable_endpoint_exit_2_with_a_clear_message(tmp
     assert main(argv + ["--base-url", fake.url]) == 2
     err = capsys.readouterr().err
     assert "refused the API key from $TEACHER_KEY (HTTP 401" in err and "sk-wrong" not in err
-    assert verify_file(settings.out) == []  # what was verified (nothing) is still a valid, empty trace set
+    assert not Path(settings.out).exists()  # nothing verified: no file, rather than an empty one
     monkeypatch.delenv("TEACHER_KEY")
     assert main(argv + ["--base-url", fake.url]) == 2
     assert "$TEACHER_KEY is not set" in capsys.readouterr().err
@@ -326,7 +327,7 @@ def test_a_local_teacher_that_fails_everything_says_so_and_writes_an_empty_trace
     assert (report["drawn"], report["passed"], report["kept"]) == (4, 0, 0)
     assert report["no_pass"] == [{"problem": "fizzbuzz", "difficulty": 1}, {"problem": "fizzbuzz", "difficulty": 2}]
     assert report["tokens"]["completion"] > 0 and report["tokens"]["prompt"] > 0 and report["cost"] is None
-    assert out.read_text() == "" and verify_file(out) == []
+    assert not out.exists()  # and no empty trace set is written
 
 
 def test_the_app_job_records_progress_and_its_report_and_leaves_no_empty_set(db, tmp_path, endpoint):
@@ -351,6 +352,80 @@ def test_the_app_job_records_progress_and_its_report_and_leaves_no_empty_set(db,
     run = store.get_run(run_id)
     assert run["status"] == "completed" and "no trace kept" in run["message"]
     assert not (tmp_path / "nothing.jsonl").exists() and run["summary"]["out"] is None
+
+
+def test_samples_that_all_come_back_alike_are_called_out_as_an_endpoint_ignoring_the_temperature(tmp_path, endpoint):
+    from algodistill.teacher import sampling_line
+    settings = endpoint_settings(tmp_path, problems=["reverse_string"], samples=2)
+    endpoint(settings, lambda instance, sample: fenced(instance.reference))  # one text whatever the seed
+    report = generate_traces(settings, log=lambda m: None)
+    assert report["same_text"] == {"instances": 2, "of": 2}
+    assert "ignore the temperature" in sampling_line(report) and "do_sample" in sampling_line(report)
+    varied = endpoint_settings(tmp_path, problems=["fizzbuzz"], samples=2, out=str(tmp_path / "varied.jsonl"))
+    endpoint(varied)  # answers() differs by sample
+    report = generate_traces(varied, log=lambda m: None)
+    assert report["same_text"] == {"instances": 0, "of": 2} and sampling_line(report) is None
+    assert sampling_line({**report, "temperature": 0.0, "same_text": {"instances": 2, "of": 2}}) is None
+
+
+def test_a_generation_that_keeps_nothing_leaves_an_earlier_file_of_that_name_as_it_was(tmp_path, endpoint, capsys):
+    settings = endpoint_settings(tmp_path, problems=["reverse_string"], samples=1, temperature=0.0)
+    endpoint(settings)  # answers() returns None for reverse_string: nothing passes
+    out = tmp_path / "teacher.jsonl"
+    out.write_text("my earlier traces\n")
+    flags = ["traces", "generate", "--teacher", settings.teacher, "--base-url", settings.base_url, "--api-key-env",
+             "TEACHER_KEY", "--problems", "reverse_string", "--difficulties", "1", "2", "--samples", "1",
+             "--temperature", "0", "--out", str(out)]
+    assert main(flags) == 1
+    assert out.read_text() == "my earlier traces\n" and not (tmp_path / "teacher.jsonl.part").exists()
+    assert "was not written (the file already there is unchanged)" in capsys.readouterr().out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("smollm2-135m" not in offline_models(), reason="the offline SmolLM2 is not installed")
+def test_transformers_serve_is_a_teacher_our_client_reads(tmp_path, capsys):
+    """The installed transformers' own OpenAI-compatible server (`transformers serve DIR`) on loopback, serving the
+    offline SmolLM2: traces generate reads its answers, usage and finish reasons, and, since the converted model's
+    generation config does not sample, says that the K samples came back alike."""
+    import shutil
+    import urllib.request
+    from algodistill.models import materialize
+    model = materialize("smollm2-135m", log=lambda m: None).path
+    port = free_port()
+    server = subprocess.Popen([shutil.which("transformers") or str(Path(sys.executable).parent / "transformers"),
+                               "serve", str(model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        end = time.time() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                    if json.load(reply).get("status") == "ok":
+                        break
+            except OSError:
+                assert server.poll() is None and time.time() < end, server.stderr.read().decode()[-2000:]
+                time.sleep(1)
+        out = tmp_path / "served.jsonl"
+        code = main(["traces", "generate", "--teacher", f"openai:{model}", "--base-url", f"http://127.0.0.1:{port}/v1",
+                     "--problems", "reverse_string", "fizzbuzz", "--difficulties", "1", "--samples", "2",
+                     "--temperature", "0.7", "--max-new-tokens", "160", "--concurrency", "1", "--out", str(out),
+                     "--json"])
+        report = json.loads(capsys.readouterr().out)
+        assert report["status"] == "completed" and report["drawn"] == report["judged"] == 4, report
+        assert report["tokens"]["prompt"] > 0 and report["tokens"]["completion"] > 0  # the server's usage
+        assert report["same_text"] == {"instances": 2, "of": 2}  # greedy whatever the temperature: said so
+        assert code in (0, 1) and (out.exists() == (report["kept"] > 0))
+        for check in verify_file(out) if out.exists() else []:
+            assert check.kept and check.record["generation"]["finish_reason"] in ("stop", "length")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.mark.slow

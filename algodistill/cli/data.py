@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .. import problems
 from ..problems.styles import ALL as ALL_STYLES, STYLES, choose as styles_named, styled
@@ -69,7 +70,8 @@ def cmd_traces_generate(args) -> int:
     a teacher that cannot be used (authentication, unreachable endpoint, unknown model)."""
     import textwrap
 
-    from ..teacher import TeacherSettings, generate_traces, headline, no_pass_line, pass_rate_table, run_job
+    from ..teacher import (TeacherSettings, generate_traces, headline, no_pass_line, pass_rate_table, run_job,
+                           sampling_line)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr)
@@ -107,8 +109,9 @@ def cmd_traces_generate(args) -> int:
             print("  ".join(cell.ljust(width) if k == 0 else cell.rjust(width)
                             for k, (cell, width) in enumerate(zip(cells, widths))))
         print(textwrap.fill(headline(report), 120))
-        if no_pass_line(report):
-            print(textwrap.fill(no_pass_line(report), 120))
+        for line in (no_pass_line(report), sampling_line(report)):
+            if line:
+                print(textwrap.fill(line, 120))
         if len(report["prompt_styles"]) > 1:
             print("per prompt style: " + ", ".join(
                 f"{style} {c['passed']}/{c['drawn']} passed, {c['kept']} kept"
@@ -116,6 +119,9 @@ def cmd_traces_generate(args) -> int:
         if report["out"]:
             print(f"wrote {report['out']} ({report['kept']} traces); check it: python -m algodistill traces verify "
                   f"{report['out']}")
+        elif args.out:  # (a job's run says it in its own message)
+            print(f"no trace kept, so {args.out} was not written" +
+                  (" (the file already there is unchanged)" if Path(args.out).exists() else ""))
     if report["status"] == "failed":
         print(f"error: {report['error']}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from .. import jobs
 from ..problems import DIFFICULTIES, PROBLEM_TYPES, REFERENCE_DIFFICULTIES
 from ..problems.styles import STYLES
 from ..settings import whole_numbers
-from ..teacher import ENDPOINT, TeacherSettings, headline, no_pass_line, pass_rate_table
+from ..teacher import ENDPOINT, TeacherSettings, headline, no_pass_line, pass_rate_table, sampling_line
 from . import access
 from .common import fast_timer, form_number, parse_run, status_markdown, store, trace_value, uploads_dir, waiting_note
 
@@ -107,6 +107,7 @@ def show(run_id) -> tuple[str, str, dict]:
         return status_markdown(run), "", {"data": [], "headers": ["problem"]}
     header, rows = pass_rate_table(report)
     lines = [headline(report)] + ([f"**{no_pass_line(report)}**"] if report.get("no_pass") else [])
+    lines += [f"**{sampling_line(report)}**"] if sampling_line(report) else []
     lines.append(f"Kept as the trace set `{Path(report['out']).name}`: choose it above to verify it, or in Train."
                  if report.get("out") else "No trace was kept, so no trace set was added.")
     return status_markdown(run), access.public("  \n".join(lines)), {"data": rows, "headers": header}
