@@ -96,6 +96,11 @@ def _side(run: dict, samples: list[dict]) -> dict:
                    "pass@1": k["pass@1"], "ci": k["ci"]["pass@1"]}
 
 
+def computed_in(run: dict) -> str:
+    """The dtype a run's answers were computed in; runs from before ``--dtype`` stored none and were float32."""
+    return (run.get("settings") or {}).get("dtype_used") or "float32"
+
+
 def _base_for(store: Store, run: dict, samples: list[dict], bases: list[dict]) -> tuple:
     """(base run, its samples, how it was paired, refusals) for an adapter run, by the order in the module
     docstring; the base run is None when nothing pairs, and not completed when only such a run is there."""
@@ -103,6 +108,8 @@ def _base_for(store: Store, run: dict, samples: list[dict], bases: list[dict]) -
     twins = sorted((c for c in store.children(run["id"]) if c["kind"] == "eval"), key=lambda r: -r["id"])
     key = pairing_key(run)
     matches = [b for b in bases if b["id"] not in {t["id"] for t in twins} and pairing_key(b) == key]
+    # a base run computed in the adapter run's dtype first (bf16 and fp32 answers differ now and then), else the rest
+    matches.sort(key=lambda b: computed_in(b) != computed_in(run))
     waiting, refused = None, []
     for how, candidate in [("twin", t) for t in twins] + [("same settings", m) for m in matches]:
         if candidate["status"] != "completed":
@@ -138,6 +145,8 @@ def _row(store: Store, cell: tuple[str, str], runs: list[dict], bases: list[dict
             row["notes"].append("no base-model run with the same settings")
         return row
     row["base"], row["paired_by"] = _side(base, theirs), how
+    if computed_in(base) != computed_in(chosen):
+        row["notes"].append(f"the base run computed in {computed_in(base)}, the adapter run in {computed_in(chosen)}")
     if "pass@1" in row["adapter"] and "pass@1" in row["base"]:
         diff = compare(theirs, samples)
         row.update(change=100 * (row["adapter"]["pass@1"] - row["base"]["pass@1"]), fixed=len(diff["fixed"]),

@@ -134,6 +134,29 @@ def test_without_a_twin_the_newest_completed_base_run_with_the_same_settings_pai
     assert "not evaluated with this adapter" in learned_vs_forgot(store, adapter)[1]["notes"]
 
 
+def test_a_base_run_in_the_adapter_runs_dtype_pairs_before_a_newer_one_in_another(store, tmp_path):
+    adapter = adapter_dir(tmp_path)
+    instances = EvalSettings(**GRID).instances()
+
+    def run(dtype, **changes):
+        rid = create_eval_runs(store, EvalSettings(**(GRID | changes)))[0]
+        store.update_run(rid, settings=store.get_run(rid)["settings"] | ({"dtype_used": dtype} if dtype else {}))
+        score(store, rid, instances)
+        return rid
+
+    bf16 = run("bfloat16")
+    run(None)  # newer, from before --dtype: float32
+    mine = run("bfloat16", adapter=adapter)
+    row = learned_vs_forgot(store, adapter)[0]
+    assert row["adapter"]["run"] == mine and row["base"]["run"] == bf16 and not row["notes"]
+    fp32_adapter = run("float32", adapter=adapter)  # the newest adapter run, in float32: the fp32 base pairs now
+    row = learned_vs_forgot(store, adapter)[0]
+    assert row["adapter"]["run"] == fp32_adapter and row["base"]["run"] != bf16 and not row["notes"]
+    store.delete_run(row["base"]["run"])  # only the bf16 base left: it pairs, and the row says so
+    row = learned_vs_forgot(store, adapter)[0]
+    assert row["base"]["run"] == bf16 and row["notes"] == ["the base run computed in bfloat16, the adapter run in float32"]
+
+
 def test_a_base_run_on_other_instances_is_refused(store, tmp_path):
     adapter = adapter_dir(tmp_path)
     instances = EvalSettings(**GRID).instances()
