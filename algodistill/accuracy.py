@@ -11,7 +11,7 @@ share of problems whose answer passes every test), ``grid_test_score`` (the mean
 cores a 0.5B model takes minutes per measurement. Where accuracy rises while the loss keeps falling, the
 model is learning; where the loss falls and accuracy stalls or drops, it is memorising the traces. With
 ``keep_best`` the callback keeps a CPU copy of the LoRA weights at the best measurement (ties: the later
-step), and the training saves those (``train_sft.restore_best``), saying which step it kept.
+step), and the training saves those (``train_options.restore_best``), saying which step it kept.
 
 Only the main process of a launch measures; generation uses the training model itself (eval mode, the
 adapter as trained so far), with the evaluation's own batching (``generation.Generator.wrap``).

@@ -41,9 +41,10 @@ from .sandbox import Limits
 from .settings import bounded, number_problems, option, stored
 from .stopping import StopTraining, StopWatch
 from .store import Store
-from .train_sft import (OUTPUTS, accuracy_callbacks, accuracy_every_field, accuracy_style_field, accuracy_tokens_field,
-                        checkpointing, keep_best_field, output_dir_field, report_to_field, restore_best,
-                        score_answer_tokens_only, tracker_problems, tracking, watch_problems)
+from .train_options import (accuracy_callbacks, accuracy_every_field, accuracy_style_field, accuracy_tokens_field,
+                            checkpointing, keep_best_field, output_dir_field, report_to_field, restore_best,
+                            tracker_problems, tracking, watch_problems)
+from .train_sft import OUTPUTS, score_answer_tokens_only
 from .train_state import _callback_class, _is_oom, _peak_memory, _stop_from_watcher
 from .verify import _FENCE, Verdict, _defines, verify_many
 

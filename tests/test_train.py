@@ -135,15 +135,15 @@ def test_reference_defaults():
 
 def test_the_defaults_pick_the_fast_path_for_the_device(monkeypatch):
     import torch
-    from algodistill import models, train_sft
-    monkeypatch.setattr(train_sft, "available_memory_gb", lambda: 64.0)  # plenty
+    from algodistill import models, train_options
+    monkeypatch.setattr(train_options, "available_memory_gb", lambda: 64.0)  # plenty
     auto = SFTSettings()
     assert (auto.batch_size, auto.gradient_checkpointing, auto.dtype) == (0, None, "auto")  # decided per device
     cpu, gpu = auto.for_device("cpu"), auto.for_device("cuda")
     assert (cpu.batch_size, cpu.grad_accum, cpu.gradient_checkpointing) == (1, 4, False)  # no padding, no recompute
     assert (gpu.batch_size, gpu.grad_accum, gpu.gradient_checkpointing) == (4, 1, True)
     assert SFTSettings(batch_size=2, gradient_checkpointing=True).for_device("cpu").batch_size == 2  # asked: kept
-    monkeypatch.setattr(train_sft, "available_memory_gb", lambda: 6.0)  # a small laptop: memory comes first
+    monkeypatch.setattr(train_options, "available_memory_gb", lambda: 6.0)  # a small laptop: memory comes first
     assert auto.for_device("cpu").gradient_checkpointing is True
     monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)  # AVX2 only: bf16 would be emulated, slower
     assert models.training_dtype("cpu") == torch.float32
@@ -153,9 +153,9 @@ def test_the_defaults_pick_the_fast_path_for_the_device(monkeypatch):
 
 def test_a_cpu_run_without_native_bf16_trains_in_fp32_one_trace_a_pass_without_checkpointing(
         store, tiny_model_dir, small_traces, tmp_path, monkeypatch):
-    from algodistill import models, train_sft
+    from algodistill import models, train_options
     monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
-    monkeypatch.setattr(train_sft, "available_memory_gb", lambda: 64.0)
+    monkeypatch.setattr(train_options, "available_memory_gb", lambda: 64.0)
     s = settings(tiny_model_dir, small_traces, tmp_path, batch_size=0, max_steps=1)
     run = store.create_run("train", vars(s))
     summary = run_training(store, run, s, log=lambda m: None)
