@@ -1,5 +1,9 @@
 """Run untrusted Python in a separate, limited process. The only module that executes generated code.
 
+(Why one file of ~580 lines, over the ~450-line guide: everything the child is allowed to see and do, and every
+way a record from it is trusted, is here to be reviewed in one sitting; a split would spread the boundary over
+modules. Its child and its value codec are already apart: sandbox_child.py, sandbox_values.py.)
+
 ``run_program(code, entry_point, calls)`` defines the program in a fresh child process and calls
 ``entry_point(*args)`` once per call, returning what each call did: the value it returned (as a plain
 JSON value), the exception it raised, a timeout, or a crash. The child never receives expected outputs,

@@ -1,5 +1,7 @@
 """runs.db: the run store, through sqlite-utils. The only module that touches SQLite.
 
+(A little over the ~450-line guide for that reason: every query and every schema change is here, in one place.)
+
 Job processes write and the UI reads at the same time, so the database runs in WAL mode with a busy
 timeout; every write is its own short transaction. Tables:
 
