@@ -125,8 +125,10 @@ def evaluate_model(store: Store, run_id: int, settings: EvalSettings, *, base_ru
 TICK_S = 2.0  # how often the running pass's line is rewritten while answers are being written
 # past the longest answer seen, S(t) falls as t^-TAIL_ALPHA: an answer already w tokens long goes on w/(alpha-1) more.
 # Chosen on scripted lognormal grids (tests/test_eval_progress.py): 2 over-estimated the batch's last answers 2.6x,
-# 3 keeps the estimate within 0.5-2x from a tenth done to the last tenth for spreads of 0.4-0.6, 2.05x at 0.9
+# 3 keeps the estimate within 0.5-2x from a tenth done to the last tenth for spreads of 0.4-0.6 (2.05x at 0.9); on
+# SmolLM2's real grid it read 0.50-0.96 of the truth (docs/benchmarks.md)
 TAIL_ALPHA = 3.0
+LENGTHS_KEPT = 2000  # the estimate reads the newest this many answer lengths (a line is written after every answer)
 RECENT_STEPS = 32  # the time a decoding step takes is measured over at least this many recent steps
 
 
@@ -134,9 +136,9 @@ def expected_lengths(flight: tuple[int, ...] | list[int], lengths: list[int], ca
     """(tokens an answer not begun will take, tokens each answer in flight still needs). ``flight``: the tokens each
     answer in flight has written; ``lengths``: those of the finished answers. The answers that finish first are the
     short ones, so their mean would say too little: the lengths come from the Kaplan-Meier estimate over the finished
-    answers and those in flight (cut off where they are), with an exponential tail past the longest seen (rate:
-    answers finished per token written), up to ``cap``. Before any answer has finished, an answer is taken to be
-    twice the longest in flight (half the cap before any token)."""
+    answers and those in flight (cut off where they are), with a power-law tail past the longest seen (``_survival``),
+    up to ``cap``. Before any answer has finished, an answer is taken to be twice the longest in flight (half the cap
+    before any token)."""
     if not lengths:
         guess = min(cap, 2 * max(flight, default=0)) or cap / 2
         return guess, [max(0.0, guess - w) for w in flight]
@@ -167,14 +169,14 @@ def _survival(ended: list[int], censored: list[int], cap: int) -> Callable[[floa
     Kaplan-Meier curve up to the longest answer seen, T; past it, a power-law tail S(t) = S(T) (T/t)^TAIL_ALPHA, cut
     at ``cap``. An exponential tail at the observed end rate was tried first: early on, when only the short answers
     have ended, it expected answers 2-3x too long (a scripted lognormal grid in tests/test_eval_progress)."""
-    events = sorted(ended)
+    ends = collections.Counter(ended)
     everyone = sorted(ended + censored)
     at_risk = {}  # t -> how many answers are at least t tokens long
     for i, t in enumerate(everyone):
         at_risk.setdefault(t, len(everyone) - i)
     steps, s = [], 1.0  # the survival curve's steps: (t, S just after t)
-    for t in sorted(set(events)):
-        s *= 1 - events.count(t) / at_risk[t]
+    for t in sorted(ends):
+        s *= 1 - ends[t] / at_risk[t]
         steps.append((t, s))
     last = max(everyone[-1], 1)
     alpha = TAIL_ALPHA
@@ -198,7 +200,7 @@ def _survival(ended: list[int], censored: list[int], cap: int) -> Callable[[floa
         if start < last:  # flat from the last answer that ended to the longest seen
             total += prev_s * (min(last, cap) - start)
             start = last
-        if start < cap:  # the tail: S(T) T^2 (1/start - 1/cap)
+        if start < cap:  # the tail: the integral of S(T) (T/t)^alpha from start to cap
             total += prev_s * last ** alpha * (start ** (1 - alpha) - cap ** (1 - alpha)) / (alpha - 1)
         return total
 
@@ -291,7 +293,7 @@ class _Progress:
         flight = tuple(self.live.flight) if self.live is not None and running else ()
         left = max(0, self.total - self.gen[rid] - len(flight))
         # a waiting pass has no lengths of its own yet: the running pass's are the best guess
-        lengths = self.lengths[rid] or [n for r in self.ids for n in self.lengths[r]]
+        lengths = (self.lengths[rid] or [n for r in self.ids for n in self.lengths[r]])[-LENGTHS_KEPT:]
         per_step = self._seconds_a_step()
         if per_step and self.slots:
             new, rest = expected_lengths(flight, lengths, self.cap)
