@@ -76,7 +76,8 @@ def grid_table(samples: list[dict], other: list[dict] | None = None, planned: di
     One evaluation: 'solved/n (tests passed/tests)', coloured by the solved fraction. With ``other`` (B), the change from
     B to these samples (A) per cell, 'B → A (±k)', coloured by the change in solved fraction. ``planned`` (A's) and
     ``planned_other`` (B's), from ``planned_cells``, for runs still under way: the whole grid is drawn from the start,
-    a cell not begun reads '…' in grey and one partly judged 'k of n so far', so the grid fills as verdicts arrive."""
+    a cell not begun reads '…' in grey and one partly judged 'k/n so far, of N' (compared: 'k/n …'), so the grid
+    fills as verdicts arrive."""
     import pandas as pd
     problems, difficulties = _axes(samples, other or [], planned=planned or planned_other)
     mine, base = cells(samples), cells(other or [])
@@ -99,7 +100,8 @@ def grid_table(samples: list[dict], other: list[dict] | None = None, planned: di
             else:
                 before = f"{b['solved']}/{b['n']}{short(b, planned_other)}" if b else ("…" if planned_other else "–")
                 after = f"{c['solved']}/{c['n']}{short(c, planned)}" if c else ("…" if planned else "–")
-                change = f" ({c['solved'] - b['solved']:+d})" if c and b and not (short(c, planned) or short(b, planned_other)) else ""
+                filling = short(c, planned) or short(b, planned_other)
+                change = f" ({c['solved'] - b['solved']:+d})" if c and b and not filling else ""
                 row.append(f"{before} → {after}{change}" if c or b or planned or planned_other else "")
                 value = (1 + c["solved"] / c["n"] - b["solved"] / b["n"]) / 2 if c and b else None
                 scale = CHANGE_SCALE
