@@ -134,3 +134,13 @@ def test_the_landing_prefers_the_adapters_contract_grid_over_its_newer_humaneval
     score(db, c, EvalSettings(**grid_).instances())
     score(db, d, EvalSettings(**grid_).instances())
     assert links.newest_comparison() == (c, d)  # a newer adapter comes first
+    # an adapter evaluated without a twin: the base run of the same settings (d) is its comparison, still before
+    # the same adapter's HumanEval pair with a twin
+    e = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/3-third"))[0]
+    score(db, e, EvalSettings(**grid_).instances())
+    he3 = EvalSettings(benchmark="humaneval", model="m", adapter="/tmp/outputs/3-third", problems=["humaneval"],
+                       difficulties=[1], seed=0)
+    f, g = create_eval_runs(db, he3, compare_base=True)
+    score(db, f, humaneval.instances()[:2])
+    score(db, g, humaneval.instances()[:2])
+    assert links.newest_comparison() == (e, d)

@@ -88,24 +88,28 @@ def parse(params: Mapping[str, str]) -> View:
 
 
 def newest_comparison() -> tuple[int, int] | None:
-    """(adapter evaluation, its base-model twin) of the newest completed evaluation of an adapter whose twin
-    completed too: what a first look should show (what the adapter changed), or None. The newest adapter's grid
-    in the contract style comes first (the heatmap of the 11 types; the verdict line names the other styles and
-    HumanEval), then its other evaluations."""
-    pairs = []
+    """(adapter evaluation, the base-model run it is compared with) of the newest adapter that has a completed
+    comparison: what a first look should show (what the adapter changed), or None. The base run is the one
+    learned-vs-forgot pairs it with (its twin, else a base run of the same settings and instances), so a base run
+    measured once serves several adapters. The adapter's grid in the contract style comes first (the heatmap of
+    the 11 types; the verdict line names the other styles and HumanEval), then its other rows."""
+    from ..learned import _place, learned_vs_forgot  # the adapter and its rows as learned-vs-forgot reads them
+    places = []
     for run in store().runs(kind="eval", limit=1000):  # newest first
         if run.get("adapter") and not run.get("parent") and run["status"] == "completed":
-            twins = [c for c in store().children(run["id"]) if c["kind"] == "eval" and c["status"] == "completed"]
-            if twins:
-                pairs.append((run, twins[0]))
-    if not pairs:
-        return None
-    from ..learned import _cell, _place  # the adapter and the (benchmark, style) as learned-vs-forgot reads them
-    newest = _place(pairs[0][0]["adapter"])
-    mine = [(a, b) for a, b in pairs if _place(a["adapter"]) == newest]
-    grid = [(a, b) for a, b in mine if _cell(a) == ("grid", "contract")]
-    a, b = (grid or mine)[0]
-    return a["id"], b["id"]
+            place = _place(run["adapter"])
+            if place not in places:
+                places.append(place)
+    for place in places:
+        try:
+            rows = learned_vs_forgot(store(), place)
+        except ValueError:
+            continue
+        final = [row for row in rows if row["final"]]
+        final.sort(key=lambda row: (row["benchmark"], row["style"]) != ("grid", "contract"))
+        if final:
+            return final[0]["adapter"]["run"], final[0]["base"]["run"]
+    return None
 
 
 def has_results() -> bool:
