@@ -170,7 +170,7 @@ def add_parsers(sub) -> None:
     tg.add_argument("--teacher", metavar="SPEC",
                     help="openai:MODEL for an OpenAI-compatible chat endpoint (with --base-url), or a model the app "
                          "loads: hub id, local dir, .gguf file or offline name (e.g. qwen2.5-coder-0.5b)")
-    tg.add_argument("--out", metavar="FILE", help="the trace JSONL to write (replaced if it exists)")
+    tg.add_argument("--out", metavar="FILE", help="the trace JSONL to write (replaced if it exists; left as it was when no trace is kept)")
     tg.add_argument("--problems", nargs="+", choices=problems.PROBLEM_TYPES, metavar="TYPE",
                     help="problem types (default: all 11)")
     tg.add_argument("--difficulties", nargs="+", type=_difficulty, metavar="D", help="default: 1 3 5 7 10")
