@@ -121,14 +121,17 @@ def test_the_landing_prefers_the_adapters_contract_grid_over_its_newer_humaneval
     from algodistill.evaluate import EvalSettings, create_eval_runs
     from tests.test_learned import score
     grid_ = dict(model="m", problems=["rpn"], difficulties=[1])
+
+    def humaneval_pair(adapter: str) -> None:  # the adapter on 2 HumanEval problems, with its base twin
+        he = EvalSettings(benchmark="humaneval", model="m", adapter=adapter, problems=["humaneval"],
+                          difficulties=[1], seed=0)
+        for run in create_eval_runs(db, he, compare_base=True):
+            score(db, run, humaneval.instances()[:2])
+
     a, b = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/1-sft"), compare_base=True)
     score(db, a, EvalSettings(**grid_).instances())
     score(db, b, EvalSettings(**grid_).instances())
-    he = EvalSettings(benchmark="humaneval", model="m", adapter="/tmp/outputs/1-sft", problems=["humaneval"],
-                      difficulties=[1], seed=0)
-    ha, hb = create_eval_runs(db, he, compare_base=True)
-    score(db, ha, humaneval.instances()[:2])
-    score(db, hb, humaneval.instances()[:2])
+    humaneval_pair("/tmp/outputs/1-sft")
     assert links.newest_comparison() == (a, b)  # the heatmap of the 11 types; the verdict names HumanEval
     c, d = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/2-other"), compare_base=True)
     score(db, c, EvalSettings(**grid_).instances())
@@ -138,9 +141,5 @@ def test_the_landing_prefers_the_adapters_contract_grid_over_its_newer_humaneval
     # the same adapter's HumanEval pair with a twin
     e = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/3-third"))[0]
     score(db, e, EvalSettings(**grid_).instances())
-    he3 = EvalSettings(benchmark="humaneval", model="m", adapter="/tmp/outputs/3-third", problems=["humaneval"],
-                       difficulties=[1], seed=0)
-    f, g = create_eval_runs(db, he3, compare_base=True)
-    score(db, f, humaneval.instances()[:2])
-    score(db, g, humaneval.instances()[:2])
+    humaneval_pair("/tmp/outputs/3-third")
     assert links.newest_comparison() == (e, d)
