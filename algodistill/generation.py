@@ -328,7 +328,7 @@ class Generator:
                     self.live.written += len(rows)
                     self.live.steps += 1
                 ended = [k for k, row in enumerate(rows) if done(row)]
-                keep = [k for k in range(len(rows)) if k not in set(ended)]
+                keep = [k for k in range(len(rows)) if k not in ended]
                 self.live.flight = tuple(len(rows[k]["tokens"]) for k in keep)  # what is still being written
                 if not ended:
                     continue

@@ -215,10 +215,10 @@ class _Progress:
     """Each run's counts (generated, judged and solved, of its total) and ETA, written to its run row as they
     change, so the app shows both runs of a comparison: the one generating, and the one waiting its turn.
     Between two finished answers, ``tick`` (every ``TICK_S`` from a thread) says what is being written: answers in
-    flight, tokens so far and the token rate, read from the generator's ``live`` record. The time left is the
-    tokens still to write (``tokens_left``, from the answer lengths seen so far) over the token rate; without a
-    token count (a generator that has none), the answer rate. The generation loop reports answers, the verifier
-    thread verdicts, the ticker the in-between: hence the lock."""
+    flight, tokens so far and the token rate, read from the generator's ``live`` record. The time left is ``eta``'s:
+    the decoding steps left at the recent seconds a step, else the tokens left at the token rate, else the answers
+    left at the answer rate. The generation loop reports answers, the verifier thread verdicts, the ticker the
+    in-between: hence the lock."""
 
     def __init__(self, store: Store, ids: list[int], total: int, done: dict[int, int], samples: int = 1,
                  cap: int = 1024, clock: Callable[[], float] = time.time):
@@ -241,9 +241,9 @@ class _Progress:
         self.history: collections.deque = collections.deque(maxlen=256)  # (time, decoding steps) as they were seen
 
     def watch(self, live) -> None:
+        """Read the generator's ``live`` record from now on; its counts start at ``begin``."""
         with self.lock:
             self.live = live
-            self.written_at_begin, self.steps_at_begin = live.written, live.steps
 
     def begin(self, rid: int) -> None:
         with self.lock:
@@ -285,7 +285,8 @@ class _Progress:
         return (written / elapsed if written else None,
                 self.generated_since / elapsed if self.generated_since else None, written)
 
-    def eta(self, rid: int, token_rate: float | None, answer_rate: float | None) -> float | None:
+    def eta(self, rid: int, token_rate: float | None, answer_rate: float | None,
+            per_step: float | None = None) -> float | None:
         """Seconds until ``rid``'s pass has generated every answer, from its turn (now, for the running pass): the
         decoding steps left (``steps_left``) at the seconds a step has taken, where the generator counts steps (the
         CPU's refilled batch); else the tokens left at the token rate; else the answers left at the answer rate."""
@@ -294,7 +295,6 @@ class _Progress:
         left = max(0, self.total - self.gen[rid] - len(flight))
         # a waiting pass has no lengths of its own yet: the running pass's are the best guess
         lengths = (self.lengths[rid] or [n for r in self.ids for n in self.lengths[r]])[-LENGTHS_KEPT:]
-        per_step = self._seconds_a_step()
         if per_step and self.slots:
             new, rest = expected_lengths(flight, lengths, self.cap)
             return steps_left(rest, left, new, self.slots) * per_step
@@ -322,24 +322,25 @@ class _Progress:
             if self.live is not None:
                 self.slots = max(self.slots, len(self.live.flight))
             token_rate, answer_rate, written = self._rates()
+            per_step = self._seconds_a_step()  # once a line: it also records where the step count stands
             ahead = 0.0  # seconds until a waiting run's turn
             for rid in self.ids:
                 if rid in self.finished:
                     continue
-                eta = self.eta(rid, token_rate, answer_rate)
+                eta = self.eta(rid, token_rate, answer_rate, per_step)
                 eta = ahead + eta if eta is not None else None
                 if self.current is None and rid == self.ids[0]:
                     message = "loading the model" + (f" (resuming: {self.counts(rid)})" if self.gen[rid] else "")
                 elif rid == self.current:
                     left = self.total - self.gen[rid]
-                    writing = ""
+                    writing = []
                     if self.live is not None and left:
                         flight = len(self.live.flight)
-                        writing = (f" ({flight} in flight" if flight else " (") + \
-                            (f"{', ' if flight else ''}{written:,} tokens written" if written else "") + \
-                            (f", {token_rate:.1f} tokens/s" if token_rate else "") + ")"
-                        writing = "" if writing == " ()" else writing
-                    message = f"{self.gen[rid]}/{self.total} generated{writing}, {self.counts(rid)}"
+                        writing = [f"{flight} in flight" if flight else "", f"{written:,} tokens written" if written
+                                   else "", f"{token_rate:.1f} tokens/s" if token_rate else ""]
+                    writing = ", ".join(part for part in writing if part)
+                    message = (f"{self.gen[rid]}/{self.total} generated" + (f" ({writing})" if writing else "")
+                               + f", {self.counts(rid)}")
                     if not left:
                         message += "; judging the last answers"
                 else:

@@ -107,7 +107,8 @@ def show(run_id) -> tuple[str, str, dict]:
         return status_markdown(run), "", {"data": [], "headers": ["problem"]}
     header, rows = pass_rate_table(report)
     lines = [headline(report)] + ([f"**{no_pass_line(report)}**"] if report.get("no_pass") else [])
-    lines += [f"**{sampling_line(report)}**"] if sampling_line(report) else []
+    alike = sampling_line(report)
+    lines += [f"**{alike}**"] if alike else []
     lines.append(f"Kept as the trace set `{Path(report['out']).name}`: choose it above to verify it, or in Train."
                  if report.get("out") else "No trace was kept, so no trace set was added.")
     return status_markdown(run), access.public("  \n".join(lines)), {"data": rows, "headers": header}
