@@ -48,9 +48,11 @@ BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "traces" / "refere
 # each set with one whole style held out (scripts/build_varied_traces.py): stdio, or terse
 VARIED = BUNDLED.with_name("varied.jsonl")
 VARIED_NO_TERSE = BUNDLED.with_name("varied-no-terse.jsonl")
+VARIED_CODE_FIRST = BUNDLED.with_name("varied-code-first.jsonl")
 BUNDLED_SETS = {BUNDLED.name: (BUNDLED, "bundled reference set"),
                 VARIED.name: (VARIED, "bundled varied-wording set, stdio held out"),
-                VARIED_NO_TERSE.name: (VARIED_NO_TERSE, "bundled varied-wording set, terse held out")}
+                VARIED_NO_TERSE.name: (VARIED_NO_TERSE, "bundled varied-wording set, terse held out"),
+                VARIED_CODE_FIRST.name: (VARIED_CODE_FIRST, "bundled varied-wording set, terse held out, code first")}
 REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
 OPTIONAL = {"id": str, "style": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict,
             "entry_point": str, "wording": dict}

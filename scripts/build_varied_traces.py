@@ -1,7 +1,12 @@
 """Write the bundled varied-wording trace sets, each with a held-out protocol (``SETS``):
 
 - ``assets/traces/varied.jsonl``: contract, terse and stub; the whole ``stdio`` style held out;
-- ``assets/traces/varied-no-terse.jsonl``: contract, stub and stdio; the whole ``terse`` style held out.
+- ``assets/traces/varied-no-terse.jsonl``: contract, stub and stdio; the whole ``terse`` style held out;
+- ``assets/traces/varied-code-first.jsonl``: the same traces as varied-no-terse, each answer giving its code block
+  first and the hand-written steps after it. The plan-first answers taught Qwen2.5-Coder-0.5B to open every answer,
+  HumanEval's too, with a plan of its own, which it then followed into wrong code (HumanEval 92 -> 42/164); the base
+  model answers code first, and this set keeps the answers in that order (the only change), so that what is learned
+  is the code, not a habit of planning.
 
 The reference set (build_reference_traces.py) asks every problem in the grid's own contract wording, and a
 model trained on it learns that template: 55/55 in its words, about the base model's score in any other. These
@@ -46,8 +51,10 @@ from algodistill.problems.base import _py  # noqa: E402
 from algodistill.problems.styles import PHRASINGS, STYLES as ALL_STYLES, stdin_text, stdio_prompt  # noqa: E402
 
 TRACES = ROOT / "assets" / "traces"
-# each bundled set and the one style it holds out entirely (its score is a transfer across styles)
-SETS = {"varied.jsonl": "stdio", "varied-no-terse.jsonl": "terse"}
+# each bundled set: the one style it holds out entirely (its score is a transfer across styles), and its answers'
+# order ("plan": opening, steps, then the code; "code": the code, then the steps)
+SETS = {"varied.jsonl": ("stdio", "plan"), "varied-no-terse.jsonl": ("terse", "plan"),
+        "varied-code-first.jsonl": ("terse", "code")}
 HARD = ("arithmetic", "parentheses", "two_sum")  # where plain SFT left the model weakest
 PER_TYPE = {name: 12 if name in HARD else 6 for name in PROBLEM_TYPES}
 DIFFICULTIES = (1, 3, 5, 7, 9, 10, 2, 4, 6, 8, 10, 5)
@@ -171,9 +178,15 @@ STDIO_CLOSINGS = [
     "With the input `{stdin}` this prints `{stdout}`, as required. The whole program:",
     "Reading `{stdin}` gives `{stdout}`. Here is the complete program:",
 ]
+# code-first answers: the steps come after the code, under one of these, and end on the example's check
+AFTERWORDS = ["How it works, step by step:", "Why this is right:", "The idea, step by step:"]
+CHECKS = ["For example `{call}` returns `{result}`, as required.", "Check: `{call}` gives `{result}`.",
+          "On the example, `{call}` -> `{result}`."]
+STDIO_CHECKS = ["With the input `{stdin}` it prints `{stdout}`, as required.",
+                "Check: reading `{stdin}` prints `{stdout}`."]
 
 
-def response(problem: str, instance, asked: dict, k: int, style: str = "contract") -> str:
+def response(problem: str, instance, asked: dict, k: int, style: str = "contract", order: str = "plan") -> str:
     example = instance.example
     steps = "\n".join(f"{n}. {words(step, asked['rename'])}" for n, step in enumerate(STEPS[problem], 1))
     code = ALTERNATIVES[problem] if k % 2 and problem in ALTERNATIVES else REGISTRY[problem].reference
@@ -184,18 +197,25 @@ def response(problem: str, instance, asked: dict, k: int, style: str = "contract
         fields = {"entry": asked["name"], "stdin": stdin, "stdout": json.dumps(example.expected)}
         program = "import json\nimport sys\n\n" + code.rstrip() + MAINS[asked["wording"]["main"]].format(
             name=asked["name"])
+        if order == "code":
+            return (f"```python\n{program.rstrip()}\n```\n\n{AFTERWORDS[k % 3]}\n{steps}\n\n"
+                    f"{STDIO_CHECKS[(k // 3) % 2].format(**fields)}")
         return (f"{STDIO_OPENINGS[k % 2].format(**fields)}\n\nStep by step:\n{steps}\n\n"
                 f"{STDIO_CLOSINGS[(k // 2) % 2].format(**fields)}\n\n```python\n{program.rstrip()}\n```")
     call = example.call_repr(asked["name"])
     if len(call) > 120:
         call = call[:100] + " ...)"
     fields = {"entry": asked["name"], "call": call, "result": repr(example.expected)}
+    if order == "code":
+        return (f"```python\n{code.rstrip()}\n```\n\n{AFTERWORDS[k % 3]}\n{steps}\n\n"
+                f"{CHECKS[(k // 3) % 3].format(**fields)}")
     return (f"{OPENINGS[k % 3].format(**fields)}\n\nStep by step:\n{steps}\n\n"
             f"{CLOSINGS[(k // 3) % 3].format(**fields)}\n\n```python\n{code.rstrip()}\n```")
 
 
-def records(held_out: str = "stdio") -> list[dict]:
-    """The set's traces: every style but ``held_out``, in turn, over each problem's instances."""
+def records(held_out: str = "stdio", order: str = "plan") -> list[dict]:
+    """The set's traces: every style but ``held_out``, in turn, over each problem's instances, their answers in
+    ``order`` (``SETS``)."""
     styles = [style for style in ALL_STYLES if style != held_out]
     out = []
     for problem in PROBLEM_TYPES:
@@ -206,7 +226,7 @@ def records(held_out: str = "stdio") -> list[dict]:
             asked = ask(problem, instance, style, k, len(styles))
             record = {"id": f"{problem}-d{difficulty}-s{TRAIN_SEED}-i{k}-{style}", "problem": problem,
                       "difficulty": difficulty, "seed": TRAIN_SEED, "index": k, "style": style,
-                      "prompt": asked["prompt"], "response": response(problem, instance, asked, k, style),
+                      "prompt": asked["prompt"], "response": response(problem, instance, asked, k, style, order),
                       "wording": asked["wording"], "teacher": TEACHER, "provenance": PROVENANCE}
             if style != "stdio" and (asked["name"] != REGISTRY[problem].entry_point or style == "stub"):
                 record["entry_point"] = asked["name"]  # a stdio answer is a program: the sandbox calls no name
@@ -215,10 +235,10 @@ def records(held_out: str = "stdio") -> list[dict]:
 
 
 def main() -> None:
-    for name, held_out in SETS.items():
-        lines = [json.dumps(r, ensure_ascii=False) for r in records(held_out)]
+    for name, (held_out, order) in SETS.items():
+        lines = [json.dumps(r, ensure_ascii=False) for r in records(held_out, order)]
         (TRACES / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {len(lines)} traces to {TRACES / name} ({held_out} held out)")
+        print(f"wrote {len(lines)} traces to {TRACES / name} ({held_out} held out, {order} first)")
 
 
 if __name__ == "__main__":

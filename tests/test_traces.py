@@ -101,7 +101,8 @@ def test_hostile_lines_in_an_upload_are_rejected_one_by_one(tmp_path):
     assert "0/5" in reasons[3] and "nested more than 100 levels" in reasons[3]
 
 
-@pytest.mark.parametrize("name, held_out", [("varied.jsonl", "stdio"), ("varied-no-terse.jsonl", "terse")])
+@pytest.mark.parametrize("name, held_out", [("varied.jsonl", "stdio"), ("varied-no-terse.jsonl", "terse"),
+                                            ("varied-code-first.jsonl", "terse")])
 def test_a_varied_set_holds_out_its_style_and_the_evaluations_own_wording_of_the_others(name, held_out):
     from algodistill.problems import REGISTRY, make_instance
     from algodistill.problems.styles import STYLES, styled
@@ -140,9 +141,24 @@ def test_the_bundled_varied_sets_are_what_their_builder_writes():
     spec = importlib.util.spec_from_file_location("builder", BUNDLED.parents[2] / "scripts" / "build_varied_traces.py")
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)
-    for name, held_out in builder.SETS.items():
+    for name, (held_out, order) in builder.SETS.items():
         shipped = [json.loads(line) for line in (BUNDLED.with_name(name)).read_text().splitlines()]
-        assert shipped == builder.records(held_out), f"{name} is stale: run scripts/build_varied_traces.py"
+        assert shipped == builder.records(held_out, order), f"{name} is stale: run scripts/build_varied_traces.py"
+
+
+def test_the_code_first_set_is_the_terse_held_out_set_with_each_answers_code_moved_first():
+    from algodistill.traces import BUNDLED_SETS
+    from algodistill.verify import extract_code
+    plan = [json.loads(line) for line in BUNDLED_SETS["varied-no-terse.jsonl"][0].read_text().splitlines()]
+    code = [json.loads(line) for line in BUNDLED_SETS["varied-code-first.jsonl"][0].read_text().splitlines()]
+    assert len(code) == len(plan) == 84
+    for p, c in zip(plan, code):
+        assert {k: v for k, v in p.items() if k != "response"} == {k: v for k, v in c.items() if k != "response"}
+        assert c["response"].startswith("```python\n") and not p["response"].startswith("```")
+        name = c.get("entry_point") or "solve"
+        assert extract_code(c["response"], name).code == extract_code(p["response"], name).code  # only moved
+        steps = p["response"].split("Step by step:\n", 1)[1].split("\n\n", 1)[0]
+        assert steps in c["response"] and c["response"].index(steps) > c["response"].index("```\n\n")
 
 
 def test_a_trace_may_ask_for_another_function_name_and_is_judged_by_it(tmp_path):

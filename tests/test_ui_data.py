@@ -64,8 +64,9 @@ def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(app_store, tmp_
     bundled = [json.loads(line) for line in open(common.BUNDLED)]
     mine = tmp_path / "my traces.jsonl"
     mine.write_text(json.dumps(bundled[0]) + "\n" + json.dumps(dict(bundled[1], response="no code")) + "\n{oops\n")
-    shipped = [str(common.BUNDLED.with_name(n)) for n in ("reference.jsonl", "varied.jsonl", "varied-no-terse.jsonl")]
-    assert [p for _, p in common.trace_sets()] == shipped  # the three bundled sets; nothing uploaded yet
+    shipped = [str(common.BUNDLED.with_name(n))
+               for n in ("reference.jsonl", "varied.jsonl", "varied-no-terse.jsonl", "varied-code-first.jsonl")]
+    assert [p for _, p in common.trace_sets()] == shipped  # the four bundled sets; nothing uploaded yet
     kept = common.keep_upload(str(mine))
     labels, paths = zip(*common.trace_sets())
     assert paths == (*shipped, kept) and "my traces" in labels[3] and "varied-wording" in labels[1]
@@ -118,8 +119,7 @@ def test_a_kept_upload_can_be_deleted_but_not_the_bundled_set(app_store, tmp_pat
     assert common.BUNDLED.is_file() and varied.is_file()
     text = data_tab.delete_set(kept)
     assert text.startswith("Deleted mine-") and f"#{done}" in text and "keep their settings" in text
-    assert [p for _, p in common.trace_sets()] == [str(common.BUNDLED), str(varied),
-                                                   str(common.BUNDLED.with_name("varied-no-terse.jsonl"))]
+    assert [p for _, p in common.trace_sets()] == shipped
     assert store.get_run(done)["settings"]["traces"] == kept  # the run still says what it trained on
     assert "Not deleted" in data_tab.delete_set(kept) and "Not deleted" in data_tab.delete_set(None)
     assert "Not deleted" in data_tab.delete_set("/etc/passwd")
