@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from algodistill.traces import BUNDLED_SETS
 from algodistill.ui import data_tab
 from tests.conftest import ROOT
 
@@ -69,11 +70,12 @@ def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(app_store, tmp_
     assert [p for _, p in common.trace_sets()] == shipped  # the four bundled sets; nothing uploaded yet
     kept = common.keep_upload(str(mine))
     labels, paths = zip(*common.trace_sets())
-    assert paths == (*shipped, kept) and "my traces" in labels[3] and "varied-wording" in labels[1]
-    assert "stdio held out" in labels[1] and "terse held out" in labels[2]
+    assert paths == (*shipped, kept) and "my traces" in labels[4] and "varied-wording" in labels[1]
+    assert "stdio held out" in labels[1] and "terse held out" in labels[2] and "code first" in labels[3]
     rows = data_tab.trace_set_rows()
     assert rows[0][2] == len(bundled) and rows[0][3] == 0
-    assert rows[3][1:4] == [3, 1, 2] and rows[3][4] == kept and rows[1][1:4] == [84, 84, 0] == rows[2][1:4]
+    assert rows[4][1:4] == [3, 1, 2] and rows[4][4] == kept
+    assert rows[1][1:4] == [84, 84, 0] == rows[2][1:4] == rows[3][1:4]
     # a kept set trains: the form's traces value is the kept path, unchanged
     settings = train_tab.settings_from_form(dict(zip(train_tab.FIELDS, ("smollm2-135m", kept, "x", 1, 2e-4, 16, 32,
                                                                          0.05, 4, 4, 1024, 0.1, 2, "cpu"))))
@@ -94,7 +96,7 @@ def test_an_upload_with_no_verified_trace_is_refused_and_nothing_is_kept(app_sto
     kept, text, *_ = data_tab.upload_set(str(path))
     assert kept is None and "not kept" in text
     assert not app_store.uploads_dir().exists() or list(app_store.uploads_dir().iterdir()) == []
-    assert [p for _, p in app_store.trace_sets()][3:] == []  # not offered in Train: only the three bundled sets
+    assert [p for _, p in app_store.trace_sets()][len(BUNDLED_SETS):] == []  # not offered in Train: only the bundled sets
     with pytest.raises(ValueError):
         train_tab.settings_from_form(dict(zip(train_tab.FIELDS, ("smollm2-135m", str(path), "x", 1, 2e-4, 16, 32,
                                                                      0.05, 4, 4, 1024, 0.1, 2, "cpu"))))
@@ -119,7 +121,7 @@ def test_a_kept_upload_can_be_deleted_but_not_the_bundled_set(app_store, tmp_pat
     assert common.BUNDLED.is_file() and varied.is_file()
     text = data_tab.delete_set(kept)
     assert text.startswith("Deleted mine-") and f"#{done}" in text and "keep their settings" in text
-    assert [p for _, p in common.trace_sets()] == shipped
+    assert [p for _, p in common.trace_sets()] == [str(p) for p, _ in BUNDLED_SETS.values()]
     assert store.get_run(done)["settings"]["traces"] == kept  # the run still says what it trained on
     assert "Not deleted" in data_tab.delete_set(kept) and "Not deleted" in data_tab.delete_set(None)
     assert "Not deleted" in data_tab.delete_set("/etc/passwd")
