@@ -33,6 +33,32 @@ def test_test_table_puts_status_and_actual_first_and_marks_the_difference(db):
     assert first["diff"].startswith("off by ")
 
 
+def test_test_tables_are_sized_to_their_content_alike_on_both_sides(db):
+    def share(widths):
+        return dict(zip(inspect_view.TEST_COLUMNS, (float(w.rstrip("%")) for w in widths)))
+    check = "assert candidate([2, 7, 8, 8, 4, 8, 7, 3, 9, 6, 5, 10, 4, 3, 6, 7, 1, 7, 4, 10, 8, 1]) == 8"
+    humaneval_like = [[f"{n} pass", "1", "1", "", check, "", 0.1] for n in range(1, 6)]
+    widths = share(inspect_view.test_widths(humaneval_like))
+    assert abs(sum(widths.values()) - 100) < 0.5
+    assert widths["input"] == max(widths.values()) and widths["input"] > 40  # the long check gets the room
+    for empty in ("diff", "error"):  # nothing to show: as wide as the header, no wider
+        assert widths[empty] < widths["status"] and widths[empty] < 10
+    failing = [["1 wrong answer", "[1, 2]", "[1, 2, 3]", "length 2 ≠ 3", "f([1, 2, 3])",
+                "ValueError: Insufficient funds in the account (line 3)", 2.5]]
+    widths = share(inspect_view.test_widths(failing))
+    assert widths["error"] == max(widths.values())  # the longest text wraps least
+    chars = inspect_view.SIDE_CHARS + inspect_view.PAD_CHARS * len(widths)
+    for column, text in zip(inspect_view.TEST_COLUMNS, failing[0]):  # every word and header fits its column
+        longest = max([len(column)] + [len(w) for w in str(text).split()])
+        assert widths[column] / 100 * chars >= longest + inspect_view.PAD_CHARS - 0.1, column  # to rounding
+    # the page draws A's and B's tables with one set of widths, from both sides' rows
+    a, b = two_evaluations(db)
+    row = next(r for r in inspect_tab.sample_rows(a, b) if r[0] == "rpn" and r[1] == 1)
+    drawn = inspect_tab.drawn(inspect_tab.sample_detail(a, b, row))
+    assert drawn[4]["column_widths"] == drawn[8]["column_widths"]
+    assert drawn[4]["value"] == inspect_tab.sample_detail(a, b, row)[4]
+
+
 def test_differs_names_where_values_part():
     assert inspect_view.differs([1, 2, 3], [1, 5, 3]) == "[1]: 2 ≠ 5"
     assert inspect_view.differs([1, 2], [1, 2, 3]) == "length 2 ≠ 3"

@@ -27,10 +27,27 @@ def test_the_table_shows_results_and_the_settings_that_differ(db):
     db.update_run(train, summary={"final_loss": 0.5, "steps": 12})
     evaluation = an_evaluation(db)
     rows = {r[0]: dict(zip(runs_tab.COLUMNS, r)) for r in runs_tab.runs_rows()}
-    assert "learning_rate=0.001" in rows[train]["changed settings"] and "lora_r=8" in rows[train]["changed settings"]
-    assert "lora_alpha" not in rows[train]["changed settings"]
-    assert rows[train]["result"] == "loss 0.5000 after 12 steps"
+    assert rows[train]["changed"] == "lr 0.001, r 8"  # short names: lr 2e-4 vs 1e-3 must be visible
+    assert "learning_rate=0.001, lora_r=8" in runs_tab.detail(train) and "lora_alpha" not in runs_tab.detail(train)
+    assert rows[train]["result"] == "loss 0.5000"  # the steps are in the run's detail
+    assert "loss 0.5000 after 12 steps" in runs_tab.detail(train)
     assert rows[evaluation]["result"] == "4/4 (100.0%)"
+
+
+def test_long_cells_are_cut_to_their_column_keeping_the_ends_that_tell_runs_apart(db):
+    long_name = "[demo] qwen2.5-coder-0.5b + 1-varied-no-terse-code-first [stub]"
+    run = db.create_run("eval", {"prompt_style": "stub"}, name=long_name, model="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+                        status="completed")
+    db.update_run(run, note="a note much longer than its column\nover two lines")
+    row = next(dict(zip(runs_tab.COLUMNS, r)) for r in runs_tab.runs_rows() if r[0] == run)
+    for column, chars in runs_tab.FITS.items():
+        assert len(row[column]) <= chars, (column, row[column])
+    assert row["name"].startswith("[demo] qwen") and row["name"].endswith("first [stub]") and "…" in row["name"]
+    assert row["model"].endswith("nstruct") and row["model"].startswith("Qwen/")
+    assert row["note"].endswith("…") and "\n" not in row["note"] and row["changed"] == "stub"
+    assert runs_tab.fit("short", 10) == "short" and runs_tab.fit("abcdefghij", 5) == "abcd…"
+    assert runs_tab.fit("abcdefghij", 5, middle=True) == "ab…ij"
+    assert long_name in runs_tab.detail(run)  # the detail keeps every character
 
 
 def test_rename_and_note(db):

@@ -98,7 +98,8 @@ def build_app(hosted: bool | None = None):
                 return (gr.skip(),) * (10 + len(inspect["detail"]))
             rows = inspect_tab.sample_rows(run_a, run_b, problem, str(difficulty), "any")
             one = rows[0][:5] if len(rows) == 1 else None
-            detail = inspect_tab.sample_detail(run_a, run_b, one) if one else (gr.skip(),) * len(inspect["detail"])
+            detail = (inspect_tab.drawn(inspect_tab.sample_detail(run_a, run_b, one)) if one
+                      else (gr.skip(),) * len(inspect["detail"]))
             return (gr.Tabs(selected="inspect"), gr.update(choices=run_choices("eval"), value=run_a),
                     gr.update(choices=run_choices("eval"), value=run_b), problem, str(difficulty), "any",
                     *inspect_tab.summary(run_a, run_b, problem, str(difficulty)), rows, one if one else gr.skip(),
@@ -148,7 +149,8 @@ def build_app(hosted: bool | None = None):
             eval_a, eval_b = got["eval_a"], got["eval_b"]
             view = eval_tab.show(eval_a, eval_b) if eval_a is not None else (gr.skip(),) * len(evals["view"])
             shown = got["shown"]
-            detail = inspect_tab.sample_detail(a, b, shown) if shown else (gr.skip(),) * len(inspect["detail"])
+            detail = (inspect_tab.drawn(inspect_tab.sample_detail(a, b, shown)) if shown
+                      else (gr.skip(),) * len(inspect["detail"]))
             trains, evaluations, inspected = got["train_runs"], got["eval_runs"], got["inspect_runs"]
             return (got["tab"] or "train", gr.Tabs(selected=got["tab"]) if got["tab"] else gr.skip(),
                     gr.update(choices=trains, value=got["follow"]), gr.update(choices=trains, value=got["loss"]),

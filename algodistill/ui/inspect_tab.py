@@ -14,7 +14,7 @@ from . import access
 from .common import parse_run, run_choices, run_label, store
 from .failures import breakdown_line
 from .inspect_view import (COLUMN_WIDTHS, TEST_COLUMNS, change_of, code_diff, error_line,  # noqa: F401
-                           marked_code, rerun_report, test_rows, top_exceptions)
+                           marked_code, rerun_report, test_rows, test_widths, top_exceptions)
 
 KINDS = ["any", "failing only"] + list(FAILURE_KINDS) + ["passed"]
 CHANGES = ("all", "fixed", "broken", "both fail", "both pass")  # A -> B, as Eval's comparison counts them
@@ -161,6 +161,16 @@ def sample_detail(run_a, run_b, row: list | None):
     return (prompt, *_side(x, f"A: #{a}"), *right, code_diff(x, y))
 
 
+def drawn(detail: tuple) -> tuple:
+    """``sample_detail``'s values as the page draws them: A's and B's test tables sized to their content, both
+    alike (``test_widths``), so that long HumanEval checks get the room that empty diff and error columns leave."""
+    import gradio as gr
+    tests_a, tests_b = detail[4], detail[8]
+    widths = test_widths(list(tests_a) + list(tests_b))
+    return (*detail[:4], gr.update(value=tests_a, column_widths=widths), *detail[5:8],
+            gr.update(value=tests_b, column_widths=widths), *detail[9:])
+
+
 def step_sample(run_a, run_b, row: list | None, step: int):
     """The previous (``step`` -1) or next (+1) sample of the same instance in A, wrapping around:
     (its key as a list row, then what ``sample_detail`` shows for it)."""
@@ -247,15 +257,17 @@ def build(gr) -> dict:
     def pick(a, b, evt: gr.SelectData, table):
         row = evt.row_value if getattr(evt, "row_value", None) else (table.values.tolist()[evt.index[0]]
                                                                     if hasattr(table, "values") else None)
-        return (row, *sample_detail(a, b, row))
+        return (row, *drawn(sample_detail(a, b, row)))
 
     listing.select(pick, [run_a, run_b, listing], [shown, *detail], api_visibility="private")
 
     def back(a, b, row):
-        return step_sample(a, b, row, -1)
+        chosen, *detail = step_sample(a, b, row, -1)
+        return (chosen, *drawn(tuple(detail)))
 
     def ahead(a, b, row):
-        return step_sample(a, b, row, 1)
+        chosen, *detail = step_sample(a, b, row, 1)
+        return (chosen, *drawn(tuple(detail)))
 
     for button, handler in ((previous, back), (following, ahead)):
         button.click(handler, [run_a, run_b, shown], [shown, *detail], api_visibility="private")

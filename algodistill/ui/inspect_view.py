@@ -9,6 +9,7 @@ import ast
 import difflib
 import html
 import json
+import math
 import re
 from collections import Counter
 
@@ -19,8 +20,48 @@ from ..verify import Verdict, _blocks, fenced, verify
 from .failures import cause
 
 TEST_COLUMNS = ["status", "actual", "expected", "diff", "input", "error", "ms"]
-# a side is ~700 px wide at 1440 px side by side: verdict and values get the room, nothing scrolls
+# a side is ~700 px wide at 1440 px side by side: verdict and values get the room, nothing scrolls (the widths
+# before a sample is shown; a shown sample's tables are sized to their content by test_widths)
 COLUMN_WIDTHS = ["15%", "12%", "12%", "11%", "20%", "23%", "7%"]
+SIDE_CHARS = 68  # the characters a side's cells hold in all at 1440 px (14-px monospace, less each cell's padding)
+PAD_CHARS = 3  # a cell's padding (16 px, about 2 characters) and one character to spare
+LINES = 3  # a test cell is three lines tall (assets/style.css)
+LONGEST_WORD = 30  # a word longer than this may break mid-word rather than widen its column further
+WRAP_SLACK = 1.25  # wrapping at word boundaries leaves about a fifth of each line empty
+
+
+def test_widths(rows: list[list]) -> list[str]:
+    """Column widths (percentages) for test tables holding ``rows`` (A's and B's together, so that both sides
+    get the same widths and their rows the same heights). Every column is at least as wide as its header and its
+    longest word; then each gets what its longest text needs to fit in the cell's three lines (word wrapping
+    wastes some of each line: ``WRAP_SLACK``); what is left goes to the columns that still wrap, the longest
+    first. An empty column (no diff, no error) stays as wide as its header."""
+    texts = [[str(row[i]) if i < len(row) and row[i] is not None else "" for row in rows]
+             for i in range(len(TEST_COLUMNS))]
+    least = [max(len(head), *(min(len(w), LONGEST_WORD) for t in col for w in t.split() or [""])) + PAD_CHARS
+             for head, col in zip(TEST_COLUMNS, texts)]
+    longest = [max(map(len, col), default=0) for col in texts]
+    most = [max(low, n + PAD_CHARS) for low, n in zip(least, longest)]  # on one line
+    fits = [min(m, max(low, math.ceil(n * WRAP_SLACK / LINES) + PAD_CHARS))  # in three lines
+            for low, m, n in zip(least, most, longest)]
+    budget = SIDE_CHARS + PAD_CHARS * len(TEST_COLUMNS)
+    widths = _share(least, fits, budget)
+    if sum(fits) < budget:
+        widths = _share(fits, most, budget)
+        if sum(most) < budget:  # everything fits on one line: the rest spread evenly
+            widths = [m + (budget - sum(most)) / len(most) for m in most]
+    whole = sum(widths)
+    return [f"{100 * w / whole:.1f}%" for w in widths]
+
+
+def _share(low: list[float], high: list[float], budget: float) -> list[float]:
+    """Each column from ``low`` toward ``high``, the same fraction of the way for all, within ``budget``."""
+    gap = sum(high) - sum(low)
+    room = budget - sum(low)
+    if room <= 0 or gap <= 0:
+        return list(low)
+    part = min(1.0, room / gap)
+    return [a + part * (b - a) for a, b in zip(low, high)]
 
 
 def short(value, limit: int = 200) -> str:

@@ -22,10 +22,16 @@ from pathlib import Path
 from . import access
 from .common import HEAVY, download_folder, duration, parse_run, store
 
-COLUMNS = ["run", "kind", "name", "model", "adapter", "status", "started", "duration", "result", "changed settings",
+COLUMNS = ["#", "kind", "name", "model", "adapter", "status", "started", "took", "result", "changed",
            "note"]
-MAX_CHARS = 48
-COLUMN_WIDTHS = ["3%", "4%", "26%", "9%", "8%", "7%", "8%", "6%", "10%", "12%", "7%"]
+# each column's share of the table, and the characters that fit in it at a 1440-px window (a monospace cell of
+# ~8.5 px a character plus its padding); a longer text is cut to fit in Python, so no cell is cut by the browser
+# in the middle of a word. Names, models and adapters keep their ends (the "[stub]" that tells two evaluations
+# apart, a model's size, an adapter's recipe) and lose their middle; settings and notes lose their ends.
+COLUMN_WIDTHS = ["3.2%", "4.8%", "25.2%", "12.2%", "9%", "6.7%", "9.3%", "5.5%", "9.8%", "10%", "4.3%"]
+FITS = {"name": 38, "model": 18, "adapter": 12, "result": 14, "changed": 14, "note": 5}
+MIDDLE = {"name", "model", "adapter"}
+MAX_CHARS = None  # Gradio's own cut (at the end) is off: fit() has cut already
 # shown elsewhere or always different
 _SKIP = {"traces", "output_dir", "sandbox", "problems", "difficulties", "teacher", "out"}
 
@@ -44,20 +50,34 @@ def _defaults(run: dict) -> dict:
     return asdict(EvalSettings())
 
 
-def changed_settings(run: dict) -> str:
-    """The settings of a run that differ from its kind's defaults (a GRPO run's: GRPO's), as 'name=value' pairs."""
+# the Runs table's short names of settings (the run's detail gives the full ones)
+SHORT = {"learning_rate": "lr", "lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout",
+         "effective_batch": "batch", "batch_size": "device batch", "prompt_style": "", "benchmark": "",
+         "max_new_tokens": "max new", "max_length": "max len", "warmup_ratio": "warmup", "epochs": "epochs",
+         "gradient_checkpointing": "grad ckpt", "accuracy_every": "acc every", "accuracy_style": "acc style",
+         "keep_best": "keep best", "temperature": "temp", "samples": "k", "per_cell": "per cell"}
+
+
+def changed_settings(run: dict, short: bool = False) -> str:
+    """The settings of a run that differ from its kind's defaults (a GRPO run's: GRPO's), as 'name=value' pairs;
+    ``short``: 'lr 0.001, r 8, stdio' (``SHORT``), for the Runs table."""
     defaults = _defaults(run)
-    changed = [f"{k}={v}" for k, v in run["settings"].items()
+    changed = [(k, v) for k, v in run["settings"].items()
                if k in defaults and k not in _SKIP and v != defaults[k] and k not in ("model", "adapter", "experiment")]
-    return ", ".join(changed)
+    if not short:
+        return ", ".join(f"{k}={v}" for k, v in changed)
+    named = ((SHORT.get(k, k.replace("_", " ")), v) for k, v in changed)
+    return ", ".join(f"{name} {v}" if name else str(v) for name, v in named)
 
 
-def result(run: dict) -> str:
+def result(run: dict, short: bool = False) -> str:
+    """What a run came to; ``short``: a training's without its step count (the Runs table's cell)."""
     summary = run.get("summary") or {}
+    steps = "" if short else f" after {summary.get('steps')} steps"
     if run["kind"] == "train" and isinstance(summary.get("final_loss"), (int, float)):
-        return f"loss {summary['final_loss']:.4f} after {summary.get('steps')} steps"
+        return f"loss {summary['final_loss']:.4f}{steps}"
     if run["kind"] == "train" and isinstance(summary.get("final_reward"), (int, float)):  # GRPO
-        return f"reward {summary['final_reward']:.3f} after {summary.get('steps')} steps"
+        return f"reward {summary['final_reward']:.3f}{steps}"
     if run["kind"] == "eval" and summary.get("n"):
         return f"{summary['solved']}/{summary['n']} ({summary['accuracy']:.1%})"
     if run["kind"] == "traces" and summary.get("judged"):
@@ -93,14 +113,29 @@ def detail(run_id) -> str:
     return access.public("  \n".join(lines))
 
 
+def fit(text: str, chars: int, middle: bool = False) -> str:
+    """``text`` on one line in at most ``chars`` characters: cut in the middle (``middle``, both ends kept) or at
+    the end, the cut marked with an ellipsis."""
+    text = " ".join(str(text).split())
+    if len(text) <= chars:
+        return text
+    if middle:
+        tail = (chars - 1) // 2
+        return text[:chars - 1 - tail].rstrip() + "…" + text[len(text) - tail:].lstrip()
+    return text[:chars - 1].rstrip() + "…"
+
+
 def runs_rows() -> list[list]:
+    """One line a run, each text cut to fit its column (``FITS``); the run's detail holds all of it."""
     rows = []
     for run in store().runs(limit=1000):
         started = time.strftime("%b %d %H:%M", time.localtime(run["started"])) if run.get("started") else ""
         took = duration((run.get("finished") or time.time()) - run["started"]) if run.get("started") else ""
-        rows.append([run["id"], run["kind"], run.get("name") or "", run.get("model") or "",
-                     Path(run["adapter"]).name if run.get("adapter") else "", run["status"], started, took,
-                     result(run), changed_settings(run), run.get("note") or ""])
+        row = [run["id"], run["kind"], run.get("name") or "", run.get("model") or "",
+               Path(run["adapter"]).name if run.get("adapter") else "", run["status"], started, took,
+               result(run, short=True), changed_settings(run, short=True), run.get("note") or ""]
+        rows.append([fit(value, FITS[column], column in MIDDLE) if column in FITS else value
+                     for column, value in zip(COLUMNS, row)])
     return rows
 
 
@@ -270,9 +305,9 @@ def import_bundle_upload(path) -> tuple[str, list[list]]:
 
 
 def build(gr) -> dict:
-    # one line a run (long cells cut at MAX_CHARS; the chosen run's detail below has everything), sized to fit
-    # the window without a sideways scroll
-    table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it and see it all)",
+    # one line a run (long cells cut to fit their column; the chosen run's detail below has everything), sized to
+    # fit the window without a sideways scroll
+    table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it and see it all; \"changed\": the settings that differ from the defaults)",
                          interactive=False, wrap=False, max_chars=MAX_CHARS, max_height=560,
                          column_widths=COLUMN_WIDTHS, elem_id="runs-table")
     about = gr.Markdown(elem_id="runs-detail")  # the chosen run in full
@@ -308,8 +343,12 @@ def build(gr) -> dict:
     message = gr.Markdown(elem_id="runs-message")
 
     def choose(evt: gr.SelectData):
-        row = dict(zip(COLUMNS, evt.row_value))
-        return f"#{row['run']}", row["name"], row["note"]
+        run_id = parse_run(evt.row_value[0])  # the cells are cut to fit: the name and note come from the store
+        try:
+            run = store().get_run(run_id) if run_id is not None else {}
+        except KeyError:
+            return f"#{run_id}", "", ""
+        return f"#{run_id}", run.get("name") or "", run.get("note") or ""
 
     table.select(choose, None, [chosen, name, note], api_visibility="private").then(
         detail, [chosen], [about], api_visibility="private", show_progress="hidden")
