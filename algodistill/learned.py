@@ -115,13 +115,13 @@ def _base_for(store: Store, run: dict, samples: list[dict], bases: list[dict]) -
         if candidate["status"] != "completed":
             waiting = waiting or (candidate, how)
             continue
-        theirs = store.samples(candidate["id"])
+        theirs = store.samples(candidate["id"], light=True)
         why = instances_differ(samples, theirs, complete)
         if why is None:
             return candidate, theirs, how, refused
         refused.append(f"base run #{candidate['id']} refused: {why}")
     if waiting:
-        return waiting[0], store.samples(waiting[0]["id"]), waiting[1], refused
+        return waiting[0], store.samples(waiting[0]["id"], light=True), waiting[1], refused
     return None, [], None, refused
 
 
@@ -136,7 +136,7 @@ def _row(store: Store, cell: tuple[str, str], runs: list[dict], bases: list[dict
     chosen = done[0] if done else runs[0]
     row["notes"] += [f"newer run #{r['id']} is {r['status']}" for r in runs
                      if r["id"] > chosen["id"] and r["status"] in ACTIVE]
-    samples = store.samples(chosen["id"])
+    samples = store.samples(chosen["id"], light=True)  # outcomes and prompts: the tests are not needed here
     row["adapter"] = _side(chosen, samples)
     base, theirs, how, refused = _base_for(store, chosen, samples, bases)
     row["notes"] += refused

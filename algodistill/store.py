@@ -130,6 +130,9 @@ def _add_key_column(db, name: str, column: str, pk: tuple) -> None:
             table.transform(pk=pk)
 
 
+# what a light read of samples leaves out (Store.samples)
+_HEAVY_SAMPLE_COLUMNS = ("tests", "notes", "completion", "code")
+
 class Store:
     def __init__(self, path: str | Path | None = None):
         self._lock = threading.RLock()
@@ -423,14 +426,21 @@ class Store:
 
     @_locked
     def samples(self, run_id: int, problem: str | None = None, difficulty: int | None = None,
-                status: str | None = None) -> list[dict]:
+                status: str | None = None, light: bool = False) -> list[dict]:
+        """A run's samples in grid order. ``light``: without their tests, notes, completion and code (the
+        verdicts and prompts only), for views that count outcomes: decoding every test is most of the time a
+        full read takes."""
         where, args = ["run = ?"], [run_id]
         for column, value in (("problem", problem), ("difficulty", difficulty), ("status", status)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        rows = self.db["samples"].rows_where(" and ".join(where), args, order_by="problem, difficulty, seed, idx, sample")
-        return [self._decode_sample(r) for r in rows]
+        select = "*"
+        if light:
+            select = ", ".join(c for c in self.db["samples"].columns_dict if c not in _HEAVY_SAMPLE_COLUMNS)
+        rows = self.db["samples"].rows_where(" and ".join(where), args, select=select,
+                                             order_by="problem, difficulty, seed, idx, sample")
+        return [dict(r) for r in rows] if light else [self._decode_sample(r) for r in rows]
 
     @_locked
     def done_keys(self, run_id: int) -> set[tuple[str, int, int, int, int]]:

@@ -125,3 +125,17 @@ def test_a_kept_upload_can_be_deleted_but_not_the_bundled_set(app_store, tmp_pat
     assert store.get_run(done)["settings"]["traces"] == kept  # the run still says what it trained on
     assert "Not deleted" in data_tab.delete_set(kept) and "Not deleted" in data_tab.delete_set(None)
     assert "Not deleted" in data_tab.delete_set("/etc/passwd")
+
+
+def test_the_warm_up_verifies_every_listed_set_so_data_opens_on_cached_verdicts(app_store, monkeypatch):
+    from algodistill import traces
+    common = app_store
+    calls = []
+    real = traces.verify_file
+    monkeypatch.setattr(traces, "verify_file", lambda path, *a, **k: calls.append(str(path)) or real(path, *a, **k))
+    common._verified.clear()
+    common.warm_later(delay_s=0).join(timeout=300)
+    assert sorted(calls) == sorted(p for _, p in common.trace_sets())  # each listed set once
+    calls.clear()
+    rows = data_tab.trace_set_rows()
+    assert calls == [] and len(rows) == len(common.trace_sets())  # Data reads the cache: nothing verified again

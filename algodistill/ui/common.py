@@ -381,6 +381,21 @@ def gpu_line() -> str:
             "and short runs; Qwen2.5-Coder-0.5B trains the 84 varied traces in about 30 minutes on 2 cores (bf16).")
 
 
+def warm_later(delay_s: float = 20.0) -> threading.Thread:
+    """Verify every trace set Data lists in a background thread, ``delay_s`` after the app starts (after the
+    first page has loaded, on a small machine), so that the first visit to Data reads the cached verdicts
+    instead of waiting seconds for the sandbox to run every bundled trace."""
+    def warm():
+        time.sleep(delay_s)
+        try:
+            trace_set_rows()
+        except Exception:  # noqa: BLE001 - a warm-up is an optimisation: Data verifies on its own if it failed
+            pass
+    thread = threading.Thread(target=warm, name="algodistill-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 def trace_set_rows() -> list[list]:
     """One row per trace set (bundled and kept uploads): how many lines were kept and rejected."""
     from ..traces import summary
