@@ -307,9 +307,9 @@ def import_bundle_upload(path) -> tuple[str, list[list]]:
 def build(gr) -> dict:
     # one line a run (long cells cut to fit their column; the chosen run's detail below has everything), sized to
     # fit the window without a sideways scroll
-    table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label="All runs (click a row to choose it and see it all; \"changed\": the settings that differ from the defaults)",
-                         interactive=False, wrap=False, max_chars=MAX_CHARS, max_height=560,
-                         column_widths=COLUMN_WIDTHS, elem_id="runs-table")
+    label = 'All runs (click a row to choose it and see it all; "changed": the settings that differ from the defaults)'
+    table = gr.Dataframe(headers=COLUMNS, value=runs_rows, label=label, interactive=False, wrap=False,
+                         max_chars=MAX_CHARS, max_height=560, column_widths=COLUMN_WIDTHS, elem_id="runs-table")
     about = gr.Markdown(elem_id="runs-detail")  # the chosen run in full
     with gr.Row():
         chosen = gr.Textbox(label="Run", placeholder="click a row above", elem_id="runs-chosen", scale=1)
