@@ -123,7 +123,7 @@ def write_calls(caller: Caller, train: int, evaluation: int, kept: Path, hostile
         ("evaluate_adapter", "evaluate_adapter"): [train],
         ("stop", "stop_training"): [train],
         ("relaunch", "resume_training"): [train],
-        ("stop", "stop_evaluation"): [evaluation],
+        ("halted", "stop_evaluation"): [evaluation],
         ("relaunch", "resume_evaluation"): [evaluation, evaluation],
         ("rerun_sample", None): [evaluation, sample[0], HOSTILE_CODE],
         ("uploaded", "uploaded"): [caller.upload(hostile)],

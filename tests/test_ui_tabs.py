@@ -479,6 +479,29 @@ def test_eval_status_shows_both_runs_of_a_comparison_from_the_store(db):
     db.update_run(base, pid=None, status="queued")  # Stop goes to the run being worked on, not the finished one
     assert eval_tab.stop(run) == f"run {base} stopped before it started"
     assert eval_tab.run_status(None) == "No evaluation running."
+    # a page that launched nothing followed the newest active evaluation; after its Stop it follows the stopped
+    # one, so its status block ends on what was kept instead of "No evaluation running"
+    again = db.create_run("eval", {}, name="another")
+    db.mark_started(again)
+    db.attach_process(again)
+    text, follow = eval_tab.stop_followed(None)
+    assert follow == again and f"run {again}" in text
+    assert f"**Run #{again}**" in eval_tab.run_status(follow)
+
+
+def test_a_status_says_each_thing_once(db):
+    run = db.create_run("train", {}, name="exp")
+    db.mark_started(run)
+    what = "the adapter as of step 1 (the last completed step) was saved to out/1-exp"
+    db.finish_run(run, "stopped", error=f"stopped (stop requested); {what}",
+                  message=f"stopped; {what}; Resume (`python -m algodistill train --resume {run}`) continues from step 1")
+    text = common.status_markdown(db.get_run(run))
+    assert text.count("stopped") == 1 and "The adapter as of step 1" in text  # the status, then what was kept
+    assert "python -m" not in text and "Resume" not in text  # the page's Resume button says it (train_tab)
+    done = db.create_run("train", {}, name="done")
+    db.finish_run(done, "completed", message="completed; adapter saved to out/2-done")
+    text = common.status_markdown(db.get_run(done))
+    assert text.count("completed") == 1 and "Adapter saved to out/2-done" in text
 
 
 def test_an_idle_store_asks_for_no_refresh_and_a_running_job_or_a_write_does(db):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import shutil
 import subprocess
 import threading
@@ -340,6 +341,9 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
+_CLI_RESUME = re.compile(r"; Resume \(`python -m algodistill [^`]*`\) continues from step \d+")
+
+
 def status_markdown(run: dict | None) -> str:
     """A run's state in plain words: status, progress with ETA, what it is doing, its error."""
     if not run:
@@ -352,10 +356,16 @@ def status_markdown(run: dict | None) -> str:
         parts.append(f"`{bar}` {progress:.0%}{eta}")
         if run["status"] == "running" and run.get("started"):  # a queued run's start time is an older attempt's
             parts.append(f"running for {duration(time.time() - run['started'])}")
-    if run.get("message"):
-        parts.append(f"{run['message']}")
-    error = run.get("error")
-    said = (run.get("message") or "").split("; ", 1)[-1]  # a stop's message: "stopped; <what was kept>"
+    message = run.get("message") or ""
+    prefixed = message.startswith(f"{run['status']}; ")  # "stopped; the adapter ...": the status is said above
+    if prefixed:
+        message = message[len(run["status"]) + 2:]
+    # the command-line way to resume, for the CLI's log; the page has its Resume button (and says so)
+    message = _CLI_RESUME.sub("", message)
+    if message:
+        parts.append(message[:1].upper() + message[1:] if prefixed else message)
+    error = _CLI_RESUME.sub("", run.get("error") or "") or None
+    said = message.split("; ", 1)[-1] if not prefixed else message
     if error and said and said in error:  # its error repeats that: keep only why it stopped, and say it once
         error = error.replace(said, "").strip(" ;")
         if run["status"] == "stopped" and error in ("", "stopped (stop requested)"):

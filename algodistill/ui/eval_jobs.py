@@ -28,11 +28,18 @@ def followed(run_id) -> int | None:
 
 def stop(run_id) -> str:
     """Stop the followed evaluation: the run of its group being worked on (the process watches both)."""
+    return stop_followed(run_id)[0]
+
+
+def stop_followed(run_id) -> tuple[str, int | None]:
+    """``stop``'s message, and the evaluation it stopped (to follow until its status says what was kept)."""
     access.require_owner("stop a run")
     run_id = followed(run_id)
     group = run_group(run_id) if run_id is not None else []
     busy = [r for r in group if r["status"] == "running"] + [r for r in group if r["status"] in ACTIVE]
-    return jobs.stop(store(), busy[0]["id"]) if busy else "No evaluation to stop."
+    if not busy:
+        return "No evaluation to stop.", None
+    return jobs.stop(store(), busy[0]["id"]), run_id
 
 
 def resume(run_id, shown) -> tuple[str, int | None]:

@@ -24,7 +24,7 @@ from . import learned_view
 from .common import fast_timer, form_number, is_number, parse_run, restorable, run_choices, store, waiting_note
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend, planned_cells,  # noqa: F401
                            style_heatmap, styles_covered)
-from .eval_jobs import followed, resume, run_group, run_status, stop  # noqa: F401
+from .eval_jobs import followed, resume, run_group, run_status, stop, stop_followed  # noqa: F401
 from .choices import adapter_choices, adapter_dir, evaluable, model_choices  # noqa: F401
 
 # the form's fields, in the order ``start`` takes them
@@ -218,9 +218,10 @@ def build(gr, saved) -> dict:
                                            label="Prompt style (all: one run per style, and a style x type heatmap)")
             with gr.Row():
                 go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
-                halt = gr.Button("Stop", variant="stop")
-                again = gr.Button("Resume", elem_id="eval-resume")
     status = gr.Markdown(elem_id="eval-status")  # outside the form: a folded form still shows what runs
+    with access.owner_only(gr.Row()):  # and Stop and Resume stay next to it, the form folded or not
+        halt = gr.Button("Stop the evaluation", variant="stop", size="sm", elem_id="eval-stop")
+        again = gr.Button("Resume", size="sm", elem_id="eval-resume")
     learned = learned_view.build(gr)
     with gr.Row():
         run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation", allow_custom_value=True,
@@ -263,7 +264,13 @@ def build(gr, saved) -> dict:
                                                  value=kept.get("with_base", True) and bool(kept["adapter"].strip())))
         return [shown[field] for field in FIELDS]
 
-    halt.click(stop, [following], [status], api_name="stop_evaluation")
+    def halted(run_id):
+        """Stop; the page then follows the stopped run, so its status block ends on what was kept (a page that
+        launched nothing follows the newest active run, and once stopped there is none)."""
+        text, stopped = stop_followed(run_id)
+        return text, stopped if stopped is not None else run_id
+
+    halt.click(halted, [following], [status, following], api_name="stop_evaluation")
 
     def relaunch(run_id, shown):
         text, resumed = resume(run_id, shown)
