@@ -33,6 +33,10 @@ METHODS = {"sft": "SFT on traces", "grpo": "GRPO, the verifier as reward"}
 GRPO_LISTS = ("adapter", "problems", "difficulties")  # made into settings here, not by form_values
 
 
+SHOW_STATUS_JS = """() => { const el = document.getElementById('train-message');
+    if (el) el.scrollIntoView({block: 'start', behavior: 'smooth'}); }"""
+
+
 def settings_from_form(form: dict) -> SFTSettings:
     """The one place the SFT form's values (field -> value) become settings. Numbers are checked here, by the
     same field ranges as everywhere (NaN, infinities, fractions of a whole number). An empty number is refused
@@ -314,6 +318,9 @@ def build(gr, saved) -> dict:
         return text, gr.update(choices=run_choices("train"), value=resumed) if resumed else gr.update()
 
     launches.append(again.click(relaunch, [follow], [message, follow], api_name="resume_training"))
+    # the buttons sit at the foot of a long form: what they start (or stop) is shown where they were pressed
+    for button in (go, go_grpo, halt, again):
+        button.click(None, None, None, js=SHOW_STATUS_JS)
     def download_log(run_id):
         path = full_log_copy(run_id)
         return gr.update(value=path, visible=path is not None)
