@@ -1,23 +1,14 @@
-"""scripts/self_distill.py: the student's own verified answer replaces a trace's response, the teacher's stays
-where the student's answers fail, and the set keeps its prompts (so its held-out protocol)."""
+"""traces self-distill: the student's own verified answer replaces a trace's response, the teacher's stays where
+the student's answers fail, and the set keeps its prompts (so its held-out protocol)."""
 
-import importlib.util
 import json
 
+from algodistill import self_distill as script
 from algodistill.traces import BUNDLED_SETS, verify_file
 from algodistill.verify import fenced
-from tests.conftest import ROOT
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("self_distill", ROOT / "scripts" / "self_distill.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_own_passing_answers_replace_the_teachers_and_failing_ones_leave_it(tmp_path):
-    script = _script()
     lines = BUNDLED_SETS["varied-no-terse.jsonl"][0].read_text().splitlines()[:6]
     source = tmp_path / "six.jsonl"
     source.write_text("\n".join(lines) + "\n")
@@ -40,13 +31,31 @@ def test_own_passing_answers_replace_the_teachers_and_failing_ones_leave_it(tmp_
     assert all(c.kept for c in verify_file(out))  # the written set verifies like any other
 
 
-def test_the_script_refuses_to_overwrite_its_source_and_sampling_without_temperature(tmp_path, capsys):
-    import pytest
-    script = _script()
+def test_bad_settings_are_refused_before_any_model_loads(tmp_path, capsys):
+    from algodistill.cli import main
     source = BUNDLED_SETS["varied-no-terse.jsonl"][0]
-    for argv in (["--model", "m", "--traces", str(source), "--out", str(source)],
-                 ["--model", "m", "--traces", str(source), "--out", str(tmp_path / "o.jsonl"), "--samples", "3"]):
-        with pytest.raises(SystemExit) as stop:
-            script.main(argv)
-        assert stop.value.code == 2
-    assert "must not be the --traces file" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"problem": "rpn"}\n')
+    for argv, said in ((["--out", str(source), "--traces", str(source)], "must not be the trace file"),
+                       (["--out", str(tmp_path / "o.jsonl"), "--traces", str(source), "--samples", "3"],
+                        "needs a temperature"),
+                       (["--out", str(tmp_path / "o.jsonl"), "--traces", str(empty)], "holds no verified trace")):
+        assert main(["traces", "self-distill", "--model", "no-such-model", *argv]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_the_cli_writes_a_set_that_trains(tmp_path, tiny_model_dir, capsys):
+    """End to end with a tiny random model: it solves nothing, so every trace keeps the teacher's answer."""
+    from algodistill.cli import main
+    lines = BUNDLED_SETS["varied-no-terse.jsonl"][0].read_text().splitlines()[:3]
+    source = tmp_path / "three.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "self.jsonl"
+    assert main(["traces", "self-distill", "--model", str(tiny_model_dir), "--traces", str(source), "--out", str(out),
+                 "--max-new-tokens", "8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["traces"] == 3 and report["own"] + report["teacher"] == 3 and report["samples"] == 3
+    assert [json.loads(line)["prompt"] for line in out.read_text().splitlines()] == \
+        [json.loads(line)["prompt"] for line in lines]
+    assert all(c.kept for c in verify_file(out))

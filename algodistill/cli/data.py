@@ -1,4 +1,4 @@
-"""Command line: the problem generator and teacher traces (``problems list|show``, ``traces verify|generate``)."""
+"""Command line: the problem generator and teacher traces (``problems list|show``, ``traces verify|generate|self-distill``)."""
 
 from __future__ import annotations
 
@@ -128,6 +128,23 @@ def cmd_traces_generate(args) -> int:
     return 0 if report["status"] == "completed" and report["kept"] else 1
 
 
+def cmd_traces_self_distill(args) -> int:
+    from ..models import ModelUnavailable
+    from ..self_distill import report_lines, self_distill
+    try:
+        report = self_distill(args.model, args.traces, args.out, samples=args.samples, temperature=args.temperature,
+                              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, device=args.device,
+                              log=lambda line: print(line, file=sys.stderr))
+    except (ValueError, OSError, ModelUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(report)
+    else:
+        print("\n".join(report_lines(report)))
+    return 0
+
+
 def add_parsers(sub) -> None:
     """This family's subcommands on the top parser's ``sub``."""
     p = sub.add_parser("problems", help="list problem types or show one instance")
@@ -215,3 +232,23 @@ def add_parsers(sub) -> None:
     tg.add_argument("--db", default=None, help=argparse.SUPPRESS)  # the app's run store, with --run
     tg.add_argument("--json", action="store_true", help="print the report as JSON")
     tg.set_defaults(func=cmd_traces_generate)
+    td = tsub.add_parser(
+        "self-distill", help="the student's own verified answers in place of a trace set's, where it has one",
+        description="Self-distillation: ask the student model every verified trace's own prompt (the same "
+        "wording, so the set's held-out protocol is unchanged), judge each answer against the instance's hidden "
+        "tests in the sandbox, and write the set again with the student's first passing answer as the response; "
+        "where no answer passed, the teacher's trace stays. Answers in the student's own manner are the known cure "
+        "for the forgetting that traces written in another manner cause (self-distillation fine-tuning, RFT). "
+        "Exit 0 when written, 2 for bad settings or a model that cannot be loaded.")
+    td.add_argument("--model", required=True, metavar="SPEC",
+                    help="the student: hub id, local dir, .gguf file or offline name")
+    td.add_argument("--traces", required=True, metavar="FILE", help="the trace set whose prompts are asked (JSONL)")
+    td.add_argument("--out", required=True, metavar="FILE", help="the self-distilled set to write (JSONL)")
+    td.add_argument("--samples", type=_positive, default=1, metavar="K", help="answers per trace (default 1)")
+    td.add_argument("--temperature", type=float, default=0.0, metavar="T",
+                    help="0: greedy (default); more than one sample needs > 0")
+    td.add_argument("--max-new-tokens", type=_positive, default=1024, metavar="M", help="default %(default)s")
+    td.add_argument("--batch-size", type=int, default=0, help="prompts per batch (default 0: automatic)")
+    td.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
+    td.add_argument("--json", action="store_true", help="print the report as JSON")
+    td.set_defaults(func=cmd_traces_self_distill)
