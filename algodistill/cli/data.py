@@ -237,7 +237,7 @@ def add_parsers(sub) -> None:
         description="Self-distillation: ask the student model every verified trace's own prompt (the same "
         "wording, so the set's held-out protocol is unchanged), judge each answer against the instance's hidden "
         "tests in the sandbox, and write the set again with the student's first passing answer as the response; "
-        "where no answer passed, the teacher's trace stays. Answers in the student's own manner are the known cure "
+        "where no answer passed, the teacher's trace stays. Answers in the student's own manner are the usual remedy "
         "for the forgetting that traces written in another manner cause (self-distillation fine-tuning, RFT). "
         "Exit 0 when written, 2 for bad settings or a model that cannot be loaded.")
     td.add_argument("--model", required=True, metavar="SPEC",
