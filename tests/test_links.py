@@ -114,6 +114,19 @@ def test_a_plain_address_opens_on_the_newest_comparison_and_an_empty_store_on_tr
     headline = eval_tab.show(adapter, base)[0]
     assert "**Verdict:** rpn" not in headline and "contract +100.0 pts where it was trained" in headline
     assert "not measured yet: terse, stub, stdio, HumanEval" in headline and "Next: click a cell" in headline
+    # an evaluation under way: the owner who reloads sees it fill; a visitor still lands on the finished comparison
+    running, twin = create_eval_runs(db, EvalSettings(**grid_, adapter="/tmp/outputs/2-sft"), compare_base=True)
+    got = links.opening({})
+    assert (got["eval_a"], got["eval_b"]) == (running, twin) and (got["a"], got["b"]) == (running, twin)
+    from algodistill.ui import access
+    access.configure(True)
+    try:
+        assert (links.opening({})["eval_a"], links.opening({})["eval_b"]) == (adapter, base)
+    finally:
+        access.configure(False)
+    db.finish_run(running, "stopped")
+    db.finish_run(twin, "stopped")
+    assert (links.opening({})["eval_a"], links.opening({})["eval_b"]) == (adapter, base)  # under way no more
 
 
 def test_the_landing_prefers_the_adapters_contract_grid_over_its_newer_humaneval_pair(db):

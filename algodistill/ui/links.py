@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from ..benchmarks import humaneval
 from ..problems import PROBLEM_TYPES
+from . import access
 from .common import run_choices, store
 from .inspect_tab import CHANGES, sample_rows, sample_runs
 
@@ -112,6 +113,17 @@ def newest_comparison() -> tuple[int, int] | None:
     return None
 
 
+def running_comparison() -> tuple[int, int | None] | None:
+    """(evaluation, its base-model twin or None) of the newest evaluation under way (running or queued), which an
+    owner who reloads the page while it runs wants to see fill, rather than an older comparison; None when none is."""
+    from ..store import ACTIVE
+    for run in store().runs(kind="eval", limit=1000):  # newest first
+        if not run.get("parent") and run["status"] in ACTIVE:
+            twin = next((c["id"] for c in store().children(run["id"]) if c["kind"] == "eval"), None)
+            return run["id"], twin
+    return None
+
+
 def has_results() -> bool:
     """Whether the store holds a completed evaluation: then the app opens on results, not on a form."""
     return any(r["status"] == "completed" for r in store().runs(kind="eval", limit=1000))
@@ -131,7 +143,8 @@ def opening(params: Mapping[str, str]) -> dict:
     train_runs, eval_runs = run_choices("train"), run_choices("eval")
     newest_train = train_runs[0][1] if train_runs else None
     results = has_results()
-    pair = newest_comparison() or ((eval_runs[0][1], None) if eval_runs else (None, None))
+    pair = (running_comparison() if access.is_owner() else None) or newest_comparison() or \
+        ((eval_runs[0][1], None) if eval_runs else (None, None))
     if view.a is None:  # nothing linked: the newest comparison in both tabs
         view = View(tab=view.tab, runs=view.runs, problem=view.problem, difficulty=view.difficulty,
                     change=view.change, a=pair[0], b=pair[1])
