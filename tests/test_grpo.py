@@ -222,4 +222,5 @@ def test_inspect_opens_a_grpo_run_and_the_runs_table_shows_its_reward(db):
     assert run in [value for _, value in inspect_tab.sample_runs()]
     assert inspect_tab.sample_rows(run)[0][4:6] == [40002, "passed"]
     row = next(r for r in runs_tab.runs_rows() if r[0] == run)
-    assert row[8] == "reward 0.420 after 40 steps" and row[9] == ""  # GRPO's own defaults: nothing changed
+    assert row[8] == "reward 0.420" and row[9] == ""  # GRPO's own defaults: nothing changed
+    assert "reward 0.420 after 40 steps" in runs_tab.detail(run)

@@ -71,7 +71,8 @@ def changed_settings(run: dict, short: bool = False) -> str:
 
 
 def result(run: dict, short: bool = False) -> str:
-    """What a run came to; ``short``: a training's without its step count (the Runs table's cell)."""
+    """What a run came to; ``short``: the Runs table's cell (a training's without its step count, a generation's
+    traces kept without its pass rate)."""
     summary = run.get("summary") or {}
     steps = "" if short else f" after {summary.get('steps')} steps"
     if run["kind"] == "train" and isinstance(summary.get("final_loss"), (int, float)):
@@ -81,6 +82,8 @@ def result(run: dict, short: bool = False) -> str:
     if run["kind"] == "eval" and summary.get("n"):
         return f"{summary['solved']}/{summary['n']} ({summary['accuracy']:.1%})"
     if run["kind"] == "traces" and summary.get("judged"):
+        if short:
+            return f"{summary['kept']} traces kept"
         return f"{summary['passed']}/{summary['judged']} samples passed, {summary['kept']} traces kept"
     return ""
 
