@@ -41,7 +41,8 @@ from .home import db_path
 
 ACTIVE = ("queued", "running")
 # progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
-RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "message": str, "stop_requested": float}
+# eta_at: when eta was written, so a reader can count it down between updates (a CPU training step takes minutes)
+RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "eta_at": float, "message": str, "stop_requested": float}
 RUN_LATER_COLUMNS = {"note": str}  # the user's own words about a run (Runs tab)
 # cut_off: 1 when generation hit max_new_tokens; style: the prompt style the sample answered (problems/styles.py)
 SAMPLE_LATER_COLUMNS = {"cut_off": int, "style": str}
@@ -220,6 +221,8 @@ class Store:
 
     @_locked
     def update_run(self, run_id: int, **fields: Any) -> None:
+        if "eta" in fields and "eta_at" not in fields:
+            fields["eta_at"] = time.time()
         for key in ("settings", "summary"):
             if key in fields and not isinstance(fields[key], (str, type(None))):
                 fields[key] = json.dumps(fields[key])

@@ -537,3 +537,14 @@ def test_a_hosted_owner_is_told_why_resume_cannot_go_on_without_a_server_path(db
     assert "4-sft" in text  # the folder is named, not where it lies
     text, _ = train_tab.resume(run)  # locally the path helps: it is the user's own machine
     assert str(out) in text
+
+
+def test_the_time_left_counts_down_between_a_runs_updates(db, monkeypatch):
+    run = db.create_run("train", {}, name="slow steps")
+    db.mark_started(run)
+    db.update_run(run, progress=0.25, eta=600)
+    written = db.get_run(run)["eta_at"]
+    monkeypatch.setattr(common.time, "time", lambda: written + 90)  # a CPU step later, no new estimate yet
+    assert "about 8m 30s left" in common.status_markdown(db.get_run(run))
+    monkeypatch.setattr(common.time, "time", lambda: written + 900)  # past the estimate: not a negative time
+    assert "about 1s left" in common.status_markdown(db.get_run(run))

@@ -341,6 +341,16 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
+def time_left(run: dict) -> float | None:
+    """A run's estimate of the time left, counted down since the run wrote it (a training writes it once a step,
+    minutes apart on a CPU); never below a second while the run is not done."""
+    eta = run.get("eta")
+    if eta is None:
+        return None
+    since = int(time.time() - run["eta_at"]) if run.get("eta_at") and run["status"] == "running" else 0  # whole s
+    return max(1.0, eta - max(0, since))
+
+
 _CLI_RESUME = re.compile(r"; Resume \(`python -m algodistill [^`]*`\) continues from step \d+")
 
 
@@ -352,7 +362,7 @@ def status_markdown(run: dict | None) -> str:
     if run["status"] in ("queued", "running"):
         progress = run.get("progress") or 0.0
         bar = "█" * int(progress * 20) + "░" * (20 - int(progress * 20))
-        eta = f", about {duration(run.get('eta'))} left" if run.get("eta") else ""
+        eta = f", about {duration(time_left(run))} left" if run.get("eta") else ""
         parts.append(f"`{bar}` {progress:.0%}{eta}")
         if run["status"] == "running" and run.get("started"):  # a queued run's start time is an older attempt's
             parts.append(f"running for {duration(time.time() - run['started'])}")
