@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -401,12 +402,15 @@ def gpu_line() -> str:
             "and short runs; Qwen2.5-Coder-0.5B trains the 84 varied traces in about 30 minutes on 2 cores (bf16).")
 
 
-def warm_later(delay_s: float = 20.0) -> threading.Thread:
+def warm_later(delay_s: float = 45.0) -> threading.Thread:
     """Verify every trace set Data lists in a background thread, ``delay_s`` after the app starts (after the
-    first page has loaded, on a small machine), so that the first visit to Data reads the cached verdicts
-    instead of waiting seconds for the sandbox to run every bundled trace."""
+    first visitors' pages have loaded, on a small machine), so that a later first visit to Data reads the cached
+    verdicts instead of waiting seconds for the sandbox to run every bundled trace. The thread (and the sandbox
+    processes it starts) runs at a lower CPU priority than the requests it must not slow."""
     def warm():
         time.sleep(delay_s)
+        with contextlib.suppress(OSError, AttributeError):
+            os.nice(10)  # Linux: this thread only, and what it starts
         try:
             trace_set_rows()
         except Exception:  # noqa: BLE001 - a warm-up is an optimisation: Data verifies on its own if it failed
