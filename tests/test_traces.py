@@ -102,7 +102,7 @@ def test_hostile_lines_in_an_upload_are_rejected_one_by_one(tmp_path):
 
 
 @pytest.mark.parametrize("name, held_out", [("varied.jsonl", "stdio"), ("varied-no-terse.jsonl", "terse"),
-                                            ("varied-code-first.jsonl", "terse")])
+                                            ("varied-code-first.jsonl", "terse"), ("varied-no-terse-self.jsonl", "terse")])
 def test_a_varied_set_holds_out_its_style_and_the_evaluations_own_wording_of_the_others(name, held_out):
     from algodistill.problems import REGISTRY, make_instance
     from algodistill.problems.styles import STYLES, styled
@@ -176,3 +176,13 @@ def test_a_trace_may_ask_for_another_function_name_and_is_judged_by_it(tmp_path)
     named, wrong_name, bad = verify_file(path)
     assert named.kept and not wrong_name.kept and "missing_function" in wrong_name.reason
     assert not bad.kept and "entry_point must be a Python name" in bad.reason
+
+
+def test_the_self_distilled_set_asks_the_terse_held_out_sets_prompts_and_names_whose_answer_each_is():
+    from algodistill.traces import BUNDLED_SETS
+    teacher = [json.loads(line) for line in BUNDLED_SETS["varied-no-terse.jsonl"][0].read_text().splitlines()]
+    own = [json.loads(line) for line in BUNDLED_SETS["varied-no-terse-self.jsonl"][0].read_text().splitlines()]
+    assert [r["prompt"] for r in own] == [r["prompt"] for r in teacher]  # the same held-out protocol
+    students = [r for r in own if r["teacher"] == "qwen2.5-coder-0.5b"]
+    assert 0 < len(students) < len(own) and all("passed all" in r["provenance"] for r in students)
+    assert all(r == t for r, t in zip(own, teacher) if r["teacher"] != "qwen2.5-coder-0.5b")  # the rest: as taught
