@@ -34,8 +34,8 @@ def test_widths(rows: list[list]) -> list[str]:
     """Column widths (percentages) for test tables holding ``rows`` (A's and B's together, so that both sides
     get the same widths and their rows the same heights). Every column is at least as wide as its header and its
     longest word; then each gets what its longest text needs to fit in the cell's three lines (word wrapping
-    wastes some of each line: ``WRAP_SLACK``); what is left goes to the columns that still wrap, the longest
-    first. An empty column (no diff, no error) stays as wide as its header."""
+    wastes some of each line: ``WRAP_SLACK``); what is left is shared by the columns that still wrap, each as
+    far toward one line as the others. An empty column (no diff, no error) stays as wide as its header."""
     texts = [[str(row[i]) if i < len(row) and row[i] is not None else "" for row in rows]
              for i in range(len(TEST_COLUMNS))]
     least = [max(len(head), *(min(len(w), LONGEST_WORD) for t in col for w in t.split() or [""])) + PAD_CHARS
