@@ -6,9 +6,9 @@
 Why: trained on hand-written traces (a plan, then compact code without comments), Qwen2.5-Coder-0.5B learned the
 grid and lost 50 HumanEval problems: its answers took the traces' manner (a plan of its own, then terse code)
 on every problem, where the base model writes step-by-step commented code. Fine-tuning on answers far from the
-model's own distribution is a known cause of such forgetting (Yang et al., 2024, "Self-Distillation Bridges Distribution Gap
-in Language Model Fine-Tuning"); rejection-sampling fine-tuning on the model's own correct answers (RFT, STaR)
-keeps its manner. This asks the student model each trace's own prompt (the same wording, so the set's
+model's own distribution is a known cause of such forgetting (Yang et al., 2024, "Self-Distillation Bridges
+Distribution Gap in Language Model Fine-Tuning"); rejection-sampling fine-tuning on the model's own correct
+answers (RFT, STaR) keeps its manner. This asks the student model each trace's own prompt (the same wording, so the set's
 held-out protocol is unchanged), judges each answer against the instance's hidden tests in the sandbox, and
 writes the set again with the student's first passing answer as the response; where no answer passed, the
 teacher's trace stays, so the types the student cannot solve are still taught.
@@ -45,9 +45,9 @@ def distil(checks: list, answers: dict[int, list[str]], model: str, how: str) ->
         if n in passing:
             k, text, tests = passing[n]
             record.update(response=text.strip(), teacher=model, id=f"{record.get('id') or n}-self",
-                          provenance=f"self-distillation (python -m algodistill traces self-distill): sample {k + 1} from {model}, "
-                                     f"{how}, asked the trace's own prompt; it passed all {tests} hidden tests in the "
-                                     f"sandbox (replacing: {c.record.get('teacher')})")
+                          provenance=f"self-distillation (python -m algodistill traces self-distill): sample "
+                                     f"{k + 1} from {model}, {how}, asked the trace's own prompt; it passed all "
+                                     f"{tests} hidden tests in the sandbox (replacing: {c.record.get('teacher')})")
             own[record["problem"]] += 1
         else:
             theirs[record["problem"]] += 1
