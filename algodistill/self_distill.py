@@ -8,8 +8,8 @@ grid and lost 50 HumanEval problems: its answers took the traces' manner (a plan
 on every problem, where the base model writes step-by-step commented code. Fine-tuning on answers far from the
 model's own distribution is a known cause of such forgetting (Yang et al., 2024, "Self-Distillation Bridges
 Distribution Gap in Language Model Fine-Tuning"); rejection-sampling fine-tuning on the model's own correct
-answers (RFT, STaR) keeps its manner. This asks the student model each trace's own prompt (the same wording, so the set's
-held-out protocol is unchanged), judges each answer against the instance's hidden tests in the sandbox, and
+answers (RFT, STaR) keeps its manner. This asks the student model each trace's own prompt (the same wording, so
+the set's held-out protocol is unchanged), judges each answer against the instance's hidden tests in the sandbox, and
 writes the set again with the student's first passing answer as the response; where no answer passed, the
 teacher's trace stays, so the types the student cannot solve are still taught.
 
