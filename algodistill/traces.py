@@ -50,12 +50,16 @@ VARIED = BUNDLED.with_name("varied.jsonl")
 VARIED_NO_TERSE = BUNDLED.with_name("varied-no-terse.jsonl")
 VARIED_CODE_FIRST = BUNDLED.with_name("varied-code-first.jsonl")
 VARIED_SELF = BUNDLED.with_name("varied-no-terse-self.jsonl")  # traces self-distill's output on varied-no-terse
+# varied-code-first with those student answers in place of the teacher's, for the same prompts
+VARIED_CODE_FIRST_SELF = BUNDLED.with_name("varied-code-first-self.jsonl")
 BUNDLED_SETS = {BUNDLED.name: (BUNDLED, "bundled reference set"),
                 VARIED.name: (VARIED, "bundled varied-wording set, stdio held out"),
                 VARIED_NO_TERSE.name: (VARIED_NO_TERSE, "bundled varied-wording set, terse held out"),
                 VARIED_CODE_FIRST.name: (VARIED_CODE_FIRST, "bundled varied-wording set, terse held out, code first"),
                 VARIED_SELF.name: (VARIED_SELF, "bundled varied-wording set, terse held out, self-distilled by "
-                                                "Qwen2.5-Coder-0.5B (its own verified answers where it has one)")}
+                                                "Qwen2.5-Coder-0.5B (its own verified answers where it has one)"),
+                VARIED_CODE_FIRST_SELF.name: (VARIED_CODE_FIRST_SELF, "bundled varied-wording set, terse held out, "
+                                              "code first, self-distilled by Qwen2.5-Coder-0.5B")}
 REQUIRED = {"problem": str, "difficulty": int, "seed": int, "index": int, "response": str}
 OPTIONAL = {"id": str, "style": str, "prompt": str, "teacher": str, "provenance": str, "generation": dict,
             "entry_point": str, "wording": dict}

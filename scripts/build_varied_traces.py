@@ -7,6 +7,12 @@
   HumanEval's too, with a plan of its own, which it then followed into wrong code (HumanEval 92 -> 42/164); the base
   model answers code first, and this set keeps the answers in that order (the only change), so that what is learned
   is the code, not a habit of planning.
+- ``assets/traces/varied-code-first-self.jsonl``: varied-code-first with the student's own verified answers where it
+  has one: each trace whose prompt got a passing answer from Qwen2.5-Coder-0.5B in
+  ``varied-no-terse-self.jsonl`` (written by ``python -m algodistill traces self-distill``, the same prompts) takes
+  that answer, the others keep the teacher's code-first one. Self-distillation kept HumanEval (91/164 at step 23)
+  but the plan-first teacher traces it kept still taught a manner the student does not have; here the teacher's
+  traces are in the student's order too.
 
 The reference set (build_reference_traces.py) asks every problem in the grid's own contract wording, and a
 model trained on it learns that template: 55/55 in its words, about the base model's score in any other. These
@@ -52,9 +58,11 @@ from algodistill.problems.styles import PHRASINGS, STYLES as ALL_STYLES, stdin_t
 
 TRACES = ROOT / "assets" / "traces"
 # each bundled set: the one style it holds out entirely (its score is a transfer across styles), and its answers'
-# order ("plan": opening, steps, then the code; "code": the code, then the steps)
-SETS = {"varied.jsonl": ("stdio", "plan"), "varied-no-terse.jsonl": ("terse", "plan"),
-        "varied-code-first.jsonl": ("terse", "code")}
+# order ("plan": opening, steps, then the code; "code": the code, then the steps), and the self-distilled set whose
+# student answers replace the teacher's for the same prompt (None: the teacher's answers only)
+SETS = {"varied.jsonl": ("stdio", "plan", None), "varied-no-terse.jsonl": ("terse", "plan", None),
+        "varied-code-first.jsonl": ("terse", "code", None),
+        "varied-code-first-self.jsonl": ("terse", "code", "varied-no-terse-self.jsonl")}
 HARD = ("arithmetic", "parentheses", "two_sum")  # where plain SFT left the model weakest
 PER_TYPE = {name: 12 if name in HARD else 6 for name in PROBLEM_TYPES}
 DIFFICULTIES = (1, 3, 5, 7, 9, 10, 2, 4, 6, 8, 10, 5)
@@ -234,11 +242,31 @@ def records(held_out: str = "stdio", order: str = "plan") -> list[dict]:
     return out
 
 
+def with_own(rows: list[dict], own: Path) -> list[dict]:
+    """``rows`` with the student's answer from the self-distilled set ``own`` wherever it holds one for the same
+    prompt (a line whose teacher is not the hand-written one); the other rows unchanged. ValueError when ``own``
+    asks prompts that ``rows`` does not: it was distilled from another set."""
+    answers = {}
+    for line in own.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            answers[record["prompt"]] = record
+    if set(answers) - {r["prompt"] for r in rows}:
+        raise ValueError(f"{own} asks prompts this set does not: it was self-distilled from another set")
+    return [answers[r["prompt"]] if answers.get(r["prompt"], {}).get("teacher", TEACHER) != TEACHER else r
+            for r in rows]
+
+
 def main() -> None:
-    for name, (held_out, order) in SETS.items():
-        lines = [json.dumps(r, ensure_ascii=False) for r in records(held_out, order)]
+    for name, (held_out, order, own) in SETS.items():
+        rows = records(held_out, order)
+        if own:
+            rows = with_own(rows, TRACES / own)
+        lines = [json.dumps(r, ensure_ascii=False) for r in rows]
         (TRACES / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {len(lines)} traces to {TRACES / name} ({held_out} held out, {order} first)")
+        mine = sum(r["teacher"] != TEACHER for r in rows)
+        print(f"wrote {len(lines)} traces to {TRACES / name} ({held_out} held out, {order} first"
+              + (f", {mine} the student's own from {own})" if own else ")"))
 
 
 if __name__ == "__main__":

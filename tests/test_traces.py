@@ -102,7 +102,8 @@ def test_hostile_lines_in_an_upload_are_rejected_one_by_one(tmp_path):
 
 
 @pytest.mark.parametrize("name, held_out", [("varied.jsonl", "stdio"), ("varied-no-terse.jsonl", "terse"),
-                                            ("varied-code-first.jsonl", "terse"), ("varied-no-terse-self.jsonl", "terse")])
+                                            ("varied-code-first.jsonl", "terse"), ("varied-no-terse-self.jsonl", "terse"),
+                                            ("varied-code-first-self.jsonl", "terse")])
 def test_a_varied_set_holds_out_its_style_and_the_evaluations_own_wording_of_the_others(name, held_out):
     from algodistill.problems import REGISTRY, make_instance
     from algodistill.problems.styles import STYLES, styled
@@ -141,9 +142,24 @@ def test_the_bundled_varied_sets_are_what_their_builder_writes():
     spec = importlib.util.spec_from_file_location("builder", BUNDLED.parents[2] / "scripts" / "build_varied_traces.py")
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)
-    for name, (held_out, order) in builder.SETS.items():
+    for name, (held_out, order, own) in builder.SETS.items():
         shipped = [json.loads(line) for line in (BUNDLED.with_name(name)).read_text().splitlines()]
-        assert shipped == builder.records(held_out, order), f"{name} is stale: run scripts/build_varied_traces.py"
+        expected = builder.records(held_out, order)
+        if own:
+            expected = builder.with_own(expected, BUNDLED.with_name(own))
+        assert shipped == expected, f"{name} is stale: run scripts/build_varied_traces.py"
+
+
+def test_the_code_first_self_set_takes_the_students_answers_and_keeps_the_teachers_code_first_elsewhere():
+    from algodistill.traces import BUNDLED_SETS
+    load = lambda name: [json.loads(line) for line in BUNDLED_SETS[name][0].read_text().splitlines()]  # noqa: E731
+    self_, code, mixed = load("varied-no-terse-self.jsonl"), load("varied-code-first.jsonl"), \
+        load("varied-code-first-self.jsonl")
+    assert [r["prompt"] for r in mixed] == [r["prompt"] for r in code] == [r["prompt"] for r in self_]
+    own = [s["teacher"] != c["teacher"] for s, c in zip(self_, code)]
+    assert 0 < sum(own) < len(own)
+    for is_own, s, c, m in zip(own, self_, code, mixed):
+        assert m == (s if is_own else c)  # the student's line as distilled, or the teacher's code-first one
 
 
 def test_the_code_first_set_is_the_terse_held_out_set_with_each_answers_code_moved_first():
