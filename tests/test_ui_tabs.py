@@ -230,13 +230,16 @@ def test_a_running_evaluations_grid_is_whole_from_the_start_and_fills_as_verdict
                             per_cell=2)
     run, base = create_eval_runs(db, settings, compare_base=True)
     db.mark_started(run)
-    headline, grid, *_ = eval_tab.show(run, None)  # nothing judged yet: every cell of the grid, waiting
+    headline, grid, _, causes, _ = eval_tab.show(run, None)  # nothing judged yet: every cell of the grid, waiting
     assert "fills as verdicts arrive" in headline
+    assert "Why answers failed" in causes and f"#{run}" in causes and "no answer judged yet" in causes
     assert grid.data.values.tolist() == [["rpn", "…", "…"], ["fizzbuzz", "…", "…"]]
     first = [i for i in settings.instances() if (i.problem, i.difficulty) == ("rpn", 1)][:1]
     score_and_store(db, run, [(i, fenced(i.reference)) for i in first], Limits())
     rows = eval_tab.show(run, None)[1].data.values.tolist()
     assert rows[0][1] == "1/1 so far, of 2" and rows[0][2] == "…" and rows[1][1:] == ["…", "…"]
+    causes = eval_tab.show(run, base)[3]  # A's first verdict counted; its twin, queued, said to be waiting
+    assert "1 samples" in causes and f"#{base}" in causes and "no answer judged yet" in causes
     score_and_store(db, base, [(i, "no code") for i in first], Limits())  # the twin begun too: B → A, both filling
     rows = eval_tab.show(run, base)[1].data.values.tolist()
     assert rows[0][1] == "0/1 … → 1/1 …" and rows[1][1] == "… → …"
@@ -487,6 +490,27 @@ def test_eval_status_shows_both_runs_of_a_comparison_from_the_store(db):
     text, follow = eval_tab.stop_followed(None)
     assert follow == again and f"run {again}" in text
     assert f"**Run #{again}**" in eval_tab.run_status(follow)
+
+
+def test_stop_and_resume_show_only_when_they_apply(db):
+    from algodistill.evaluate import EvalSettings, create_eval_runs
+    done, _ = two_evaluations(db)  # scored completions: finished, and nothing a model could resume
+    assert eval_tab.controls(None, None) == (False, False)
+    assert eval_tab.controls(None, f"#{done} reference") == (False, False)
+    settings = EvalSettings(model="m", adapter="/tmp/adapter", problems=["rpn"], difficulties=[1, 5])
+    run, base = create_eval_runs(db, settings, compare_base=True)  # queued: Stop applies, Resume not yet
+    assert eval_tab.controls(None, None) == (True, False)
+    assert eval_tab.controls(run, f"#{done} reference") == (True, False)
+    db.mark_started(run)
+    db.finish_run(run, "completed", message="completed")
+    db.mark_started(base)
+    assert eval_tab.controls(base, f"#{run} x") == (True, False)  # its twin still runs: not resumable yet
+    db.finish_run(base, "stopped", message="stopped")
+    for shown in (f"#{run} x", f"#{base} x", None):  # either run of the pair shown, or the followed one
+        assert eval_tab.controls(base, shown) == (False, True)
+    assert eval_tab.controls(None, f"#{done} reference") == (False, False)  # another, finished run shown
+    db.update_run(base, status="completed")
+    assert eval_tab.controls(base, f"#{run} x") == (False, False)
 
 
 def test_a_status_says_each_thing_once(db):

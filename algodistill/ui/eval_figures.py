@@ -136,11 +136,15 @@ def legend(compare: bool, label_a: str = "", label_b: str = "") -> str:
             f"<span>{what}.</span></div>")
 
 
-def breakdown(groups: list[tuple[str, str, list[dict]]]) -> str:
+def breakdown(groups: list[tuple[str, str, list[dict]]], waiting: str = "") -> str:
     """Stacked bars, one per evaluation ``(side, label, samples)``: its samples by cause (failures.py); every
-    segment and key entry carries ``data-side``/``data-cause``, so a click opens those samples in Inspect."""
+    segment and key entry carries ``data-side``/``data-cause``, so a click opens those samples in Inspect.
+    ``waiting``: an evaluation under way with nothing judged yet, named (the panel says so, not blank)."""
     out = ["<div class='eval-breakdown' style='font-size:13px'><b>Why answers failed</b> "
            "<span style='opacity:.7'>(click a part to inspect those samples)</span>"]
+    if waiting:
+        out.append(f"<div style='margin-top:10px;opacity:.7'>{escape(waiting)}: no answer judged yet. Each "
+                   "verdict is counted here as it arrives.</div>")
     for side, label, samples in groups:
         counts, total = failure_breakdown(samples), max(len(samples), 1)
         segments, keys = [], []

@@ -42,6 +42,29 @@ def stop_followed(run_id) -> tuple[str, int | None]:
     return jobs.stop(store(), busy[0]["id"]), run_id
 
 
+def controls(run_id, shown) -> tuple[bool, bool]:
+    """(Stop applies, Resume applies): Stop while the followed evaluation has a run queued or running; Resume
+    when the evaluation shown (or followed) is a model evaluation that stopped, was interrupted or failed before
+    its end, and none of its runs is still active. The buttons show only then: a red Stop over finished results
+    reads as if something were running."""
+    try:
+        following = followed(run_id)
+        can_stop = following is not None and any(r["status"] in ACTIVE for r in run_group(following))
+        target = parse_run(shown) or following
+        if target is None:
+            return can_stop, False
+        s = store()
+        run = s.get_run(target)
+        head = s.get_run(run["parent"]) if run["kind"] == "eval" and run.get("parent") else run
+        group = [head] + [r for r in s.children(head["id"]) if r["kind"] == "eval"]
+        can_resume = (head["kind"] == "eval" and bool(head["settings"].get("model"))
+                      and not any(r["status"] in ACTIVE for r in group)
+                      and any(r["status"] != "completed" for r in group))
+        return can_stop, can_resume
+    except KeyError:  # a run deleted meanwhile
+        return False, False
+
+
 def resume(run_id, shown) -> tuple[str, int | None]:
     """Finish the evaluation shown (or followed) from where it stopped: (message, run id to follow)."""
     access.require_owner("resume an evaluation")

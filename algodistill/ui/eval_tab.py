@@ -19,12 +19,13 @@ from ..evaluate import EvalSettings, compare, summarize
 from ..problems import PROBLEM_TYPES, REFERENCE_DIFFICULTIES
 from ..problems.styles import ALL as ALL_STYLES, STYLES
 from ..settings import whole_numbers
+from ..store import ACTIVE
 from . import access
 from . import learned_view
 from .common import fast_timer, form_number, is_number, parse_run, restorable, run_choices, store, waiting_note
 from .eval_figures import (BREAKDOWN_JS, bars, breakdown, cell_at, grid_table, headline, legend, planned_cells,  # noqa: F401
                            style_heatmap, styles_covered)
-from .eval_jobs import followed, resume, run_group, run_status, stop, stop_followed  # noqa: F401
+from .eval_jobs import controls, followed, resume, run_group, run_status, stop, stop_followed  # noqa: F401
 from .choices import adapter_choices, adapter_dir, evaluable, model_choices  # noqa: F401
 
 # the form's fields, in the order ``start`` takes them
@@ -140,14 +141,22 @@ def show(run_a, run_b):
         return (f"**#{a} {run.get('name') or ''}** ({run['status']}): no answers judged yet.", *empty)
     if not samples:  # under way, nothing judged yet: the whole grid, every cell waiting
         return (f"**#{a} {run.get('name') or ''}** ({run['status']}): no answers judged yet; the grid fills as "
-                "verdicts arrive.", grid_table([], None, planned), legend(False), "", None)
+                "verdicts arrive.", grid_table([], None, planned), legend(False),
+                breakdown([], waiting=f"#{a} {run.get('name') or ''}".strip()), None)
     summary = summarize(samples)
     label = f"#{a} {run.get('name') or ''}"
     text = headline(label, summary, run)
     other = s.samples(b) if b is not None and b != a else []
     if not other:
-        return (text, grid_table(samples, None, planned), legend(False), breakdown([("a", label, samples)]),
-                bars({label: summary}))
+        waiting = ""
+        if b is not None and b != a:  # B chosen and under way, nothing of it judged yet: say so
+            try:
+                pending = s.get_run(b)
+                waiting = f"#{b} {pending.get('name') or ''}".strip() if pending["status"] in ACTIVE else ""
+            except KeyError:
+                pass
+        return (text, grid_table(samples, None, planned), legend(False),
+                breakdown([("a", label, samples)], waiting=waiting), bars({label: summary}))
     other_run = s.get_run(b)
     other_label = f"#{b} {other_run.get('name') or ''}"
     diff = compare(other, samples)
@@ -219,9 +228,9 @@ def build(gr, saved) -> dict:
             with gr.Row():
                 go = gr.Button("Run evaluation", variant="primary", elem_id="eval-start")
     status = gr.Markdown(elem_id="eval-status")  # outside the form: a folded form still shows what runs
-    with access.owner_only(gr.Row()):  # and Stop and Resume stay next to it, the form folded or not
-        halt = gr.Button("Stop the evaluation", variant="stop", size="sm", elem_id="eval-stop")
-        again = gr.Button("Resume", size="sm", elem_id="eval-resume")
+    with access.owner_only(gr.Row(elem_id="eval-controls")):  # and Stop and Resume stay next to it, folded or not
+        halt = gr.Button("Stop the evaluation", variant="stop", size="sm", elem_id="eval-stop", visible=False)
+        again = gr.Button("Resume", size="sm", elem_id="eval-resume", visible=False)  # shown when they apply
     learned = learned_view.build(gr)
     with gr.Row():
         run_a = gr.Dropdown(run_choices("eval"), value=None, label="Evaluation", allow_custom_value=True,
@@ -272,6 +281,11 @@ def build(gr, saved) -> dict:
 
     halt.click(halted, [following], [status, following], api_name="stop_evaluation")
 
+    def buttons(run_id, shown):
+        """Stop and Resume, each shown only when it applies (``controls``)."""
+        can_stop, can_resume = controls(run_id, shown)
+        return gr.update(visible=can_stop), gr.update(visible=can_resume)
+
     def relaunch(run_id, shown):
         text, resumed = resume(run_id, shown)
         return (f"{text}\n\n{run_status(resumed)}" if resumed else text), resumed or run_id
@@ -297,7 +311,7 @@ def build(gr, saved) -> dict:
         last_main, _, last_styles = (last_view or "").partition("|")
         drawn = show(a, b) if main_key != last_main and main_key else (gr.skip(),) * len(view)
         styled = style_update(a, b) if styles != last_styles else gr.skip()
-        return (text, *drawn, styled, *lists, f"{main_key}|{styles}", labels)
+        return (text, *drawn, styled, *lists, f"{main_key}|{styles}", labels, *buttons(run_id, a))
 
     def style_update(a, b):
         fig = style_heatmap(a, b)
@@ -308,9 +322,11 @@ def build(gr, saved) -> dict:
     for launched_event in launches:  # the status follows a launch at once, not at the watcher's next look
         launched_event.then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
     timer.tick(poll, [following, run_a, run_b, view_key, labels_key],
-               [status, *view, style_heat, run_a, run_b, view_key, labels_key],
+               [status, *view, style_heat, run_a, run_b, view_key, labels_key, halt, again],
                show_progress="hidden",
                api_visibility="private")
+    for event in (run_a.change, following.change):
+        event(buttons, [following, run_a], [halt, again], show_progress="hidden", api_visibility="private")
     for control in (run_a, run_b):
         control.change(style_update, [run_a, run_b], [style_heat], api_visibility="private")
         control.change(show, [run_a, run_b], view, api_name="evaluation_view" if control is run_a else False,
