@@ -8,7 +8,8 @@ A bundle is a zip of open formats (format ``algodistill-bundle``, version 1):
   ``counts`` (runs, samples, metrics) and ``adapters`` (the bundle ids of the runs whose adapter is inside).
 - ``runs.jsonl``: one run a line, the store's row without what only means something on its machine (pid,
   host): id, kind, name, status, model, adapter, settings and summary (objects), error, created, started,
-  finished, parent, progress, eta, message, note. Ids are the exporting store's; ``parent`` and
+  finished, parent, progress, eta, message, note, worked (seconds of work, the waits between Stop and
+  Resume left out). Ids are the exporting store's; ``parent`` and
   ``settings.style_group`` refer to runs in the same bundle.
 - ``samples.jsonl``: one scored sample a line (``run`` is a bundle id; tests and notes as lists).
 - ``metrics.jsonl``: the loss and other training curves, one logged value a line (run, step, epoch, name,

@@ -68,6 +68,7 @@ RUN_FIELDS = {
     "summary": Field(dict, False, 4 * 2**20), "error": Field(str, False, 100_000), "created": _NUMBER,
     "started": _NUMBER, "finished": _NUMBER, "parent": Field(int, False, (1, _MAX_ID)), "progress": _NUMBER,
     "eta": _NUMBER, "message": Field(str, False, 10_000), "note": Field(str, False, 2_000),
+    "worked": _NUMBER,
 }
 SAMPLE_FIELDS = {
     "run": _ID, "problem": Field(str, True, 100), "difficulty": Field(int, True, (0, 1_000)),

@@ -43,7 +43,10 @@ ACTIVE = ("queued", "running")
 # progress (0..1), eta (seconds left), message (what it is doing now), stop_requested (time of the request)
 # eta_at: when eta was written, so a reader can count it down between updates (a CPU training step takes minutes)
 RUN_PROGRESS_COLUMNS = {"progress": float, "eta": float, "eta_at": float, "message": str, "stop_requested": float}
-RUN_LATER_COLUMNS = {"note": str}  # the user's own words about a run (Runs tab)
+# note: the user's own words about a run (Runs tab); leg_start: when the current working leg began (a run stopped
+# and resumed works in several legs); worked: seconds of the legs already ended, so the time a run took counts its
+# work and never the wait between a Stop and its Resume (``worked_s``)
+RUN_LATER_COLUMNS = {"note": str, "leg_start": float, "worked": float}
 # cut_off: 1 when generation hit max_new_tokens; style: the prompt style the sample answered (problems/styles.py)
 SAMPLE_LATER_COLUMNS = {"cut_off": int, "style": str}
 SAMPLE_KEY = ("run", "problem", "difficulty", "seed", "idx", "sample")
@@ -96,6 +99,17 @@ def _storable(fields: dict) -> dict:
                 value = value.encode("utf-8", "replace").decode("utf-8")
         out[key] = value
     return out
+
+
+def worked_s(run: dict, now: float | None = None) -> float | None:
+    """Seconds ``run`` has worked: its ended legs, and the current one while it runs (never the wait in the queue
+    or between a Stop and its Resume); None before it ever started. Rows from before legs were recorded: finished
+    (or now) minus started."""
+    now = time.time() if now is None else now
+    if run.get("worked") is None and not run.get("leg_start"):
+        return ((run.get("finished") or now) - run["started"]) if run.get("started") else None
+    open_leg = now - run["leg_start"] if run.get("leg_start") and run.get("status") == "running" else 0.0
+    return (run.get("worked") or 0.0) + max(0.0, open_leg)
 
 
 def _add_missing_columns(table, columns: dict) -> None:
@@ -203,8 +217,9 @@ class Store:
     @_locked
     def mark_started(self, run_id: int, pid: int | None = None) -> None:
         pid = pid or os.getpid()
+        now = time.time()
         self.update_run(run_id, status="running", pid=pid, pid_start=process_start(pid), host=socket.gethostname(),
-                        started=time.time(), error=None, finished=None)
+                        started=now, leg_start=now, error=None, finished=None)
 
     @_locked
     def finish_run(self, run_id: int, status: str, error: str | None = None, summary: dict | None = None,
@@ -212,12 +227,20 @@ class Store:
         """Record a final status; ``message`` replaces the progress line (which would otherwise go stale)."""
         if status not in FINAL:
             raise ValueError(f"final status must be one of {FINAL}, got {status!r}")
-        fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
+        now = time.time()
+        fields: dict[str, Any] = {"status": status, "finished": now, "error": error, **self._leg_closed(run_id, now)}
         if summary is not None:
             fields["summary"] = json.dumps(summary)
         if message is not None:
             fields["message"] = message
         self.update_run(run_id, **fields)
+
+    def _leg_closed(self, run_id: int, end: float) -> dict:
+        """The fields that end a run's working leg at ``end``: its time added to ``worked``, no leg open."""
+        row = self.db["runs"].get(run_id)
+        if not row.get("leg_start"):
+            return {}
+        return {"worked": (row.get("worked") or 0.0) + max(0.0, end - row["leg_start"]), "leg_start": None}
 
     @_locked
     def update_run(self, run_id: int, **fields: Any) -> None:
@@ -265,9 +288,11 @@ class Store:
             error = row.get("error") or "no process took it: the app or command that queued it ended first"
         if error:
             message = f"interrupted; last progress: {row['message']}" if row.get("message") else None
-            self.db["runs"].update(row["id"], {"status": "interrupted", "error": error, "finished": time.time(),
-                                               "message": message})
-            row = dict(row, status="interrupted", error=error, message=message)
+            # its leg ends at its last progress report (when the process died is not known), else at its start
+            leg = self._leg_closed(row["id"], max(row.get("eta_at") or 0.0, row.get("leg_start") or 0.0))
+            fields = {"status": "interrupted", "error": error, "finished": time.time(), "message": message, **leg}
+            self.db["runs"].update(row["id"], fields)
+            row = dict(row, **fields)
         row = dict(row)
         for key in ("settings", "summary"):
             row[key] = json.loads(row[key]) if row.get(key) else {}

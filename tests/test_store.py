@@ -66,6 +66,31 @@ def test_live_run_stays_running(store):
     assert store.get_run(run)["status"] == "running"
 
 
+def test_the_time_a_run_took_counts_its_work_not_the_wait_between_stop_and_resume(store, monkeypatch):
+    from algodistill import store as store_module
+    from algodistill.store import worked_s
+    clock = [1000.0]
+    monkeypatch.setattr(store_module.time, "time", lambda: clock[0])
+    run = store.create_run("eval", {})
+    assert worked_s(store.get_run(run)) is None  # never started
+    store.mark_started(run)
+    clock[0] += 60
+    assert worked_s(store.get_run(run)) == 60  # running: the open leg counts
+    store.finish_run(run, "stopped")
+    clock[0] += 3600  # an hour before Resume
+    assert worked_s(store.get_run(run)) == 60
+    store.update_run(run, status="queued", finished=None)  # Resume queues it again: waiting is not working
+    clock[0] += 30
+    assert worked_s(store.get_run(run)) == 60
+    store.mark_started(run)
+    clock[0] += 15
+    assert worked_s(store.get_run(run)) == 75
+    store.finish_run(run, "completed")
+    clock[0] += 500
+    assert worked_s(store.get_run(run)) == 75
+    assert worked_s({"started": 10.0, "finished": 25.0, "status": "completed"}) == 15  # a row from before legs
+
+
 def test_recycled_pid_is_not_alive(store):
     run = store.create_run("train", {})
     store.mark_started(run)

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from ..store import worked_s
 from . import access
 from .common import HEAVY, download_folder, duration, parse_run, store
 
@@ -133,7 +134,8 @@ def runs_rows() -> list[list]:
     rows = []
     for run in store().runs(limit=1000):
         started = time.strftime("%b %d %H:%M", time.localtime(run["started"])) if run.get("started") else ""
-        took = duration((run.get("finished") or time.time()) - run["started"]) if run.get("started") else ""
+        worked = worked_s(run)  # its working time: the wait in the queue or between Stop and Resume left out
+        took = duration(worked) if worked is not None else ""
         row = [run["id"], run["kind"], run.get("name") or "", run.get("model") or "",
                Path(run["adapter"]).name if run.get("adapter") else "", run["status"], started, took,
                result(run, short=True), changed_settings(run, short=True), run.get("note") or ""]
