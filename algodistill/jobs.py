@@ -120,6 +120,24 @@ def dispatch(store: Store) -> list[int]:
     return entry["runs"]
 
 
+JOB_NICE = 10  # default niceness of a job's process (ALGODISTILL_JOB_NICE; 0 leaves it as the app's)
+
+
+def lower_priority(pid: int) -> int | None:
+    """Give a job's process a lower CPU priority than the app's (``ALGODISTILL_JOB_NICE``, default 10), so that on
+    a machine whose every core a training holds, the page still answers its clicks at once; alone, the job still
+    has every core. Set before the child starts its compute threads, which inherit it. Returns the niceness set,
+    None where it cannot be (not POSIX, or a bad value)."""
+    try:
+        nice = int(os.environ.get("ALGODISTILL_JOB_NICE", JOB_NICE))
+        if nice <= 0:
+            return None
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+        return os.getpriority(os.PRIO_PROCESS, pid)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
     log = log_path(store, run_id)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +146,7 @@ def _spawn(store: Store, run_id: int, argv: list[str]) -> subprocess.Popen:
         proc = subprocess.Popen([sys.executable, "-m", "algodistill", *argv, "--run", str(run_id)],
                                 cwd=str(ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    lower_priority(proc.pid)
     # the row knows its process from the start, so a child that dies before it reports is seen as dead
     store.update_run(run_id, pid=proc.pid, pid_start=process_start(proc.pid), message="starting")
     threading.Thread(target=proc.wait, daemon=True).start()  # reap it: a zombie would look alive

@@ -192,6 +192,33 @@ def test_the_app_starts_the_next_job_when_the_running_one_was_killed(db, tiny_mo
     assert common.waiting_note(second) is None
 
 
+def test_a_job_runs_at_a_lower_priority_than_the_app_so_the_page_answers_while_it_trains(store, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert jobs.lower_priority(child.pid) == min(19, mine + jobs.JOB_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, mine + jobs.JOB_NICE)
+    finally:
+        child.kill()
+        child.wait()
+    monkeypatch.setenv("ALGODISTILL_JOB_NICE", "0")  # the owner's choice: as the app's
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert jobs.lower_priority(other.pid) is None and os.getpriority(os.PRIO_PROCESS, other.pid) == mine
+    finally:
+        other.kill()
+        other.wait()
+    lowered = []
+    monkeypatch.setattr(jobs, "lower_priority", lowered.append)
+    run = store.create_run("eval", {})
+    proc = jobs._spawn(store, run, ["--help"])  # every job's process goes through it
+    proc.wait()
+    assert lowered == [proc.pid]
+
+
 def test_a_bad_model_is_refused_before_a_job_starts(store, tmp_path):
     settings = EvalSettings(model=str(tmp_path / "missing.gguf"), problems=["rpn"], difficulties=[1])
     with pytest.raises(ValueError, match="GGUF file not found"):
