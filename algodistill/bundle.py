@@ -356,7 +356,8 @@ def _import(store: Store, path: Path, *, demo: bool, mark: str | None) -> dict |
                     row["adapter"] = settings["adapter"] = _without_paths(run["adapter"])
                 if demo:
                     settings["demo"] = True
-                    row["name"] = DEMO_PREFIX + (run["name"] or run["model"] or run["kind"])
+                    name = run["name"] or run["model"] or run["kind"]  # a demo run exported again keeps one prefix
+                    row["name"] = name if name.startswith(DEMO_PREFIX) else DEMO_PREFIX + name
                 return row
 
             ids = store.add_runs(runs, samples, metrics, relink, mark=mark)

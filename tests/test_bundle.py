@@ -331,6 +331,17 @@ def test_the_demo_loads_once_into_an_empty_store_only(made, store, tmp_path, cap
     assert "the demo was not loaded" in capsys.readouterr().err
 
 
+def test_a_demo_made_again_from_imported_demo_runs_keeps_one_demo_prefix(made, store, tmp_path):
+    import_bundle(store, made["path"], demo=True)
+    again = tmp_path / "again.zip"
+    export_bundle(store, [r["id"] for r in store.runs()], again)
+    fresh = Store(tmp_path / "fresh" / "runs.db")
+    import_bundle(fresh, again, demo=True)
+    names = [r["name"] for r in fresh.runs()]
+    assert names and all(n.startswith("[demo] ") and not n.startswith("[demo] [demo]") for n in names)
+    assert sorted(names) == sorted(r["name"] for r in store.runs())
+
+
 def test_cli_export_and_import(made, source, store, tmp_path, capsys):
     from algodistill.cli import main
     out = tmp_path / "cli.zip"
