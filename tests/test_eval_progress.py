@@ -146,3 +146,34 @@ def test_a_real_evaluation_writes_in_flight_lines_from_the_ticker(store, tiny_mo
     evaluate_model(store, run, settings, log=lambda m: None)
     before_first = [m for m in lines if m.startswith("0/2 generated")]
     assert any("in flight" in m and "tokens written" in m and "tokens/s" in m for m in before_first), lines
+
+
+
+MARKED_BEFORE_TORCH = """
+import sys
+from algodistill.evaluate import EvalSettings, create_eval_runs
+from algodistill.model_eval import evaluate_model
+from algodistill.store import Store
+store = Store(sys.argv[1])
+settings = EvalSettings(model="smollm2-135m", problems=["rpn"], difficulties=[1])
+(rid,) = create_eval_runs(store, settings)
+marked = store.mark_started
+def mark(run_id, pid=None):
+    marked(run_id, pid)
+    print("torch loaded when marked running:", "torch" in sys.modules, flush=True)
+    raise SystemExit(0)
+store.mark_started = mark
+evaluate_model(store, rid, settings)
+"""
+
+
+def test_an_evaluation_is_marked_running_before_the_model_libraries_load(tmp_path):
+    """The status moves within a second or two of the start: the run is running before torch and transformers
+    are imported (10-40 s on a busy CPU), and says it is loading the model while they do."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", MARKED_BEFORE_TORCH, str(tmp_path / "runs.db")], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert "torch loaded when marked running: False" in out.stdout, out.stdout + out.stderr
