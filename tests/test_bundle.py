@@ -475,3 +475,8 @@ def test_the_shipped_demo_holds_an_adapter_with_every_learned_vs_forgot_row_meas
     assert len(rows) == 5 and all(row["change"] >= 10 for name, row in rows.items() if name != "HumanEval")
     assert rows["HumanEval"]["broken"] > rows["HumanEval"]["fixed"]  # what it forgot is there too
     assert "forgot" in verdict(complete[place])
+    # and the recipe that does both: every style +10 pts or more, HumanEval within 3 problems of the base model
+    cure = next(p for p in complete if p.rstrip("/").endswith("varied-code-first-self"))
+    rows = {row["row"]: row for row in complete[cure]}
+    assert len(rows) == 5 and all(row["change"] >= 10 for name, row in rows.items() if name != "HumanEval")
+    assert rows["HumanEval"]["broken"] - rows["HumanEval"]["fixed"] <= 3

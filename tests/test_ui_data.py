@@ -67,16 +67,17 @@ def test_kept_uploads_are_listed_as_trace_sets_with_their_counts(app_store, tmp_
     mine.write_text(json.dumps(bundled[0]) + "\n" + json.dumps(dict(bundled[1], response="no code")) + "\n{oops\n")
     shipped = [str(common.BUNDLED.with_name(n))
                for n in ("reference.jsonl", "varied.jsonl", "varied-no-terse.jsonl", "varied-code-first.jsonl",
-                         "varied-no-terse-self.jsonl")]
+                         "varied-no-terse-self.jsonl", "varied-code-first-self.jsonl")]
     assert [p for _, p in common.trace_sets()] == shipped  # the bundled sets; nothing uploaded yet
     kept = common.keep_upload(str(mine))
     labels, paths = zip(*common.trace_sets())
-    assert paths == (*shipped, kept) and "my traces" in labels[5] and "varied-wording" in labels[1]
+    assert paths == (*shipped, kept) and "my traces" in labels[6] and "varied-wording" in labels[1]
     assert "stdio held out" in labels[1] and "terse held out" in labels[2] and "code first" in labels[3]
     rows = data_tab.trace_set_rows()
     assert rows[0][2] == len(bundled) and rows[0][3] == 0
-    assert rows[5][1:4] == [3, 1, 2] and rows[5][4] == kept and "self-distilled" in labels[4]
-    assert rows[1][1:4] == [84, 84, 0] == rows[2][1:4] == rows[3][1:4] == rows[4][1:4]
+    assert rows[6][1:4] == [3, 1, 2] and rows[6][4] == kept and "self-distilled" in labels[4]
+    assert "code first, self-distilled" in labels[5]
+    assert rows[1][1:4] == [84, 84, 0] == rows[2][1:4] == rows[3][1:4] == rows[4][1:4] == rows[5][1:4]
     # a kept set trains: the form's traces value is the kept path, unchanged
     settings = train_tab.settings_from_form(dict(zip(train_tab.FIELDS, ("smollm2-135m", kept, "x", 1, 2e-4, 16, 32,
                                                                          0.05, 4, 4, 1024, 0.1, 2, "cpu"))))
