@@ -21,7 +21,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-ADAPTER_RUN = "#14 [demo] qwen2.5-coder-0.5b + 1-varied-no-terse [contract] [completed]"
+ADAPTER_RUN = "#22 [demo] qwen2.5-coder-0.5b + 20-varied-code-first-self [contract] [completed]"
 BASE_RUN = "#4 [demo] qwen2.5-coder-0.5b (base) [contract] [completed]"
 
 
