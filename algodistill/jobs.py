@@ -125,8 +125,8 @@ JOB_NICE = 10  # default niceness of a job's process (ALGODISTILL_JOB_NICE; 0 le
 
 def lower_priority(pid: int) -> int | None:
     """Give a job's process a lower CPU priority than the app's (``ALGODISTILL_JOB_NICE``, default 10), so that on
-    a machine whose every core a training holds, the page still answers its clicks at once; alone, the job still
-    has every core. Set before the child starts its compute threads, which inherit it. Returns the niceness set,
+    a machine whose every core a training holds, the app serving the page comes first; alone, the job still has
+    every core (on the 2-core bench machine no change in click latency was measurable: docs/processes.md). Set before the child starts its compute threads, which inherit it. Returns the niceness set,
     None where it cannot be (not POSIX, or a bad value)."""
     try:
         nice = int(os.environ.get("ALGODISTILL_JOB_NICE", JOB_NICE))
