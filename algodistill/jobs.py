@@ -225,11 +225,10 @@ def resume_train(store: Store, run_id: int) -> int:
     return run_id
 
 
-def resume_eval(store: Store, run_id: int) -> list[int]:
-    """Finish a stopped, interrupted or failed model evaluation (and its base-model twin) as a job (queued
-    like a new one): what is judged is kept, the rest is generated. Either run of a comparison may be given.
-    ValueError says why not."""
-    from .evaluate import EvalSettings
+def eval_to_resume(store: Store, run_id: int) -> tuple[dict, list[dict], list[dict]]:
+    """(head, its group, the group's runs not completed) of the model evaluation ``run_id`` belongs to, when it
+    can be resumed as it stands in the store; ValueError says why not (KeyError: no such run). What it does not
+    look at: whether the model and adapter are still there (``resume_eval`` checks that)."""
     run = store.get_run(run_id)
     head = store.get_run(run["parent"]) if run["kind"] == "eval" and run.get("parent") else run
     if head["kind"] != "eval" or not head["settings"].get("model"):
@@ -240,6 +239,15 @@ def resume_eval(store: Store, run_id: int) -> list[int]:
     todo = [r for r in group if r["status"] != "completed"]
     if not todo:
         raise ValueError(f"evaluation #{head['id']} is complete: nothing to resume")
+    return head, group, todo
+
+
+def resume_eval(store: Store, run_id: int) -> list[int]:
+    """Finish a stopped, interrupted or failed model evaluation (and its base-model twin) as a job (queued
+    like a new one): what is judged is kept, the rest is generated. Either run of a comparison may be given.
+    ValueError says why not."""
+    from .evaluate import EvalSettings
+    head, group, todo = eval_to_resume(store, run_id)
     EvalSettings.from_dict(head["settings"]).check()  # the model and adapter must still be there
     with store.transaction():
         for r in todo:

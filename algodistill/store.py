@@ -228,16 +228,18 @@ class Store:
         if status not in FINAL:
             raise ValueError(f"final status must be one of {FINAL}, got {status!r}")
         now = time.time()
-        fields: dict[str, Any] = {"status": status, "finished": now, "error": error, **self._leg_closed(run_id, now)}
+        fields: dict[str, Any] = {"status": status, "finished": now, "error": error,
+                                  **self._leg_closed(self.db["runs"].get(run_id), now)}
         if summary is not None:
             fields["summary"] = json.dumps(summary)
         if message is not None:
             fields["message"] = message
         self.update_run(run_id, **fields)
 
-    def _leg_closed(self, run_id: int, end: float) -> dict:
-        """The fields that end a run's working leg at ``end``: its time added to ``worked``, no leg open."""
-        row = self.db["runs"].get(run_id)
+    @staticmethod
+    def _leg_closed(row: dict, end: float) -> dict:
+        """The fields that end the working leg of the run in ``row`` at ``end``: its time added to ``worked``, no
+        leg open."""
         if not row.get("leg_start"):
             return {}
         return {"worked": (row.get("worked") or 0.0) + max(0.0, end - row["leg_start"]), "leg_start": None}
@@ -289,7 +291,7 @@ class Store:
         if error:
             message = f"interrupted; last progress: {row['message']}" if row.get("message") else None
             # its leg ends at its last progress report (when the process died is not known), else at its start
-            leg = self._leg_closed(row["id"], max(row.get("eta_at") or 0.0, row.get("leg_start") or 0.0))
+            leg = self._leg_closed(row, max(row.get("eta_at") or 0.0, row.get("leg_start") or 0.0))
             fields = {"status": "interrupted", "error": error, "finished": time.time(), "message": message, **leg}
             self.db["runs"].update(row["id"], fields)
             row = dict(row, **fields)

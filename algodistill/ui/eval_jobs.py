@@ -50,19 +50,13 @@ def controls(run_id, shown) -> tuple[bool, bool]:
     try:
         following = followed(run_id)
         can_stop = following is not None and any(r["status"] in ACTIVE for r in run_group(following))
-        target = parse_run(shown) or following
-        if target is None:
-            return can_stop, False
-        s = store()
-        run = s.get_run(target)
-        head = s.get_run(run["parent"]) if run["kind"] == "eval" and run.get("parent") else run
-        group = [head] + [r for r in s.children(head["id"]) if r["kind"] == "eval"]
-        can_resume = (head["kind"] == "eval" and bool(head["settings"].get("model"))
-                      and not any(r["status"] in ACTIVE for r in group)
-                      and any(r["status"] != "completed" for r in group))
-        return can_stop, can_resume
     except KeyError:  # a run deleted meanwhile
         return False, False
+    target = parse_run(shown) or following
+    try:
+        return can_stop, target is not None and bool(jobs.eval_to_resume(store(), target))
+    except (ValueError, KeyError):  # not resumable as it stands (the reason is Resume's to say), or deleted
+        return can_stop, False
 
 
 def resume(run_id, shown) -> tuple[str, int | None]:
